@@ -1,0 +1,30 @@
+"""``subledger``: the command line of interfaces.md.
+
+Each command group lives in its own module and is registered in :data:`COMMAND_MODULES`.
+Exit codes: 0 success, 1 failed check or rejected input, 2 usage error (click's own).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMAND_MODULES = [
+    "ledger_pipelines.cli.database",
+    "ledger_pipelines.cli.balances",
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="subledger")
+def main() -> None:
+    """subledger: an immutable double-entry ledger for a subscription business.
+
+    Configuration comes from SUBLEDGER_* environment variables (see README).
+    """
+
+
+for _module in COMMAND_MODULES:
+    for _command in importlib.import_module(_module).COMMANDS:
+        main.add_command(_command)

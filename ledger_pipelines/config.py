@@ -1,0 +1,96 @@
+"""Settings read from the environment (interfaces.md, "Configuration").
+
+Every variable is optional. Paths default under ``SUBLEDGER_HOME`` so that one directory holds
+all local state: the embedded Postgres cluster, the DuckDB warehouse, the landing folder and the
+report exports. Settings are read once per call of :func:`load_settings`, never cached globally,
+so tests and the CLI can point a fresh process (or a fresh call) at another home.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A setting has a value the platform cannot use; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The platform's configuration, resolved to absolute paths and typed values."""
+
+    home: Path
+    database_url: str | None
+    duckdb_path: Path
+    timezone: str
+    landing_dir: Path
+    start_date: date
+    max_future_years: int = 10
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def postgres_dir(self) -> Path:
+        """Where the embedded cluster keeps its data, log and recorded port."""
+        return self.home / "postgres"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def warehouse_work_path(self) -> Path:
+        """The private DuckDB file the pipeline writes; readers get the published copy."""
+        return self.duckdb_path.with_name(self.duckdb_path.stem + ".work.duckdb")
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the ``SUBLEDGER_*`` variables; raise :class:`ConfigError` naming the bad one."""
+    get = (lambda n: (environ or {}).get(n) or None) if environ is not None else _env
+    home = Path(get("SUBLEDGER_HOME") or "./.subledger").expanduser().resolve()
+    timezone = get("SUBLEDGER_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"SUBLEDGER_TIMEZONE={timezone!r} is not an IANA time zone; "
+            "use a name such as 'UTC' or 'Europe/Berlin'."
+        ) from exc
+    raw_start = get("SUBLEDGER_START_DATE") or "2020-01-01"
+    try:
+        start_date = date.fromisoformat(raw_start)
+    except ValueError as exc:
+        raise ConfigError(
+            f"SUBLEDGER_START_DATE={raw_start!r} is not a date; write it as YYYY-MM-DD."
+        ) from exc
+    raw_years = get("SUBLEDGER_MAX_FUTURE_YEARS") or "10"
+    if not raw_years.isdigit():
+        raise ConfigError(
+            f"SUBLEDGER_MAX_FUTURE_YEARS={raw_years!r} must be a whole number of years, e.g. 10."
+        )
+    duckdb_path = Path(get("SUBLEDGER_DUCKDB_PATH") or home / "warehouse.duckdb")
+    landing_dir = Path(get("SUBLEDGER_LANDING_DIR") or home / "landing")
+    return Settings(
+        home=home,
+        database_url=get("SUBLEDGER_DATABASE_URL"),
+        duckdb_path=duckdb_path.expanduser().resolve(),
+        timezone=timezone,
+        landing_dir=landing_dir.expanduser().resolve(),
+        start_date=start_date,
+        max_future_years=int(raw_years),
+    )

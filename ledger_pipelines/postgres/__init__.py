@@ -1,0 +1,1 @@
+"""Postgres plumbing: the embedded cluster, migrations and connections (no ledger logic here)."""
