@@ -285,6 +285,8 @@ class EmbeddedCluster:
             "shared_buffers": "256MB",
             "max_wal_size": "4GB",
             "max_locks_per_transaction": "256",
+            "work_mem": "64MB",
+            "maintenance_work_mem": "256MB",
             **self.server_options,
         }
         flags = " ".join(f"-c {key}={value}" for key, value in options.items())

@@ -49,26 +49,27 @@ CREATE TRIGGER accounts_are_not_truncated BEFORE TRUNCATE ON ledger.accounts
 -- ---------------------------------------------------------------------------------------------
 -- Accounts: identity is permanent; metadata changes are audited; path categories follow codes.
 -- ---------------------------------------------------------------------------------------------
-CREATE FUNCTION ledger.accounts_before_update() RETURNS trigger
+CREATE FUNCTION ledger.accounts_valid_on_insert() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF (NEW.account_id, NEW.code, NEW.normal_balance, NEW.currency, NEW.created_at)
-       IS DISTINCT FROM (OLD.account_id, OLD.code, OLD.normal_balance, OLD.currency, OLD.created_at) THEN
+    IF NOT ledger.is_valid_account_code(NEW.code) THEN
         RAISE EXCEPTION USING
-            ERRCODE = 'LDG03',
-            MESSAGE = format('account %s: code, normal balance, currency and creation time cannot change', OLD.code),
-            HINT = 'Open a new account and move the balance with a journal transaction.';
+            ERRCODE = '23514',
+            MESSAGE = format('account code %L is not a path of 1-32 segments of 1-64 printable characters', NEW.code),
+            HINT = 'Name accounts like assets:receivables:sub_42.';
     END IF;
-    IF NEW.lock_version < OLD.lock_version THEN
+    IF NEW.account_id IS DISTINCT FROM ledger.account_id_of(NEW.code) THEN
         RAISE EXCEPTION USING
-            ERRCODE = 'LDG03',
-            MESSAGE = format('account %s: lock_version only grows (%s -> %s)', OLD.code, OLD.lock_version, NEW.lock_version);
+            ERRCODE = '23514',
+            MESSAGE = format('account %s: account_id must be ledger.account_id_of(code) = %s, not %s',
+                             NEW.code, ledger.account_id_of(NEW.code), NEW.account_id),
+            HINT = 'Leave the id to ledger.account_id_of(code) (Python: ledger_pipelines.ledger.ids.account_id).';
     END IF;
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER accounts_identity_is_permanent BEFORE UPDATE ON ledger.accounts
-    FOR EACH ROW EXECUTE FUNCTION ledger.accounts_before_update();
+CREATE TRIGGER accounts_valid_on_insert BEFORE INSERT ON ledger.accounts
+    FOR EACH ROW EXECUTE FUNCTION ledger.accounts_valid_on_insert();
 
 CREATE FUNCTION ledger.accounts_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
@@ -92,9 +93,30 @@ CREATE TRIGGER accounts_make_path_categories AFTER INSERT ON ledger.accounts
     REFERENCING NEW TABLE AS new_accounts
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.accounts_after_insert();
 
+-- Set-based (one check per statement, not per row: lock_version bumps touch many accounts):
+-- identity never changes, lock_version never goes back, metadata changes are audited.
 CREATE FUNCTION ledger.accounts_after_update() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
+    -- Transition tables carry no statistics; a nested loop over two of them is quadratic.
+    SET enable_nestloop = off AS $$
+DECLARE
+    bad record;
 BEGIN
+    SELECT o.code, o.lock_version AS old_version, n.lock_version AS new_version,
+           (n.code, n.normal_balance, n.currency, n.created_at) IS DISTINCT FROM (o.code, o.normal_balance, o.currency, o.created_at) AS identity_changed
+      INTO bad
+      FROM new_accounts n JOIN old_accounts o USING (account_id)
+     WHERE (n.code, n.normal_balance, n.currency, n.created_at) IS DISTINCT FROM (o.code, o.normal_balance, o.currency, o.created_at)
+        OR n.lock_version < o.lock_version
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG03',
+            MESSAGE = CASE WHEN bad.identity_changed
+                           THEN format('account %s: code, normal balance, currency and creation time cannot change', bad.code)
+                           ELSE format('account %s: lock_version only grows (%s -> %s)', bad.code, bad.old_version, bad.new_version) END,
+            HINT = 'Open a new account and move the balance with a journal transaction.';
+    END IF;
     INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
     SELECT 'account.metadata_changed', 'account', n.code,
            jsonb_build_object('metadata', o.metadata), jsonb_build_object('metadata', n.metadata)
@@ -137,10 +159,9 @@ BEGIN
             HINT = 'Archive a pending transaction instead of reversing it.';
     END IF;
 
-    INSERT INTO ledger.audit_log (action, target_type, target_id, before, after, batch_id)
+    INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
     SELECT 'transaction.reversed', 'transaction', n.reverses_transaction_id::text,
-           NULL, jsonb_build_object('reversal_transaction_id', n.transaction_id, 'idempotency_key', n.idempotency_key),
-           n.batch_id
+           NULL, jsonb_build_object('reversal_transaction_id', n.transaction_id, 'idempotency_key', n.idempotency_key)
       FROM new_transactions n
      WHERE n.reverses_transaction_id IS NOT NULL;
 
@@ -157,7 +178,7 @@ CREATE TRIGGER transactions_check_inserts AFTER INSERT ON ledger.transactions
 CREATE FUNCTION ledger.transactions_before_update() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
-    lifecycle_columns constant text[] := ARRAY['status', 'posted_at', 'archived_at', 'transition_key', 'status_changed_at', 'changed_xid'];
+    lifecycle_columns constant text[] := ARRAY['status', 'posted_at', 'archived_at', 'transition_key', 'transition_hash', 'status_changed_at', 'changed_xid'];
 BEGIN
     IF OLD.status <> 'pending' THEN
         RAISE EXCEPTION USING
@@ -173,7 +194,7 @@ BEGIN
     IF (to_jsonb(NEW) - lifecycle_columns) IS DISTINCT FROM (to_jsonb(OLD) - lifecycle_columns) THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG03',
-            MESSAGE = format('transaction %s (%s): only status, posted_at, archived_at and transition_key may change', OLD.transaction_id, OLD.idempotency_key);
+            MESSAGE = format('transaction %s (%s): only status, posted_at, archived_at and transition_key/hash may change', OLD.transaction_id, OLD.idempotency_key);
     END IF;
     NEW.status_changed_at := now();
     NEW.changed_xid := pg_current_xact_id();
@@ -186,8 +207,19 @@ CREATE TRIGGER transactions_lifecycle_only BEFORE UPDATE ON ledger.transactions
 -- A lifecycle move carries the moved entries from the pending to the posted columns (posted) or
 -- out of the cache (archived), bumps versions, and writes the audit log -- all in this statement.
 CREATE FUNCTION ledger.transactions_after_update() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
+    -- Transition tables carry no statistics; a nested loop over two of them is quadratic.
+    SET enable_nestloop = off AS $$
 BEGIN
+    -- Lock what the move changes in the global order (balances, then accounts, by key).
+    PERFORM 1 FROM ledger.balances b
+     WHERE (b.account_id, b.currency) IN (
+            SELECT e.account_id, e.currency FROM new_rows n JOIN ledger.entries e ON e.transaction_id = n.transaction_id)
+     ORDER BY b.account_id, b.currency FOR UPDATE;
+    PERFORM 1 FROM ledger.accounts a
+     WHERE a.account_id IN (SELECT e.account_id FROM new_rows n JOIN ledger.entries e ON e.transaction_id = n.transaction_id)
+     ORDER BY a.account_id FOR UPDATE;
+
     WITH moved AS (
         SELECT n.transaction_id, n.status
           FROM new_rows n JOIN old_rows o ON o.transaction_id = n.transaction_id
@@ -218,12 +250,11 @@ BEGIN
       FROM (SELECT account_id, sum(moves) AS moves FROM deltas GROUP BY account_id) m
      WHERE a.account_id = m.account_id;
 
-    INSERT INTO ledger.audit_log (action, target_type, target_id, before, after, batch_id)
+    INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
     SELECT 'transaction.' || n.status, 'transaction', n.transaction_id::text,
            jsonb_build_object('status', o.status),
            jsonb_build_object('status', n.status, 'posted_at', n.posted_at, 'archived_at', n.archived_at,
-                              'transition_key', n.transition_key),
-           n.batch_id
+                              'transition_key', n.transition_key)
       FROM new_rows n JOIN old_rows o ON o.transaction_id = n.transaction_id
      WHERE o.status = 'pending' AND n.status <> 'pending';
     RETURN NULL;
@@ -241,27 +272,8 @@ CREATE FUNCTION ledger.entries_after_insert() RETURNS trigger
 DECLARE
     this_xid constant xid8 := pg_current_xact_id();
     bad record;
+    bad_entries bigint;
 BEGIN
-    SELECT e.transaction_id,
-           CASE
-               WHEN t.transaction_id IS NULL THEN 'its transaction does not exist'
-               WHEN t.created_xid <> this_xid THEN 'its transaction was created by an earlier database transaction'
-               WHEN t.status = 'archived' THEN 'its transaction is archived'
-               ELSE format('its effective_at %s differs from the transaction''s %s', e.effective_at, t.effective_at)
-           END AS problem
-      INTO bad
-      FROM new_entries e
-      LEFT JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
-     WHERE t.transaction_id IS NULL OR t.created_xid <> this_xid OR t.status = 'archived'
-        OR t.effective_at <> e.effective_at
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG05',
-            MESSAGE = format('entry of transaction %s rejected: %s', bad.transaction_id, bad.problem),
-            HINT = 'Insert a transaction and all of its entries in one database transaction; entries are never added later.';
-    END IF;
-
     SELECT e.account_id, e.currency, a.code, a.currency AS account_currency INTO bad
       FROM (SELECT DISTINCT account_id, currency FROM new_entries) e
       LEFT JOIN ledger.accounts a ON a.account_id = e.account_id
@@ -276,42 +288,74 @@ BEGIN
             HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
     END IF;
 
-    -- Per-statement nets; only transactions this statement leaves unbalanced are recorded, so a
-    -- well-formed insert writes nothing here.
-    INSERT INTO ledger.unbalanced_nets AS u (xid, transaction_id, currency, net)
-    SELECT this_xid, transaction_id, currency, net
-      FROM (SELECT transaction_id, currency,
-                   sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) AS net
-              FROM new_entries GROUP BY transaction_id, currency) s
-     WHERE net <> 0
-    ON CONFLICT (xid, transaction_id, currency) DO UPDATE SET net = u.net + excluded.net;
+    -- One pass over the new entries joined to the transactions created by this database
+    -- transaction (found through the changed_xid index) feeds every check and the cache.
+    WITH joined AS MATERIALIZED (
+        SELECT e.transaction_id, e.account_id, e.currency, e.direction, e.amount, t.status,
+               (t.transaction_id IS NULL OR t.status = 'archived' OR t.effective_at <> e.effective_at) AS misplaced
+          FROM new_entries e
+          LEFT JOIN (SELECT transaction_id, status, effective_at
+                       FROM ledger.transactions
+                      WHERE changed_xid = this_xid AND created_xid = this_xid) t
+            ON t.transaction_id = e.transaction_id
+    ), nets AS (
+        -- Only transactions this statement leaves unbalanced are recorded for the commit check.
+        INSERT INTO ledger.unbalanced_nets AS u (xid, transaction_id, currency, net)
+        SELECT this_xid, transaction_id, currency, net
+          FROM (SELECT transaction_id, currency,
+                       sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) AS net
+                  FROM joined GROUP BY transaction_id, currency) s
+         WHERE net <> 0
+        ON CONFLICT (xid, transaction_id, currency) DO UPDATE SET net = u.net + excluded.net
+    ), cache AS (
+        -- Cached balances, in (account_id, currency) order so concurrent writers lock alike.
+        INSERT INTO ledger.balances AS b
+               (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
+        SELECT account_id, currency,
+               coalesce(sum(amount) FILTER (WHERE status = 'posted' AND direction = 'debit'), 0),
+               coalesce(sum(amount) FILTER (WHERE status = 'posted' AND direction = 'credit'), 0),
+               coalesce(sum(amount) FILTER (WHERE status = 'pending' AND direction = 'debit'), 0),
+               coalesce(sum(amount) FILTER (WHERE status = 'pending' AND direction = 'credit'), 0),
+               count(DISTINCT transaction_id)
+          FROM joined
+         WHERE NOT misplaced
+         GROUP BY account_id, currency
+         ORDER BY account_id, currency
+        ON CONFLICT (account_id, currency) DO UPDATE SET
+               posted_debits = b.posted_debits + excluded.posted_debits,
+               posted_credits = b.posted_credits + excluded.posted_credits,
+               pending_debits = b.pending_debits + excluded.pending_debits,
+               pending_credits = b.pending_credits + excluded.pending_credits,
+               version = b.version + excluded.version,
+               updated_at = now()
+    ), versions AS (
+        UPDATE ledger.accounts a
+           SET lock_version = a.lock_version + d.transactions
+          FROM (SELECT account_id, count(DISTINCT transaction_id) AS transactions
+                  FROM joined GROUP BY account_id) d
+         WHERE a.account_id = d.account_id
+    )
+    SELECT count(*) FILTER (WHERE misplaced) INTO bad_entries FROM joined;
 
-    -- Cached balances, in (account_id, currency) order so concurrent writers lock alike.
-    INSERT INTO ledger.balances AS b
-           (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
-    SELECT e.account_id, e.currency,
-           coalesce(sum(e.amount) FILTER (WHERE t.status = 'posted' AND e.direction = 'debit'), 0),
-           coalesce(sum(e.amount) FILTER (WHERE t.status = 'posted' AND e.direction = 'credit'), 0),
-           coalesce(sum(e.amount) FILTER (WHERE t.status = 'pending' AND e.direction = 'debit'), 0),
-           coalesce(sum(e.amount) FILTER (WHERE t.status = 'pending' AND e.direction = 'credit'), 0),
-           count(DISTINCT e.transaction_id)
-      FROM new_entries e
-      JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
-     GROUP BY e.account_id, e.currency
-     ORDER BY e.account_id, e.currency
-    ON CONFLICT (account_id, currency) DO UPDATE SET
-           posted_debits = b.posted_debits + excluded.posted_debits,
-           posted_credits = b.posted_credits + excluded.posted_credits,
-           pending_debits = b.pending_debits + excluded.pending_debits,
-           pending_credits = b.pending_credits + excluded.pending_credits,
-           version = b.version + excluded.version,
-           updated_at = now();
-
-    UPDATE ledger.accounts a
-       SET lock_version = a.lock_version + d.transactions
-      FROM (SELECT account_id, count(DISTINCT transaction_id) AS transactions
-              FROM new_entries GROUP BY account_id) d
-     WHERE a.account_id = d.account_id;
+    IF bad_entries > 0 THEN
+        SELECT e.transaction_id,
+               CASE
+                   WHEN t.transaction_id IS NULL THEN 'its transaction does not exist'
+                   WHEN t.created_xid <> this_xid THEN 'its transaction was created by an earlier database transaction'
+                   WHEN t.status = 'archived' THEN 'its transaction is archived'
+                   ELSE format('its effective_at %s differs from the transaction''s %s', e.effective_at, t.effective_at)
+               END AS problem
+          INTO bad
+          FROM new_entries e
+          LEFT JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
+         WHERE t.transaction_id IS NULL OR t.created_xid <> this_xid OR t.status = 'archived'
+            OR t.effective_at <> e.effective_at
+         LIMIT 1;
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG05',
+            MESSAGE = format('entry of transaction %s rejected: %s', bad.transaction_id, bad.problem),
+            HINT = 'Insert a transaction and all of its entries in one database transaction; entries are never added later.';
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -366,7 +410,9 @@ CREATE CONSTRAINT TRIGGER balanced_at_commit AFTER INSERT ON ledger.commit_check
 -- Group categories and memberships are audited.
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION ledger.categories_audit() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
+    -- Transition tables carry no statistics; a nested loop over two of them is quadratic.
+    SET enable_nestloop = off AS $$
 BEGIN
     IF TG_TABLE_NAME = 'categories' THEN
         IF TG_OP = 'INSERT' THEN

@@ -20,7 +20,7 @@ GRANT INSERT (transaction_id, idempotency_key, status, effective_at, posted_at, 
               reference, source_event_id, source_event_type, batch_id, content_hash, description,
               metadata, source)
     ON ledger.transactions TO subledger_writer;
-GRANT UPDATE (status, posted_at, archived_at, transition_key) ON ledger.transactions TO subledger_writer;
+GRANT UPDATE (status, posted_at, archived_at, transition_key, transition_hash) ON ledger.transactions TO subledger_writer;
 
 GRANT INSERT ON ledger.entries TO subledger_writer;
 

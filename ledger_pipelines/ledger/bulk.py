@@ -1,0 +1,544 @@
+"""Posting a whole batch, set-based: COPY straight into the ledger tables, checks as joins.
+
+:func:`apply_plan` carries out a :class:`~ledger_pipelines.ledger.plan.PostingPlan` inside the
+caller's open database transaction and returns one outcome per event (``seq``):
+``posted`` / ``pending`` / ``duplicate`` / ``quarantined`` with a reason code and message. An
+event is all-or-nothing: if any of its rows is refused, none of them is written.
+
+How it stays correct and fast:
+
+* batches take one advisory lock, so two processes ingesting overlapping files serialise and
+  every event is posted exactly once (the idempotency key is checked under that lock);
+* every balance the batch touches is locked in the global order before anything is decided,
+  then balance conditions, lock versions and 64-bit overflow are decided in memory
+  (:mod:`ledger_pipelines.ledger.guards`) against that locked state;
+* everything that could make a database guard reject the batch (unknown targets, wrong
+  lifecycle moves, closed periods, accounts that refuse a currency) is decided per event first,
+  so one bad event never fails the batch; the database guards still check everything.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+import psycopg
+
+from ledger_pipelines.ledger.guards import evaluate_guards
+from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
+from ledger_pipelines.ledger.plan import OUTCOMES_SCHEMA, PostingPlan
+from ledger_pipelines.paths import read_sql
+
+BULK_ADVISORY_LOCK = 0x5B1ED6E2  # one batch at a time per ledger database
+COPY_CHUNK_ROWS = 200_000
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6f%:z"
+# Codes a segment must not contain (controls, surrogates, private use, unassigned, separators,
+# bidi controls); the front end checks the same more verbosely.
+_BAD_CODE_CHARS = r"[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200E}\x{200F}\x{061C}]"
+
+TRANSACTION_COLUMNS = [
+    "transaction_id", "idempotency_key", "status", "effective_at", "posted_at", "reference", "source_event_id",
+    "source_event_type", "batch_id", "content_hash", "description", "metadata", "source",
+]
+ENTRY_COLUMNS = ["transaction_id", "entry_no", "account_id", "direction", "amount", "currency", "effective_at"]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    outcomes: pl.DataFrame  # OUTCOMES_SCHEMA, one row per seq of the plan
+    transactions_created: int
+    entries_created: int
+    moves_applied: int
+
+    def counts(self) -> dict[str, int]:
+        got = dict(self.outcomes.group_by("outcome").len().iter_rows())
+        return {k: int(got.get(k, 0)) for k in ("posted", "pending", "duplicate", "quarantined")}
+
+
+def copy_frame(conn: psycopg.Connection, table: str, frame: pl.DataFrame, columns: list[str]) -> int:
+    """COPY ``frame[columns]`` into ``table`` as CSV (Polars writes it; no per-row Python)."""
+    if frame.is_empty():
+        return 0
+    data = frame.select(columns)
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    with conn.cursor().copy(statement) as copy:
+        for chunk in data.iter_slices(COPY_CHUNK_ROWS):
+            buffer = io.BytesIO()
+            chunk.write_csv(buffer, include_header=False, datetime_format=DATETIME_FORMAT)
+            copy.write(buffer.getvalue())
+    return data.height
+
+
+def apply_plan(
+    conn: psycopg.Connection,
+    plan: PostingPlan,
+    *,
+    batch_id: str,
+    account_types: Mapping[str, str],
+) -> PlanResult:
+    """Carry out ``plan`` in the caller's open transaction; see the module docs."""
+    return _Run(conn, plan.conform(), batch_id, dict(account_types)).execute()
+
+
+def _refusals(frame: pl.DataFrame, reason_code: str, message: pl.Expr | str) -> pl.DataFrame:
+    msg = pl.lit(message) if isinstance(message, str) else message
+    return frame.select(
+        pl.col("seq"), pl.lit(reason_code).alias("reason_code"), msg.cast(pl.Utf8).alias("message")
+    ).unique("seq", keep="first")
+
+
+class _Run:
+    def __init__(self, conn: psycopg.Connection, plan: PostingPlan, batch_id: str, account_types: dict[str, str]):
+        self.conn = conn
+        self.plan = plan
+        self.batch_id = batch_id
+        self.account_types = account_types
+        self.refused = pl.DataFrame(schema={"seq": pl.Int64, "reason_code": pl.Utf8, "message": pl.Utf8})
+        self.duplicates = pl.DataFrame(schema={"seq": pl.Int64, "transaction_id": pl.Utf8})
+        self._entries_created = 0
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def refuse(self, refusals: pl.DataFrame) -> None:
+        if refusals.height:
+            self.refused = pl.concat([self.refused, refusals]).unique("seq", keep="first", maintain_order=True)
+
+    def alive(self, frame: pl.DataFrame) -> pl.DataFrame:
+        gone = pl.concat([self.refused.select("seq"), self.duplicates.select("seq")])
+        return frame.join(gone, on="seq", how="anti") if gone.height else frame
+
+    # -- the run -------------------------------------------------------------------------------
+    def execute(self) -> PlanResult:
+        self.conn.execute("SELECT set_config('subledger.batch_id', %s, true)", [self.batch_id])
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [BULK_ADVISORY_LOCK])
+        self.conn.execute(read_sql("ledger/bulk/create_staging.sql"))
+        self._idempotency()
+        self._closed_periods()
+        legs = self._accounts()
+        db_targets, target_legs = self._existing_targets()
+        state = self._lock(legs, target_legs)
+
+        moves = reversals = None
+        while True:
+            before = self.refused.height
+            moves, reversals = self._resolve_lifecycle(db_targets)
+            self._guards(legs, state)
+            if self.refused.height == before:
+                break
+        return self._write(legs, moves, reversals)
+
+    # -- 1. idempotency ------------------------------------------------------------------------
+    def _idempotency(self) -> None:
+        p = self.plan
+        keys = pl.concat([
+            p.postings.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
+            p.transitions.select("seq", pl.col("event_id").alias("key"), "content_hash"),
+            p.reversals.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
+        ])
+        # The same key on two different events of one plan: the first stands.
+        first = keys.sort("seq").unique("key", keep="first").select("key", pl.col("seq").alias("first_seq"), pl.col("content_hash").alias("first_hash"))
+        repeated = keys.join(first, on="key").filter(pl.col("seq") != pl.col("first_seq"))
+        self.refuse(_refusals(
+            repeated.filter(pl.col("content_hash") != pl.col("first_hash")), "event_id_conflict",
+            pl.format("key {} is used by an earlier event of this batch with different content; the first one stands", pl.col("key")),
+        ))
+        self.duplicates = pl.concat([
+            self.duplicates,
+            repeated.filter(pl.col("content_hash") == pl.col("first_hash")).select("seq", pl.lit(None, pl.Utf8).alias("transaction_id")),
+        ]).unique("seq")
+
+        copy_frame(self.conn, "bulk_keys", keys, ["seq", "key", "content_hash"])
+        found = self._query_frame(
+            read_sql("ledger/bulk/existing_keys.sql"),
+            {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},
+        )
+        if found.is_empty():
+            return
+        found = found.join(keys.select("seq", "key", "content_hash"), on=["seq", "key"], how="left")
+        per_event = found.group_by("seq").agg(
+            same=(pl.col("stored_hash") == pl.col("content_hash")).all(),
+            transaction_id=pl.col("transaction_id").first(),
+            key=pl.col("key").first(),
+        )
+        self.refuse(_refusals(
+            per_event.filter(~pl.col("same")), "event_id_conflict",
+            pl.format("event id {} was already used by ledger transaction {} with different content; the first one stands. "
+                      "Send the change as a new event (e.g. a reversal and a new posting).", pl.col("key"), pl.col("transaction_id")),
+        ))
+        self.duplicates = pl.concat([self.duplicates, per_event.filter(pl.col("same")).select("seq", "transaction_id")]).unique("seq")
+
+    # -- 2. closed periods ---------------------------------------------------------------------
+    def _closed_periods(self) -> None:
+        closed = self._query_frame(
+            read_sql("ledger/bulk/closed_periods.sql"),
+            {"period": pl.Utf8, "starts_at": pl.Datetime("us", "UTC"), "ends_at": pl.Datetime("us", "UTC")},
+        )
+        if closed.is_empty():
+            return
+        p = self.plan
+        dated = pl.concat([
+            p.postings.select("seq", pl.col("effective_at").alias("at")),
+            p.transitions.select("seq", "at"),
+            p.reversals.select("seq", pl.col("effective_at").alias("at")),
+        ])
+        hits = dated.join_where(closed, pl.col("at") >= pl.col("starts_at"), pl.col("at") < pl.col("ends_at"))
+        self.refuse(_refusals(
+            hits.sort("seq"), "period_closed",
+            pl.format("it takes effect at {}, inside the closed period {}. Date it in an open period, or ask finance to "
+                      "reopen the period and replay it.", pl.col("at").dt.to_string("%Y-%m-%dT%H:%M:%S%z"), pl.col("period")),
+        ))
+
+    # -- 3. accounts ---------------------------------------------------------------------------
+    def _accounts(self) -> pl.DataFrame:
+        legs = self.plan.legs.join(
+            self.plan.postings.select("idempotency_key", "status", "effective_at", "phase"), on="idempotency_key", how="left"
+        )
+        top = pl.col("account").str.split_exact(":", 1).struct.field("field_0")
+        segments = pl.col("account").str.split(":")
+        bad_code = (
+            ~top.is_in(list(self.account_types))
+            | (segments.list.len() > 32)
+            | segments.list.eval((pl.element().str.len_chars() == 0) | (pl.element().str.len_chars() > 64)).list.any()
+            | pl.col("account").str.contains(_BAD_CODE_CHARS)
+        )
+        self.refuse(_refusals(
+            legs.filter(bad_code).sort("seq"), "invalid_account",
+            pl.format("account {} is not a valid code path under a known account type ({}); name it like "
+                      "'assets:receivables:sub_42'", pl.col("account"), pl.lit(", ".join(sorted(self.account_types)))),
+        ))
+        legs = self.alive(legs)
+        legs = legs.with_columns(account_id=account_id_column(legs["account"]))
+        codes = legs.select("account", "account_id").unique("account")
+        normal = codes.with_columns(
+            normal_balance=pl.col("account").str.split_exact(":", 1).struct.field("field_0").replace_strict(self.account_types)
+        )
+        self.conn.execute(
+            read_sql("ledger/ensure_accounts.sql"),
+            {"ids": normal["account_id"].to_list(), "codes": normal["account"].to_list(), "normal": normal["normal_balance"].to_list()},
+        )
+        restricted = self._query_frame(
+            read_sql("ledger/bulk/restricted_accounts.sql"), {"account_id": pl.Utf8, "code": pl.Utf8, "only": pl.Utf8},
+            {"ids": codes["account_id"].to_list()},
+        )
+        if restricted.height:
+            wrong = legs.join(restricted, on="account_id").filter(pl.col("currency") != pl.col("only"))
+            self.refuse(_refusals(
+                wrong.sort("seq"), "invalid_account",
+                pl.format("account {} holds only {}, not {}; post {} amounts to another account", pl.col("account"),
+                          pl.col("only"), pl.col("currency"), pl.col("currency")),
+            ))
+        return legs.join(normal.select("account_id", "normal_balance"), on="account_id", how="left")
+
+    # -- 4. targets that already exist ---------------------------------------------------------
+    def _existing_targets(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        p = self.plan
+        names = pl.concat([
+            p.transitions.select(pl.lit("key").alias("kind"), pl.col("target_key").alias("name")),
+            p.transitions.select(pl.lit("reference").alias("kind"), pl.col("target_reference").alias("name")),
+            p.reversals.select(pl.lit("key").alias("kind"), pl.col("target_key").alias("name")),
+            p.reversals.select(pl.lit("reference").alias("kind"), pl.col("target_reference").alias("name")),
+        ]).drop_nulls().unique()
+        targets_schema = {"kind": pl.Utf8, "name": pl.Utf8, "transaction_id": pl.Utf8, "status": pl.Utf8, "reversed": pl.Boolean}
+        if names.is_empty():
+            return pl.DataFrame(schema=targets_schema), pl.DataFrame(schema=_TARGET_LEGS)
+        copy_frame(self.conn, "bulk_target_names", names, ["kind", "name"])
+        targets = self._query_frame(read_sql("ledger/bulk/resolve_targets.sql"), targets_schema)
+        target_legs = self._query_frame(
+            read_sql("ledger/bulk/target_pairs.sql"), _TARGET_LEGS, {"ids": targets["transaction_id"].unique().to_list()}
+        )
+        return targets, target_legs
+
+    # -- 5. lock -------------------------------------------------------------------------------
+    def _lock(self, legs: pl.DataFrame, target_legs: pl.DataFrame) -> pl.DataFrame:
+        pairs = pl.concat([legs.select("account_id", "currency"), target_legs.select("account_id", "currency")]).unique().sort(
+            "account_id", "currency"
+        )
+        state_schema = {
+            "account_id": pl.Utf8, "currency": pl.Utf8, "lock_version": pl.Int64, "posted_debits": pl.Int64,
+            "posted_credits": pl.Int64, "pending_debits": pl.Int64, "pending_credits": pl.Int64, "version": pl.Int64,
+        }
+        if pairs.is_empty():
+            return pl.DataFrame(schema=state_schema)
+        state = self._query_frame(
+            read_sql("ledger/lock_balances.sql"), state_schema,
+            {"account_ids": pairs["account_id"].to_list(), "currencies": pairs["currency"].to_list()},
+        )
+        normals = legs.select("account_id", "normal_balance").unique("account_id")
+        return state.join(normals, on="account_id", how="left")
+
+    # -- 6. conditions, lock versions, overflow ------------------------------------------------
+    def _guards(self, legs: pl.DataFrame, state: pl.DataFrame) -> None:
+        candidates = self.alive(legs)
+        if candidates.is_empty():
+            return
+        order = (pl.col("phase").cast(pl.Int64) * (1 << 40)) + pl.col("seq")
+        refusals = evaluate_guards(
+            candidates.select(
+                order.alias("order"), "seq", "account", "account_id", "currency", "direction", "amount", "status",
+                "lock_version", "conditions",
+            ),
+            state.drop_nulls("normal_balance"),
+        )
+        if refusals:
+            self.refuse(pl.DataFrame(
+                {"seq": [r.seq for r in refusals], "reason_code": [r.reason_code for r in refusals],
+                 "message": [r.message for r in refusals]},
+                schema={"seq": pl.Int64, "reason_code": pl.Utf8, "message": pl.Utf8},
+            ))
+
+    # -- 7. lifecycle moves and reversals ------------------------------------------------------
+    def _resolve_lifecycle(self, db_targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        postings = self.alive(self.plan.postings)
+        phase0 = postings.filter(pl.col("phase") == 0)
+        in_batch_by_key = phase0.select(
+            pl.col("idempotency_key").alias("name"), pl.lit("key").alias("kind"), pl.col("status").alias("batch_status"),
+            pl.col("seq").alias("target_seq"),
+        )
+        in_batch_by_ref = (
+            phase0.drop_nulls("reference").sort("seq").unique("reference", keep="last")
+            .select(pl.col("reference").alias("name"), pl.lit("reference").alias("kind"),
+                    pl.col("status").alias("batch_status"), pl.col("seq").alias("target_seq"))
+        )
+        in_batch = pl.concat([in_batch_by_key, in_batch_by_ref])
+        moves = self._resolve_moves(in_batch, db_targets)
+        reversals = self._resolve_reversals(in_batch, db_targets, moves, postings)
+        return moves, reversals
+
+    def _target_columns(self, frame: pl.DataFrame, in_batch: pl.DataFrame, db_targets: pl.DataFrame) -> pl.DataFrame:
+        named = frame.with_columns(
+            kind=pl.when(pl.col("target_key").is_not_null()).then(pl.lit("key")).otherwise(pl.lit("reference")),
+            name=pl.coalesce("target_key", "target_reference"),
+        )
+        return (
+            named.join(in_batch, on=["kind", "name"], how="left")
+            .join(db_targets.rename({"transaction_id": "db_id", "status": "db_status", "reversed": "db_reversed"}),
+                  on=["kind", "name"], how="left")
+        )
+
+    def _resolve_moves(self, in_batch: pl.DataFrame, db_targets: pl.DataFrame) -> pl.DataFrame:
+        moves = self._target_columns(self.alive(self.plan.transitions), in_batch, db_targets)
+        unknown = moves.filter(pl.col("target_seq").is_null() & pl.col("db_id").is_null())
+        self.refuse(_refusals(
+            unknown, "unknown_target",
+            pl.format("no transaction matches {} {}: it was never posted or was quarantined. Post (or replay) the "
+                      "original first, then replay this event.", pl.col("kind"), pl.col("name")),
+        ))
+        moves = moves.join(unknown.select("seq"), on="seq", how="anti").with_columns(
+            current=pl.coalesce("batch_status", "db_status"),
+            target=pl.coalesce(pl.col("target_seq").cast(pl.Utf8), pl.col("db_id")),
+        )
+        not_pending = moves.filter(pl.col("current") != "pending")
+        self.refuse(_refusals(
+            not_pending, "invalid_transition",
+            pl.format("the target ({} {}) is {}; only a pending transaction can move to {}", pl.col("kind"),
+                      pl.col("name"), pl.col("current"), pl.col("to_status")),
+        ))
+        moves = moves.join(not_pending.select("seq"), on="seq", how="anti").sort("seq")
+        later = moves.filter(pl.int_range(pl.len()).over("target") > 0)
+        self.refuse(_refusals(
+            later, "invalid_transition",
+            pl.format("an earlier event of this batch already moves {} {}; a pending transaction moves once",
+                      pl.col("kind"), pl.col("name")),
+        ))
+        return moves.join(later.select("seq"), on="seq", how="anti")
+
+    def _resolve_reversals(self, in_batch, db_targets, moves, postings) -> pl.DataFrame:
+        """Reversals whose target is posted when they run; the rest are refused.
+
+        Several reversals of one target in a batch: by key, the first stands; by reference (a
+        chain of corrections), the k-th reverses the replacement the (k-1)-th posted.
+        """
+        resolved = (
+            self._target_columns(self.alive(self.plan.reversals), in_batch, db_targets)
+            .sort("seq")
+            .with_columns(
+                rank=pl.int_range(pl.len()).over("kind", "name"),
+                previous_seq=pl.col("seq").shift(1).over("kind", "name"),
+            )
+        )
+        replacements = postings.filter(pl.col("phase") == 1).select(
+            pl.col("seq").alias("previous_seq"), pl.col("reference").alias("name"), pl.lit(True).alias("has_replacement")
+        )
+        resolved = resolved.join(replacements, on=["previous_seq", "name"], how="left")
+        target = pl.coalesce(pl.col("target_seq").cast(pl.Utf8), pl.col("db_id"))
+        posted_now = moves.filter(pl.col("to_status") == "posted")["target"].implode()
+        archived_now = moves.filter(pl.col("to_status") == "archived")["target"].implode()
+        resolved = resolved.with_columns(
+            state=pl.when((pl.col("rank") > 0) & pl.col("has_replacement").fill_null(False)).then(pl.lit("posted"))
+            .when((pl.col("rank") > 0) & (pl.col("kind") == "key")).then(pl.lit("reversed"))
+            .when(pl.col("rank") > 0).then(pl.lit("unknown"))
+            .when(target.is_null()).then(pl.lit("unknown"))
+            .when(pl.col("db_reversed").fill_null(False)).then(pl.lit("reversed"))
+            .when(target.is_in(posted_now)).then(pl.lit("posted"))
+            .when(target.is_in(archived_now)).then(pl.lit("archived"))
+            .otherwise(pl.coalesce("batch_status", "db_status"))
+        )
+        self.refuse(_refusals(
+            resolved.filter(pl.col("state") == "unknown"), "unknown_target",
+            pl.format("no current transaction matches {} {} (never posted, quarantined, or already reversed); post or "
+                      "replay the original first", pl.col("kind"), pl.col("name")),
+        ))
+        self.refuse(_refusals(
+            resolved.filter(pl.col("state") == "reversed"), "invalid_transition",
+            pl.format("the target ({} {}) is already reversed; a transaction is reversed at most once",
+                      pl.col("kind"), pl.col("name")),
+        ))
+        self.refuse(_refusals(
+            resolved.filter(~pl.col("state").is_in(["posted", "unknown", "reversed"])), "invalid_transition",
+            pl.format("the target ({} {}) is {}; only a posted transaction can be reversed (archive a pending one)",
+                      pl.col("kind"), pl.col("name"), pl.col("state")),
+        ))
+        return resolved.filter(pl.col("state") == "posted")
+
+    # -- 8. write ------------------------------------------------------------------------------
+    def _write(self, legs: pl.DataFrame, moves: pl.DataFrame, reversals: pl.DataFrame) -> PlanResult:
+        # Events are all-or-nothing: anything refused drops every row of its seq.
+        postings = self.alive(self.plan.postings)
+        legs = self.alive(legs)
+        moves = self.alive(moves)
+        reversals = self.alive(reversals)
+        postings = postings.with_columns(transaction_id=uuid7_column(postings.height))
+        phase0_ids = postings.filter(pl.col("phase") == 0).select("seq", "transaction_id")
+        phase1_ids = postings.filter(pl.col("phase") == 1).select("seq", "transaction_id")
+
+        created = self._copy_postings(postings.filter(pl.col("phase") == 0), legs)
+
+        moved_ids: list[str] = []
+        if moves.height:
+            moves = moves.join(phase0_ids, left_on="target_seq", right_on="seq", how="left", suffix="_in_batch").with_columns(
+                transaction_id=pl.coalesce("db_id", "transaction_id")
+            )
+            copy_frame(
+                self.conn, "bulk_moves",
+                moves.select("transaction_id", "to_status", "at", pl.col("event_id").alias("transition_key"),
+                             pl.col("content_hash").alias("transition_hash")),
+                ["transaction_id", "to_status", "at", "transition_key", "transition_hash"],
+            )
+            moved_ids = [r[0] for r in self.conn.execute(read_sql("ledger/bulk/apply_moves.sql")).fetchall()]
+            missed = moves.filter(~pl.col("transaction_id").is_in(moved_ids))
+            self.refuse(_refusals(
+                missed, "invalid_transition", "the target was moved by another writer while this batch ran; it is no longer pending"
+            ))
+
+        # Reversals and the replacements that follow them, in rounds: the k-th correction of a
+        # reference reverses what the (k-1)-th posted, so that must exist first.
+        replacements = postings.filter(pl.col("phase") == 1)
+        written_reversals = []
+        max_rank = int(reversals["rank"].max()) if reversals.height else -1
+        for rank in range(max_rank + 1):
+            round_reversals = self._copy_reversals(reversals.filter(pl.col("rank") == rank), phase0_ids, phase1_ids)
+            written_reversals.append(round_reversals)
+            created += round_reversals.height
+            created += self._copy_postings(replacements.join(round_reversals.select("seq"), on="seq", how="semi"), legs)
+        reversals = pl.concat(written_reversals) if written_reversals else reversals
+        created += self._copy_postings(replacements.join(reversals.select("seq"), on="seq", how="anti"), legs)
+        self._audit_corrections(replacements, reversals)
+
+        return PlanResult(
+            outcomes=self._outcomes(postings, moves, reversals),
+            transactions_created=created,
+            entries_created=self._entries_created,
+            moves_applied=len(moved_ids),
+        )
+
+    def _copy_postings(self, postings: pl.DataFrame, legs: pl.DataFrame) -> int:
+        if postings.is_empty():
+            return 0
+        rows = postings.with_columns(
+            posted_at=pl.when(pl.col("status") == "posted").then(pl.col("effective_at")),
+            batch_id=pl.lit(self.batch_id),
+            source_event_id=pl.col("event_id"),
+            source_event_type=pl.col("event_type"),
+        )
+        copy_frame(self.conn, "ledger.transactions", rows, TRANSACTION_COLUMNS)
+        entries = legs.join(rows.select("idempotency_key", "transaction_id"), on="idempotency_key", how="inner").select(
+            "transaction_id", pl.col("leg_no").alias("entry_no"), "account_id", "direction", "amount", "currency",
+            "effective_at",
+        )
+        self._entries_created += copy_frame(self.conn, "ledger.entries", entries, ENTRY_COLUMNS)
+        return rows.height
+
+    def _copy_reversals(self, reversals: pl.DataFrame, phase0_ids: pl.DataFrame, phase1_ids: pl.DataFrame) -> pl.DataFrame:
+        """Insert the reversing transactions and their flipped entries (set-based, in SQL)."""
+        rows = (
+            reversals
+            .join(phase0_ids.rename({"seq": "target_seq", "transaction_id": "target_in_batch"}), on="target_seq", how="left")
+            .join(phase1_ids.rename({"seq": "previous_seq", "transaction_id": "replaced_in_batch"}), on="previous_seq", how="left")
+            .with_columns(
+                transaction_id=uuid7_column(reversals.height),
+                target_id=pl.when(pl.col("rank") > 0).then(pl.col("replaced_in_batch"))
+                .otherwise(pl.coalesce("target_in_batch", "db_id")),
+                description=pl.format("Reversal of {}{}", pl.col("name"),
+                                      pl.when(pl.col("reason").is_not_null()).then(pl.lit(": ") + pl.col("reason")).otherwise(pl.lit(""))),
+                batch_id=pl.lit(self.batch_id),
+                source_event_id=pl.col("event_id"),
+                source_event_type=pl.col("event_type"),
+            )
+        )
+        columns = ["transaction_id", "idempotency_key", "effective_at", "target_id", "description", "metadata",
+                   "source_event_id", "source_event_type", "content_hash", "batch_id"]
+        if rows.is_empty():
+            return rows
+        self.conn.execute("TRUNCATE bulk_reversals")
+        copy_frame(self.conn, "bulk_reversals", rows, columns)
+        self.conn.execute(read_sql("ledger/bulk/insert_reversals.sql"))
+        self._entries_created += self.conn.execute(read_sql("ledger/bulk/insert_reversal_entries.sql")).rowcount
+        return rows
+
+    def _audit_corrections(self, replacements: pl.DataFrame, reversals: pl.DataFrame) -> None:
+        """Corrections (reversals by reference) link the reversal and the replacement in the audit log."""
+        corrections = reversals.filter(pl.col("kind") == "reference")
+        if corrections.is_empty():
+            return
+        audit = corrections.join(
+            replacements.select("seq", pl.col("transaction_id").alias("replacement_transaction_id")), on="seq", how="left"
+        ).select(
+            pl.lit("transaction.corrected").alias("action"),
+            pl.lit("transaction").alias("target_type"),
+            pl.col("target_id"),
+            pl.struct(reference=pl.col("name")).struct.json_encode().alias("before"),
+            pl.struct(
+                "event_id", pl.col("transaction_id").alias("reversal_transaction_id"), "replacement_transaction_id"
+            ).struct.json_encode().alias("after"),
+        )
+        copy_frame(self.conn, "bulk_audit", audit, ["action", "target_type", "target_id", "before", "after"])
+        self.conn.execute(read_sql("ledger/bulk/insert_audit.sql"))
+
+    # -- 9. outcomes ---------------------------------------------------------------------------
+    def _outcomes(self, postings: pl.DataFrame, moves: pl.DataFrame, reversals: pl.DataFrame) -> pl.DataFrame:
+        p = self.plan
+        every_seq = pl.concat([p.postings.select("seq", "event_id"), p.transitions.select("seq", "event_id"),
+                               p.reversals.select("seq", "event_id")]).unique("seq", keep="first")
+        written = pl.concat([
+            postings.filter(pl.col("phase") == 0).select("seq", pl.col("status").alias("outcome"), "transaction_id"),
+            moves.select("seq", pl.lit("posted").alias("outcome"), pl.col("transaction_id")) if moves.height else
+            pl.DataFrame(schema={"seq": pl.Int64, "outcome": pl.Utf8, "transaction_id": pl.Utf8}),
+            postings.filter(pl.col("phase") == 1).select("seq", pl.col("status").alias("outcome"), "transaction_id"),
+            reversals.select("seq", pl.lit("posted").alias("outcome"), "transaction_id") if reversals.height else
+            pl.DataFrame(schema={"seq": pl.Int64, "outcome": pl.Utf8, "transaction_id": pl.Utf8}),
+        ]).unique("seq", keep="first")
+        outcomes = (
+            every_seq.join(written, on="seq", how="left")
+            .join(self.duplicates.rename({"transaction_id": "duplicate_of"}), on="seq", how="left")
+            .join(self.refused, on="seq", how="left")
+            .with_columns(
+                outcome=pl.when(pl.col("reason_code").is_not_null()).then(pl.lit("quarantined"))
+                .when(pl.col("seq").is_in(self.duplicates["seq"].implode())).then(pl.lit("duplicate"))
+                .otherwise(pl.col("outcome")),
+                transaction_id=pl.when(pl.col("reason_code").is_not_null()).then(None)
+                .otherwise(pl.coalesce("transaction_id", "duplicate_of")),
+            )
+        )
+        missing = outcomes.filter(pl.col("outcome").is_null())
+        if missing.height:
+            raise AssertionError(f"events without an outcome: {missing['seq'].to_list()[:10]}")
+        return outcomes.select(list(OUTCOMES_SCHEMA)).cast(OUTCOMES_SCHEMA).sort("seq")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _query_frame(self, query: str, schema: dict, params: dict | None = None) -> pl.DataFrame:
+        rows = self.conn.execute(query, params).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+_TARGET_LEGS = {"transaction_id": pl.Utf8, "account_id": pl.Utf8, "currency": pl.Utf8, "direction": pl.Utf8, "amount": pl.Int64}

@@ -1,0 +1,188 @@
+"""The ledger's vocabulary: legs, conditions, transactions and balances.
+
+Amounts are Python ``int`` minor units and always positive on a leg; the direction says which
+side. A transaction balances when, per currency, its debit amounts equal its credit amounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from ledger_pipelines.ledger.accounts import validate_account_code
+from ledger_pipelines.ledger.errors import InvalidTransaction, UnbalancedTransaction
+
+Direction = Literal["debit", "credit"]
+Status = Literal["pending", "posted", "archived"]
+BalanceKind = Literal["posted", "pending", "available"]
+ConditionOp = Literal["gte", "lte", "eq"]
+
+INT64_MAX = 2**63 - 1
+CURRENCY_CODE_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A bound on an account's balance *after* the transaction, e.g. available >= 0."""
+
+    balance: BalanceKind
+    op: ConditionOp
+    amount: int
+
+    def __post_init__(self) -> None:
+        if self.balance not in ("posted", "pending", "available"):
+            raise InvalidTransaction("conditions.balance", self.balance, "unknown balance", "Use posted, pending or available.")
+        if self.op not in ("gte", "lte", "eq"):
+            raise InvalidTransaction("conditions.op", self.op, "unknown operator", "Use gte, lte or eq.")
+        if type(self.amount) is not int or not -INT64_MAX - 1 <= self.amount <= INT64_MAX:
+            raise InvalidTransaction("conditions.amount", self.amount, "not a 64-bit integer", "Give the bound in integer minor units.")
+
+    def holds(self, value: int) -> bool:
+        if self.op == "gte":
+            return value >= self.amount
+        if self.op == "lte":
+            return value <= self.amount
+        return value == self.amount
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of a transaction on one account, in one currency."""
+
+    account: str
+    direction: Direction
+    amount: int
+    currency: str
+    conditions: tuple[Condition, ...] = ()
+    lock_version: int | None = None
+
+    def __post_init__(self) -> None:
+        validate_account_code(self.account)
+        if self.direction not in ("debit", "credit"):
+            raise InvalidTransaction("direction", self.direction, "a leg is a debit or a credit", "Use 'debit' or 'credit'.")
+        if type(self.amount) is not int:
+            raise InvalidTransaction("amount", self.amount, "money is an integer number of minor units", "Send e.g. 1050 for 10.50 USD.")
+        if not 0 < self.amount <= INT64_MAX:
+            raise InvalidTransaction("amount", self.amount, "a leg amount must be > 0 and fit in 64 bits", "Use the direction for the sign.")
+        if not (isinstance(self.currency, str) and len(self.currency) == CURRENCY_CODE_LENGTH and self.currency.isascii()
+                and self.currency.isalpha() and self.currency.isupper()):
+            raise InvalidTransaction("currency", self.currency, "not an ISO 4217 alpha-3 code", "Use upper-case codes such as USD, EUR, JPY.")
+        if self.lock_version is not None and (type(self.lock_version) is not int or self.lock_version < 0):
+            raise InvalidTransaction("lock_version", self.lock_version, "not a version number", "Pass the account's lock_version as read.")
+
+    @property
+    def signed_debit(self) -> int:
+        """+amount for a debit, -amount for a credit."""
+        return self.amount if self.direction == "debit" else -self.amount
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    """A transaction to post. ``idempotency_key`` makes posting it again a no-op."""
+
+    idempotency_key: str
+    legs: tuple[Leg, ...]
+    effective_at: datetime
+    status: Literal["posted", "pending"] = "posted"
+    description: str | None = None
+    reference: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    source_event_id: str | None = None
+    source_event_type: str | None = None
+    source: dict | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.idempotency_key, str) or not 1 <= len(self.idempotency_key) <= 512:
+            raise InvalidTransaction("idempotency_key", self.idempotency_key, "must be 1-512 characters", "Use the source event id.")
+        if self.effective_at.tzinfo is None:
+            raise InvalidTransaction("effective_at", self.effective_at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
+        if self.status not in ("posted", "pending"):
+            raise InvalidTransaction("status", self.status, "a new transaction is posted or pending", "Archive it after posting it pending.")
+        if len(self.legs) < 2:
+            raise InvalidTransaction("legs", len(self.legs), "a transaction needs at least two legs", "Add the balancing leg.")
+        nets: dict[str, int] = defaultdict(int)
+        for leg in self.legs:
+            nets[leg.currency] += leg.signed_debit
+        unbalanced = {c: n for c, n in nets.items() if n}
+        if unbalanced:
+            detail = ", ".join(f"{c}: debits - credits = {n}" for c, n in sorted(unbalanced.items()))
+            raise UnbalancedTransaction(
+                f"transaction {self.idempotency_key!r} does not balance ({detail}). "
+                "Per currency, debit amounts must equal credit amounts."
+            )
+
+    def content_hash(self) -> str:
+        """A stable hash of what the transaction says (legs, dates, status, texts)."""
+        document = {
+            "legs": [[leg.account, leg.direction, leg.amount, leg.currency] for leg in self.legs],
+            "effective_at": self.effective_at.isoformat(),
+            "status": self.status,
+            "description": self.description,
+            "reference": self.reference,
+            "metadata": self.metadata,
+            "source": self.source,
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's (or category's) balance in one currency, signed by its normal balance."""
+
+    account: str
+    currency: str
+    normal_balance: str
+    posted_debits: int
+    posted_credits: int
+    pending_debits: int
+    pending_credits: int
+    version: int | None = None
+    as_of: datetime | None = None
+
+    @property
+    def posted(self) -> int:
+        if self.normal_balance == "debit":
+            return self.posted_debits - self.posted_credits
+        return self.posted_credits - self.posted_debits
+
+    @property
+    def pending(self) -> int:
+        """Posted plus pending entries."""
+        if self.normal_balance == "debit":
+            return self.posted + self.pending_debits - self.pending_credits
+        return self.posted + self.pending_credits - self.pending_debits
+
+    @property
+    def available(self) -> int:
+        """Posted minus pending outflows."""
+        outflows = self.pending_credits if self.normal_balance == "debit" else self.pending_debits
+        return self.posted - outflows
+
+    def value(self, kind: BalanceKind) -> int:
+        return {"posted": self.posted, "pending": self.pending, "available": self.available}[kind]
+
+    def as_dict(self, key: str = "account") -> dict[str, object]:
+        """The interfaces.md JSON shape."""
+        return {
+            key: self.account,
+            "currency": self.currency,
+            "posted": self.posted,
+            "pending": self.pending,
+            "available": self.available,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class PostedTransaction:
+    """What the ledger holds for a transaction after a write."""
+
+    transaction_id: str
+    idempotency_key: str
+    status: Status
+    created: bool  # False when the idempotency key already held this same transaction
