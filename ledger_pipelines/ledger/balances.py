@@ -80,3 +80,45 @@ def balance(
     info = get_account(conn, account)
     normal = info.normal_balance if info else "debit"
     return Balance(account, currency, normal, 0, 0, 0, 0, version=0, as_of=as_of or datetime.now(timezone.utc))
+
+
+def category_balances(
+    conn: psycopg.Connection,
+    prefix: str | None = None,
+    *,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> list[Balance]:
+    """Balances of every category under ``prefix`` (all categories when None), per currency.
+
+    A category's debit and credit sums are the sums of its member accounts'; its balances are
+    signed by the category's normal balance (a path category's top segment's; a group's own,
+    debit by default). ``Balance.account`` holds the category code.
+    """
+    import polars as pl
+
+    members = pl.DataFrame(
+        conn.execute(read_sql("ledger/category_membership.sql"), {"prefix": prefix}).fetchall(),
+        schema={"category": pl.Utf8, "account": pl.Utf8, "normal_balance": pl.Utf8},
+        orient="row",
+    )
+    if members.is_empty():
+        return []
+    accounts = members["account"].unique().to_list()
+    rows = balances(conn, accounts, as_of=as_of, known_at=known_at)
+    sums = pl.DataFrame(
+        [(b.account, b.currency, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits) for b in rows],
+        schema={"account": pl.Utf8, "currency": pl.Utf8, "pd": pl.Int64, "pc": pl.Int64, "qd": pl.Int64, "qc": pl.Int64},
+        orient="row",
+    )
+    totals = (
+        members.join(sums, on="account")
+        .group_by("category", "normal_balance", "currency")
+        .agg(pl.col("pd", "pc", "qd", "qc").cast(pl.Int128).sum())
+        .sort("category", "currency")
+    )
+    stamp = as_of or datetime.now(timezone.utc)
+    return [
+        Balance(r["category"], r["currency"], r["normal_balance"], int(r["pd"]), int(r["pc"]), int(r["qd"]), int(r["qc"]), as_of=stamp)
+        for r in totals.iter_rows(named=True)
+    ]

@@ -119,6 +119,8 @@ CREATE TABLE ledger.categories (
     code        text PRIMARY KEY CHECK (ledger.is_valid_account_code(code)),
     kind        text NOT NULL CHECK (kind IN ('path', 'group')),
     parent_code text REFERENCES ledger.categories (code),
+    -- Sign of the category's balances; NULL: its top segment's (path categories), else debit.
+    normal_balance text CHECK (normal_balance IN ('debit', 'credit')),
     description text,
     created_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -26,6 +26,6 @@ GRANT INSERT ON ledger.entries TO subledger_writer;
 
 GRANT INSERT (action, target_type, target_id, before, after, reason, batch_id) ON ledger.audit_log TO subledger_writer;
 
-GRANT INSERT (code, kind, parent_code, description) ON ledger.categories TO subledger_writer;
-GRANT UPDATE (parent_code, description) ON ledger.categories TO subledger_writer;
+GRANT INSERT (code, kind, parent_code, normal_balance, description) ON ledger.categories TO subledger_writer;
+GRANT UPDATE (parent_code, normal_balance, description) ON ledger.categories TO subledger_writer;
 GRANT INSERT (category_code, account_id), DELETE ON ledger.category_members TO subledger_writer;

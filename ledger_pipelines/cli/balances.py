@@ -1,0 +1,96 @@
+"""``subledger balance`` / ``subledger balances``: what the ledger holds, now or as of a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import click
+
+from ledger_pipelines.cli.common import dsns_or_exit, emit_json, fail, settings_or_exit, user_errors
+from ledger_pipelines.ledger import balances as ledger_balances
+from ledger_pipelines.ledger.model import Balance
+from ledger_pipelines.postgres.database import connect
+from ledger_pipelines.timeparse import TimeInputError, parse_instant
+
+FIELDS = ["currency", "posted", "pending", "available", "as_of", "version"]
+
+
+def _instant(value: str | None, settings, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, settings.tz, what=what)
+    except TimeInputError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+as_of_option = click.option(
+    "--as-of", help="A date YYYY-MM-DD (end of that day in SUBLEDGER_TIMEZONE) or a timestamp with offset. Default: now."
+)
+known_at_option = click.option(
+    "--known-at", help="System time: answer as the ledger stood then (only entries recorded by then)."
+)
+
+
+@click.command()
+@click.argument("account")
+@as_of_option
+@known_at_option
+@click.option("--currency", help="Only this currency (ISO 4217, e.g. USD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object, or a list if the account holds several currencies.")
+def balance(account: str, as_of: str | None, known_at: str | None, currency: str | None, as_json: bool) -> None:
+    """One account's posted, pending and available balances (minor units)."""
+    settings = settings_or_exit()
+    as_of_at, known = _instant(as_of, settings, "--as-of"), _instant(known_at, settings, "--known-at")
+    dsns = dsns_or_exit(settings)
+    with user_errors(), connect(dsns.reader_dsn) as conn:
+        if ledger_balances.get_account(conn, account) is None:
+            fail(f"no account is named {account!r}. `subledger balances` lists the accounts that exist.")
+        found = ledger_balances.balances(conn, [account], currency=currency, as_of=as_of_at, known_at=known)
+        if not found and currency:
+            found = [ledger_balances.balance(conn, account, currency, as_of=as_of_at, known_at=known)]
+    documents = [b.as_dict() for b in found]
+    if as_json:
+        emit_json(documents[0] if len(documents) == 1 else documents)
+        return
+    for doc in documents:
+        click.echo(
+            f"{doc['account']} {doc['currency']}: posted {doc['posted']}, pending {doc['pending']}, "
+            f"available {doc['available']} (minor units, version {doc['version']}, as of {doc['as_of']})"
+        )
+    if not documents:
+        click.echo(f"{account}: no entries yet.")
+
+
+@click.command()
+@as_of_option
+@known_at_option
+@click.option("--category", "prefix", help="Balances of every category under PREFIX instead of every account.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: str) -> None:
+    """Every account's balances (or every category's under --category), as JSON or CSV."""
+    settings = settings_or_exit()
+    as_of_at, known = _instant(as_of, settings, "--as-of"), _instant(known_at, settings, "--known-at")
+    dsns = dsns_or_exit(settings)
+    with user_errors(), connect(dsns.reader_dsn) as conn:
+        if prefix is not None:
+            rows: list[Balance] = ledger_balances.category_balances(conn, prefix, as_of=as_of_at, known_at=known)
+            key = "category"
+        else:
+            rows = ledger_balances.balances(conn, None, as_of=as_of_at, known_at=known)
+            key = "account"
+    documents = [b.as_dict(key) for b in rows]
+    if fmt == "json":
+        emit_json(documents)
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[key, *FIELDS], lineterminator="\n")
+    writer.writeheader()
+    for doc in documents:
+        writer.writerow({k: ("" if v is None else v) for k, v in doc.items()})
+    click.echo(out.getvalue(), nl=False)
+
+
+COMMANDS = [balance, balances]
