@@ -30,6 +30,8 @@ class Settings:
     landing_dir: Path
     start_date: date
     max_future_years: int = 10
+    closed_period_policy: str = "quarantine"  # or "next_open_day"
+    rules_path: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -83,6 +85,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"SUBLEDGER_MAX_FUTURE_YEARS={raw_years!r} must be a whole number of years, e.g. 10."
         )
+    policy = get("SUBLEDGER_CLOSED_PERIOD_POLICY") or "quarantine"
+    if policy not in ("quarantine", "next_open_day"):
+        raise ConfigError(
+            f"SUBLEDGER_CLOSED_PERIOD_POLICY={policy!r}: use 'quarantine' (refuse events dated in a closed month) "
+            "or 'next_open_day' (post them on the first open day, keeping the intended date in metadata)."
+        )
+    rules = get("SUBLEDGER_RULES_PATH")
     duckdb_path = Path(get("SUBLEDGER_DUCKDB_PATH") or home / "warehouse.duckdb")
     landing_dir = Path(get("SUBLEDGER_LANDING_DIR") or home / "landing")
     return Settings(
@@ -93,4 +102,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         landing_dir=landing_dir.expanduser().resolve(),
         start_date=start_date,
         max_future_years=int(raw_years),
+        closed_period_policy=policy,
+        rules_path=Path(rules).expanduser().resolve() if rules else None,
     )

@@ -1,7 +1,7 @@
 """Where the project's non-Python files live: ``sql/`` and ``dbt_project/`` at the repository root.
 
-A wheel carries them inside the package (``ledger_pipelines/_bundled``); a checkout uses the
-top-level folders directly.
+subledger runs from its checkout (``uv sync`` installs the package in editable mode; the
+container image copies the whole repository), so these folders sit next to the package.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def _project_folder(name: str) -> Path:
-    for candidate in (_PACKAGE.parent / name, _PACKAGE / "_bundled" / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"The project folder {name!r} is missing next to {_PACKAGE}; reinstall subledger.")
+    candidate = _PACKAGE.parent / name
+    if not candidate.is_dir():
+        raise FileNotFoundError(
+            f"The project folder {candidate} is missing; run subledger from a complete checkout of the repository."
+        )
+    return candidate
 
 
 def sql_dir() -> Path:

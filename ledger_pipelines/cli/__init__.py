@@ -13,6 +13,7 @@ import click
 COMMAND_MODULES = [
     "ledger_pipelines.cli.database",
     "ledger_pipelines.cli.balances",
+    "ledger_pipelines.cli.periods",
 ]
 
 

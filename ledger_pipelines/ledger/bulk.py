@@ -192,7 +192,8 @@ class _Run:
     # -- 3. accounts ---------------------------------------------------------------------------
     def _accounts(self) -> pl.DataFrame:
         legs = self.plan.legs.join(
-            self.plan.postings.select("idempotency_key", "status", "effective_at", "phase"), on="idempotency_key", how="left"
+            self.plan.postings.select("seq", "idempotency_key", "status", "effective_at", "phase"),
+            on=["seq", "idempotency_key"], how="left",
         )
         top = pl.col("account").str.split_exact(":", 1).struct.field("field_0")
         segments = pl.col("account").str.split(":")
@@ -452,7 +453,7 @@ class _Run:
             source_event_type=pl.col("event_type"),
         )
         copy_frame(self.conn, "ledger.transactions", rows, TRANSACTION_COLUMNS)
-        entries = legs.join(rows.select("idempotency_key", "transaction_id"), on="idempotency_key", how="inner").select(
+        entries = legs.join(rows.select("seq", "idempotency_key", "transaction_id"), on=["seq", "idempotency_key"], how="inner").select(
             "transaction_id", pl.col("leg_no").alias("entry_no"), "account_id", "direction", "amount", "currency",
             "effective_at",
         )

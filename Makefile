@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine (README):
+#   make demo   -- install, start the embedded Postgres, generate data, ingest, build everything
+#   make test   -- install, then run the whole test suite
+# Everything is installed from the project's own files: uv (pinned) into .tools, the locked
+# Python dependencies (uv.lock) into .venv, and the Debian packages the browser tests need.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+
+.PHONY: demo test test-fast bench install lint
+
+install: $(SYNCED)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+demo: $(SYNCED)
+	$(VENV)/bin/subledger demo
+
+test: $(SYNCED)
+	scripts/ensure-system-packages
+	$(VENV)/bin/pytest
+
+# The suite without the tests marked slow (crash/kill, browser, long model-based runs).
+test-fast: $(SYNCED)
+	$(VENV)/bin/pytest -m "not slow"
+
+bench: $(SYNCED)
+	$(VENV)/bin/python -m bench
+
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check ledger_pipelines tests bench

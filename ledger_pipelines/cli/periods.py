@@ -1,0 +1,52 @@
+"""``subledger close YYYY-MM``: close (or reopen) an accounting month."""
+
+from __future__ import annotations
+
+import getpass
+
+import click
+
+from ledger_pipelines.cli.common import dsns_or_exit, emit_json, settings_or_exit, user_errors
+from ledger_pipelines.ledger.periods import close_period, closed_periods, reopen_period
+from ledger_pipelines.postgres.database import connect
+
+
+@click.command()
+@click.argument("period", required=False)
+@click.option("--reopen", is_flag=True, help="Reopen a closed month instead (audited).")
+@click.option("--reason", help="Why; kept in the audit log.")
+@click.option("--list", "list_only", is_flag=True, help="List the closed months.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def close(period: str | None, reopen: bool, reason: str | None, list_only: bool, as_json: bool) -> None:
+    """Close the month PERIOD (YYYY-MM, in SUBLEDGER_TIMEZONE): nothing may take effect in it afterwards.
+
+    Late events for a closed month are then quarantined (period_closed) or, with
+    SUBLEDGER_CLOSED_PERIOD_POLICY=next_open_day, posted on the first open day.
+    """
+    settings = settings_or_exit()
+    if not list_only and not period:
+        raise click.UsageError("give the month to close as YYYY-MM, or --list.")
+    dsns = dsns_or_exit(settings)
+    actor = f"cli:{getpass.getuser()}"
+    with user_errors(), connect(dsns.writer_dsn) as conn:
+        if list_only:
+            periods = closed_periods(conn)
+            if as_json:
+                emit_json([{"period": p.period, "starts_at": p.starts_at, "ends_at": p.ends_at, "timezone": p.timezone} for p in periods])
+            else:
+                for p in periods:
+                    click.echo(f"{p.period}  closed  [{p.starts_at.isoformat()} .. {p.ends_at.isoformat()})  {p.timezone}")
+                if not periods:
+                    click.echo("No month is closed.")
+            return
+        action = reopen_period if reopen else close_period
+        bounds = action(conn, period, settings.tz, actor=actor, reason=reason)
+    verb = "reopened" if reopen else "closed"
+    if as_json:
+        emit_json({"period": bounds.period, "action": verb, "starts_at": bounds.starts_at, "ends_at": bounds.ends_at,
+                   "timezone": bounds.timezone})
+    else:
+        click.echo(f"{bounds.period} {verb} ({bounds.starts_at.isoformat()} .. {bounds.ends_at.isoformat()}, {bounds.timezone}).")
+
+
+COMMANDS = [close]

@@ -1,0 +1,298 @@
+"""Writing a prepared batch: one database transaction, every event accounted for exactly once.
+
+Inside one transaction (so a crash anywhere leaves no trace, and a rerun redoes it all):
+
+1. claim the batch by its content hash (a file is processed once per content; a concurrent
+   ingester of the same content waits, then finds it done);
+2. apply the closed-period policy (``quarantine`` lets the ledger refuse the event with
+   ``period_closed``; ``next_open_day`` re-dates it to the first open instant and keeps the
+   intended date in the transaction's metadata);
+3. post the plan through the ledger's bulk path (:func:`ledger_pipelines.ledger.bulk.apply_plan`);
+4. store the quarantine (raw bytes + reason) and the duplicate/quarantine outcomes, resolve
+   earlier quarantine entries of the same event ids (replays), fill in the batch's counts.
+
+Invariant: ``events = posted + pending + duplicate + quarantined`` for every batch (also a CHECK
+constraint on ``ingest.batches``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+import polars as pl
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ledger_pipelines.config import Settings
+from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
+from ledger_pipelines.ledger.plan import PostingPlan
+from ledger_pipelines.paths import read_sql
+
+QUARANTINE_COLUMNS = ["batch_id", "seq", "line_no", "event_id", "event_type", "reason_code", "message", "raw", "source_name"]
+OUTCOME_COLUMNS = ["batch_id", "seq", "event_id", "outcome", "reason_code", "transaction_id"]
+
+
+class PreparedBatch(Protocol):
+    """What the ingestion front end hands over (see ``ledger_pipelines.ingest.frontend``)."""
+
+    plan: PostingPlan
+    rejects: pl.DataFrame  # seq, line_no, event_id, event_type?, reason_code, message, raw, source_file
+    in_batch_duplicates: pl.DataFrame  # seq, event_id
+    events: pl.DataFrame  # seq, line_no, event_id, event_type, raw, source_file, effective_at, recorded_at
+    bytes_read: int
+
+
+@dataclass
+class BatchReport:
+    """What one batch did; ``as_json`` is the ``subledger ingest --json`` document."""
+
+    batch_id: str
+    source_name: str
+    skipped: bool = False  # the same content was ingested before: nothing was done
+    events: int = 0
+    posted: int = 0
+    pending: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    backdated: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    effective_dates: list[date] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("events", "posted", "pending", "duplicate", "quarantined")}
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _existing_report(conn: psycopg.Connection, source_kind: str, content_hash: str) -> BatchReport | None:
+    row = conn.execute(read_sql("ingest/find_batch.sql"), {"source_kind": source_kind, "content_hash": content_hash}).fetchone()
+    if row is None:
+        return None
+    return BatchReport(
+        batch_id=row[0], source_name=row[1], skipped=True, events=row[2], posted=row[3], pending=row[4],
+        duplicate=row[5], quarantined=row[6], backdated=row[7], bytes=row[8], seconds=row[9] or 0.0,
+        effective_dates=list(row[10]), reasons=dict(row[11]),
+    )
+
+
+def already_ingested(conn: psycopg.Connection, source_kind: str, content_hash: str) -> BatchReport | None:
+    """The earlier batch of this exact content, if any (cheap check before parsing a file)."""
+    return _existing_report(conn, source_kind, content_hash)
+
+
+def write_batch(
+    conn: psycopg.Connection,
+    prepared: PreparedBatch,
+    *,
+    settings: Settings,
+    source_kind: str,
+    source_name: str,
+    content_hash: str,
+    account_types: Mapping[str, str],
+    outbox_window: tuple[int, int] | None = None,
+    started: float | None = None,
+) -> BatchReport:
+    """Write ``prepared`` as one batch in one database transaction; see the module docs."""
+    started = started or time.perf_counter()
+    batch_id = str(uuid.uuid4())
+    with conn.transaction():
+        claimed = conn.execute(
+            read_sql("ingest/claim_batch.sql"),
+            {
+                "batch_id": batch_id, "source_kind": source_kind, "source_name": source_name,
+                "content_hash": content_hash, "bytes": prepared.bytes_read,
+                "outbox_xmin": outbox_window[0] if outbox_window else None,
+                "outbox_xmax": outbox_window[1] if outbox_window else None,
+            },
+        ).fetchone()
+        if claimed is None:
+            existing = _existing_report(conn, source_kind, content_hash)
+            assert existing is not None
+            return existing
+        conn.execute("SELECT set_config('subledger.actor', %s, true)", [f"ingest:{source_kind}"])
+
+        plan = apply_closed_period_policy(conn, prepared.plan, settings)
+        result = apply_plan(conn, plan, batch_id=batch_id, account_types=account_types)
+        report = _record_outcomes(conn, prepared, result, plan, batch_id, source_name, settings)
+        report.seconds = time.perf_counter() - started
+        conn.execute(
+            read_sql("ingest/finish_batch.sql"),
+            {
+                "batch_id": batch_id, "events": report.events, "posted": report.posted, "pending": report.pending,
+                "duplicate": report.duplicate, "quarantined": report.quarantined, "backdated": report.backdated,
+                "seconds": report.seconds, "effective_dates": report.effective_dates, "reasons": Jsonb(report.reasons),
+            },
+        )
+    return report
+
+
+def _record_outcomes(
+    conn: psycopg.Connection,
+    prepared: PreparedBatch,
+    result: PlanResult,
+    plan: PostingPlan,
+    batch_id: str,
+    source_name: str,
+    settings: Settings,
+) -> BatchReport:
+    events = prepared.events
+    core = result.outcomes
+    # Events rejected by the front end never reached the plan; duplicates inside the batch either.
+    front_rejects = prepared.rejects.select(
+        pl.col("seq").cast(pl.Int64), pl.col("line_no").cast(pl.Int64), pl.col("event_id").cast(pl.Utf8),
+        (pl.col("event_type") if "event_type" in prepared.rejects.columns else pl.lit(None)).cast(pl.Utf8).alias("event_type"),
+        pl.col("reason_code"), pl.col("message"), pl.col("raw").cast(pl.Binary),
+        (pl.col("source_file") if "source_file" in prepared.rejects.columns else pl.lit(source_name)).cast(pl.Utf8).alias("source_name"),
+    )
+    core_rejects = (
+        core.filter(pl.col("outcome") == "quarantined")
+        .join(events.select("seq", "line_no", "event_type", "raw", pl.col("source_file").alias("source_name")), on="seq", how="left")
+        .select("seq", pl.col("line_no").cast(pl.Int64), "event_id", pl.col("event_type").cast(pl.Utf8), "reason_code", "message",
+                pl.col("raw").cast(pl.Binary), pl.col("source_name").cast(pl.Utf8).fill_null(source_name))
+    )
+    quarantine = pl.concat([front_rejects, core_rejects]).with_columns(
+        batch_id=pl.lit(batch_id), raw=pl.col("raw").fill_null(b""), message=pl.col("message").fill_null(""),
+    )
+    copy_frame(conn, "ingest.quarantine", _binary_as_hex(quarantine), QUARANTINE_COLUMNS)
+
+    duplicates = pl.concat([
+        prepared.in_batch_duplicates.select(pl.col("seq").cast(pl.Int64), pl.col("event_id").cast(pl.Utf8),
+                                            pl.lit(None, pl.Utf8).alias("transaction_id")),
+        core.filter(pl.col("outcome") == "duplicate").select("seq", "event_id", "transaction_id"),
+    ])
+    outcomes = pl.concat([
+        duplicates.select("seq", "event_id", pl.lit("duplicate").alias("outcome"), pl.lit(None, pl.Utf8).alias("reason_code"),
+                          "transaction_id"),
+        quarantine.select("seq", "event_id", pl.lit("quarantined").alias("outcome"), "reason_code",
+                          pl.lit(None, pl.Utf8).alias("transaction_id")),
+    ]).filter(pl.col("seq").is_not_null()).with_columns(batch_id=pl.lit(batch_id))
+    copy_frame(conn, "ingest.event_outcomes", outcomes, OUTCOME_COLUMNS)
+
+    # Earlier quarantine entries of event ids that have an outcome now (replays, re-sends).
+    latest = pl.concat([
+        core.select("event_id", "outcome"),
+        duplicates.select("event_id", pl.lit("duplicate").alias("outcome")),
+        front_rejects.select("event_id", pl.lit("quarantined").alias("outcome")),
+    ]).drop_nulls("event_id").unique("event_id", keep="first")
+    if latest.height:
+        conn.execute(
+            read_sql("ingest/resolve_quarantine.sql"),
+            {"event_ids": latest["event_id"].to_list(), "outcomes": latest["outcome"].to_list(), "batch_id": batch_id},
+        )
+
+    counts = result.counts()
+    quarantined = counts["quarantined"] + front_rejects.height
+    duplicate = counts["duplicate"] + prepared.in_batch_duplicates.height
+    report = BatchReport(
+        batch_id=batch_id,
+        source_name=source_name,
+        events=counts["posted"] + counts["pending"] + duplicate + quarantined,
+        posted=counts["posted"],
+        pending=counts["pending"],
+        duplicate=duplicate,
+        quarantined=quarantined,
+        bytes=prepared.bytes_read,
+        reasons={k: int(v) for k, v in quarantine.group_by("reason_code").len().iter_rows()},
+    )
+    report.effective_dates, report.backdated = _touched_days(plan, core, events, settings)
+    return report
+
+
+def _touched_days(plan: PostingPlan, outcomes: pl.DataFrame, events: pl.DataFrame, settings: Settings) -> tuple[list[date], int]:
+    """Reporting-time-zone days whose balances this batch changed, and how many accepted events
+    were backdated (effective on a day before the day they were recorded)."""
+    accepted = outcomes.filter(pl.col("outcome").is_in(["posted", "pending"])).select("seq")
+    tz = settings.timezone
+    instants = pl.concat([
+        plan.postings.select("seq", pl.col("effective_at").alias("at")),
+        plan.transitions.select("seq", "at"),
+        plan.reversals.select("seq", pl.col("effective_at").alias("at")),
+    ]).join(accepted, on="seq", how="semi")
+    days = sorted(instants.select(pl.col("at").dt.convert_time_zone(tz).dt.date().unique())["at"].to_list())
+    backdated = 0
+    if "recorded_at" in events.columns and "effective_at" in events.columns:
+        backdated = (
+            events.join(accepted, on="seq", how="semi")
+            .filter(pl.col("effective_at").dt.convert_time_zone(tz).dt.date() < pl.col("recorded_at").dt.convert_time_zone(tz).dt.date())
+            .height
+        )
+    return days, backdated
+
+
+def _binary_as_hex(frame: pl.DataFrame) -> pl.DataFrame:
+    """COPY's CSV reads bytea as text in hex form (``\\x...``)."""
+    return frame.with_columns(raw=pl.lit("\\x") + pl.col("raw").bin.encode("hex"))
+
+
+def apply_closed_period_policy(conn: psycopg.Connection, plan: PostingPlan, settings: Settings) -> PostingPlan:
+    """Under ``next_open_day``, re-date what falls in a closed period to the first open instant.
+
+    The transaction keeps the intended date in its metadata (``intended_effective_at``); under
+    ``quarantine`` the plan is unchanged and the ledger refuses such events (``period_closed``).
+    """
+    if settings.closed_period_policy != "next_open_day":
+        return plan
+    closed = conn.execute(read_sql("ingest/closed_periods.sql")).fetchall()
+    if not closed:
+        return plan
+    ranges = _merged_ranges([(row[1], row[2]) for row in closed])
+    def first_open(column: str) -> pl.Expr:
+        expr = pl.col(column)
+        for start, end in ranges:
+            expr = pl.when((pl.col(column) >= start) & (pl.col(column) < end)).then(pl.lit(end)).otherwise(expr)
+        return expr.cast(pl.Datetime("us", "UTC"))
+
+    def redate(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+        if frame.is_empty():
+            return frame
+        moved = frame.with_columns(first_open(column).alias("_new"))
+        changed = moved.filter(pl.col("_new") != pl.col(column))
+        if changed.is_empty():
+            return frame
+        if "metadata" in frame.columns:
+            notes = {
+                seq: _with_intended(meta, at)
+                for seq, meta, at in zip(changed["seq"].to_list(), changed["metadata"].to_list(), changed[column].to_list())
+            }
+            moved = moved.with_columns(
+                metadata=pl.when(pl.col("_new") != pl.col(column))
+                .then(pl.col("seq").replace_strict(notes, default=None, return_dtype=pl.Utf8))
+                .otherwise(pl.col("metadata"))
+            )
+        return moved.with_columns(pl.col("_new").alias(column)).drop("_new")
+
+    postings = redate(plan.postings, "effective_at")
+    legs = plan.legs
+    return PostingPlan(
+        postings=postings,
+        legs=legs,
+        transitions=redate(plan.transitions, "at"),
+        reversals=redate(plan.reversals, "effective_at"),
+    )
+
+
+def _with_intended(metadata: str | None, intended: datetime) -> str:
+    document = json.loads(metadata) if metadata else {}
+    document["intended_effective_at"] = intended.isoformat()
+    return json.dumps(document, ensure_ascii=False, sort_keys=True)
+
+
+def _merged_ranges(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Adjacent closed months merge, so a re-dated event lands after the whole closed run."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]

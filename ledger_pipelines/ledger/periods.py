@@ -1,0 +1,86 @@
+"""Closing and reopening accounting periods (months in the reporting time zone).
+
+Invariant I10: nothing takes effect inside a closed period -- no transaction effective in it and
+no lifecycle move dated in it (database trigger, SQLSTATE LDG09). So the numbers of a closed
+month never change; late events are refused (``period_closed``) or, under the ingestion policy
+``next_open_day``, posted on the first open day with their intended date kept in metadata.
+Closing and reopening are audited administrative actions (``period.close`` / ``period.reopen``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from ledger_pipelines.ledger.errors import LedgerError
+from ledger_pipelines.paths import read_sql
+
+_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class PeriodError(LedgerError):
+    reason_code = "invalid_period"
+
+
+@dataclass(frozen=True)
+class Period:
+    period: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+
+
+def period_bounds(period: str, tz: ZoneInfo) -> Period:
+    """``YYYY-MM`` -> [first instant, first instant of the next month) in ``tz``."""
+    match = _PERIOD.match(period)
+    if not match:
+        raise PeriodError(f"period={period!r}: write a month as YYYY-MM, e.g. 2024-03.")
+    year, month = int(match[1]), int(match[2])
+    start = datetime.combine(date(year, month, 1), time(0), tzinfo=tz)
+    end = datetime.combine(date(year + month // 12, month % 12 + 1, 1), time(0), tzinfo=tz)
+    return Period(period, start, end, tz.key)
+
+
+def closed_periods(conn: psycopg.Connection) -> list[Period]:
+    return [Period(r[0], r[1], r[2], r[3]) for r in conn.execute(read_sql("ledger/closed_periods.sql")).fetchall()]
+
+
+def close_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: str, reason: str | None = None,
+                 now: datetime | None = None) -> Period:
+    """Close ``period``; refuse one that has not ended yet or is closed already."""
+    bounds = period_bounds(period, tz)
+    now = now or datetime.now(timezone.utc)
+    if bounds.ends_at > now:
+        raise PeriodError(
+            f"period {period} has not ended yet (it ends {bounds.ends_at.isoformat()}); close it after that."
+        )
+    with conn.transaction():
+        conn.execute("SELECT set_config('subledger.actor', %s, true)", [actor])
+        if any(p.period == period for p in closed_periods(conn)):
+            raise PeriodError(f"period {period} is already closed; nothing to do.")
+        _record(conn, bounds, "close", reason)
+    return bounds
+
+
+def reopen_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: str, reason: str | None = None) -> Period:
+    """Reopen a closed ``period`` (audited); postings dated in it are accepted again."""
+    bounds = period_bounds(period, tz)
+    with conn.transaction():
+        conn.execute("SELECT set_config('subledger.actor', %s, true)", [actor])
+        current = next((p for p in closed_periods(conn) if p.period == period), None)
+        if current is None:
+            raise PeriodError(f"period {period} is not closed; nothing to reopen.")
+        _record(conn, current, "reopen", reason)
+    return current
+
+
+def _record(conn: psycopg.Connection, bounds: Period, action: str, reason: str | None) -> None:
+    conn.execute(
+        read_sql("ledger/record_period_action.sql"),
+        {"period": bounds.period, "action": action, "starts_at": bounds.starts_at, "ends_at": bounds.ends_at,
+         "timezone": bounds.timezone, "reason": reason},
+    )
