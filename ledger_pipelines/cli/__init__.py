@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.database",
     "ledger_pipelines.cli.balances",
     "ledger_pipelines.cli.periods",
+    "ledger_pipelines.cli.ingest",
 ]
 
 

@@ -1,0 +1,117 @@
+"""Ingestion assets: landed files (one dynamic partition each) and the outbox, into the ledger."""
+
+
+import dagster as dg
+import psycopg
+
+from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, relative_path_of
+from ledger_pipelines.defs.settings_resource import SubledgerSettings
+from ledger_pipelines.ingest.service import file_hash, ingestor, landed_files
+from ledger_pipelines.ingest.writer import BatchReport
+from ledger_pipelines.ledger.posting import RETRYABLE
+
+LEDGER_GROUP = "ledger"
+INGESTION_OWNERS = ["team:data-platform"]
+TRANSIENT_DB_ERRORS = (psycopg.OperationalError, *RETRYABLE)
+transient_retry = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+landing_files = dg.AssetSpec(
+    key=dg.AssetKey(["sources", "landing_files"]),
+    description="Source-event files producers drop into SUBLEDGER_LANDING_DIR (.jsonl, .jsonl.gz, .csv, .parquet).",
+    group_name="sources",
+    kinds={"file"},
+    owners=INGESTION_OWNERS,
+)
+outbox_table = dg.AssetSpec(
+    key=dg.AssetKey(["sources", "outbox"]),
+    description="The application's outbox table ingest.outbox in the ledger database.",
+    group_name="sources",
+    kinds={"postgres"},
+    owners=INGESTION_OWNERS,
+)
+
+
+def batch_metadata(report: BatchReport) -> dict[str, dg.MetadataValue]:
+    """What a data engineer wants to see on each batch in the UI."""
+    reasons = "\n".join(f"| `{code}` | {count} |" for code, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]))
+    dates = report.effective_dates
+    return {
+        "batch_id": dg.MetadataValue.text(report.batch_id),
+        "source": dg.MetadataValue.text(report.source_name),
+        "skipped (already ingested)": dg.MetadataValue.bool(report.skipped),
+        "events": dg.MetadataValue.int(report.events),
+        "posted": dg.MetadataValue.int(report.posted),
+        "pending": dg.MetadataValue.int(report.pending),
+        "duplicate": dg.MetadataValue.int(report.duplicate),
+        "quarantined": dg.MetadataValue.int(report.quarantined),
+        "backdated": dg.MetadataValue.int(report.backdated),
+        "effective dates touched": dg.MetadataValue.int(len(dates)),
+        "first effective date": dg.MetadataValue.text(str(dates[0]) if dates else "-"),
+        "last effective date": dg.MetadataValue.text(str(dates[-1]) if dates else "-"),
+        "quarantine reasons": dg.MetadataValue.md(
+            "| reason code | events |\n|---|---|\n" + reasons if reasons else "_no event was quarantined_"
+        ),
+        "bytes": dg.MetadataValue.int(report.bytes),
+        "events/s": dg.MetadataValue.float(round(report.events_per_second, 1)),
+    }
+
+
+def _with_transient_retry(context: dg.AssetExecutionContext, work):
+    try:
+        return work()
+    except TRANSIENT_DB_ERRORS as exc:
+        context.log.warning(f"transient database error, the op will be retried: {exc}")
+        raise
+
+
+@dg.asset(
+    key=dg.AssetKey(["ledger", "posted_batches"]),
+    deps=[landing_files],
+    partitions_def=landed_files_partitions,
+    group_name=LEDGER_GROUP,
+    kinds={"python", "postgres"},
+    owners=INGESTION_OWNERS,
+    retry_policy=transient_retry,
+    description=(
+        "Each landed file posted to the ledger as one batch (one database transaction): every event ends "
+        "posted, pending, duplicate or quarantined (with its raw bytes and reason). Re-running a partition is "
+        "a no-op for content already ingested."
+    ),
+)
+def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
+    settings = subledger.get()
+    path = settings.landing_dir / relative_path_of(context.partition_key)
+    if not path.is_file():
+        raise dg.Failure(
+            f"{path} is gone from the landing folder; put the file back (the partition names it) or ignore this partition."
+        )
+    with ingestor(settings) as ing:
+        report = _with_transient_retry(context, lambda: ing.ingest_file(path))
+    context.log.info(
+        f"batch {report.batch_id} ({path.name}): {report.as_json()}" + (" - already ingested" if report.skipped else "")
+    )
+    return dg.MaterializeResult(metadata=batch_metadata(report))
+
+
+@dg.asset(
+    key=dg.AssetKey(["ledger", "outbox_batches"]),
+    deps=[outbox_table],
+    group_name=LEDGER_GROUP,
+    kinds={"python", "postgres"},
+    owners=INGESTION_OWNERS,
+    retry_policy=transient_retry,
+    description="New rows of the application's outbox (ingest.outbox), read incrementally and posted as one batch.",
+)
+def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
+    settings = subledger.get()
+    with ingestor(settings) as ing:
+        report = _with_transient_retry(context, ing.ingest_outbox)
+    if report is None:
+        return dg.MaterializeResult(metadata={"events": dg.MetadataValue.int(0)})
+    return dg.MaterializeResult(metadata=batch_metadata(report))
+
+
+def current_landed_files(settings) -> list[tuple[str, str]]:
+    """(relative path, content hash) of every complete file in the landing folder."""
+    root = settings.landing_dir
+    return [(str(p.relative_to(root)), file_hash(p)) for p in landed_files([root])] if root.is_dir() else []

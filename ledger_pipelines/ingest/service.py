@@ -1,0 +1,143 @@
+"""Ingestion entry points: landed files, the outbox, replays. The CLI and Dagster both call these.
+
+Each file (or outbox read, or replay file) is one batch in one database transaction
+(:mod:`ledger_pipelines.ingest.writer`). A file already ingested with the same content is
+skipped before it is even parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import psycopg
+
+from ledger_pipelines.config import Settings
+from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
+from ledger_pipelines.ledger.accounts import load_account_types
+from ledger_pipelines.ledger.posting import RETRYABLE
+from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.database import connect, database_dsns
+
+LANDING_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.csv", "*.parquet")
+OUTBOX_LOCK = 0x0B0C5
+
+
+def landed_files(paths: Iterable[Path]) -> list[Path]:
+    """The event files named by ``paths`` (folders expand to their files), in a stable order.
+
+    Hidden files and files being written (``*.tmp``, ``*.part``) are left alone: producers
+    should write to such a name and rename when done.
+    """
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for pattern in LANDING_PATTERNS:
+                found.extend(p for p in path.rglob(pattern) if p.is_file() and not p.name.startswith("."))
+        else:
+            found.append(path)
+    return sorted(set(found))
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Ingestor:
+    """Holds what every batch needs: settings, posting rules, a writer connection."""
+
+    settings: Settings
+    conn: psycopg.Connection
+
+    def __post_init__(self) -> None:
+        from ledger_pipelines.ingest.rules import load_rules
+
+        self.rules = load_rules(self.settings.rules_path)
+        with self.conn.transaction():
+            self.account_types = load_account_types(self.conn)
+
+    def ingest_file(self, path: Path, *, source_kind: str = "file") -> BatchReport:
+        """Ingest one file as one batch; a no-op if this content was ingested before."""
+        started = time.perf_counter()
+        path = Path(path)
+        content_hash = file_hash(path)
+        existing = already_ingested(self.conn, source_kind, content_hash)
+        self.conn.commit()
+        if existing is not None:
+            return existing
+        prepared = _prepare([path], self.rules, self.settings)
+        return self._write(prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash, started=started)
+
+    def ingest_outbox(self) -> BatchReport | None:
+        """Read the outbox rows that are safe to read (committed before every running transaction
+        and after the last outbox batch) as one batch; None when there is nothing new."""
+        started = time.perf_counter()
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
+            low, high = self.conn.execute(read_sql("ingest/outbox_window.sql")).fetchone()
+            rows = self.conn.execute(read_sql("ingest/read_outbox.sql"), {"low": low, "high": high}).fetchall()
+        if not rows:
+            return None
+        frame = pl.DataFrame(
+            rows, orient="row",
+            schema=["outbox_id", "event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id",
+                    "amount", "currency", "payload", "metadata"],
+        )
+        prepared = _prepare_frame(frame.drop("outbox_id"), self.rules, self.settings, source_name=f"outbox:{low}..{high}")
+        return self._write(
+            prepared, source_kind="outbox", source_name=f"outbox xids [{low}, {high})",
+            content_hash=f"outbox:{low}:{high}", outbox_window=(int(str(low)), int(str(high))), started=started,
+        )
+
+    def _write(self, prepared, **kwargs) -> BatchReport:
+        for attempt in range(1, 4):
+            try:
+                return write_batch(self.conn, prepared, settings=self.settings, account_types=self.account_types, **kwargs)
+            except RETRYABLE:
+                self.conn.rollback()
+                if attempt == 3:
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+
+@contextmanager
+def ingestor(settings: Settings) -> Iterator[Ingestor]:
+    """An :class:`Ingestor` on the ledger database (started and migrated if needed)."""
+    dsns = database_dsns(settings)
+    with connect(dsns.writer_dsn, application_name="subledger-ingest") as conn:
+        yield Ingestor(settings, conn)
+
+
+def ingest_paths(settings: Settings, paths: Iterable[Path]) -> list[BatchReport]:
+    with ingestor(settings) as ing:
+        return [ing.ingest_file(path) for path in landed_files(paths)]
+
+
+def replay_file(settings: Settings, path: Path) -> BatchReport:
+    """Ingest corrected versions of quarantined events; each resolves its quarantine entry."""
+    with ingestor(settings) as ing:
+        return ing.ingest_file(path, source_kind="replay")
+
+
+def _prepare(paths: list[Path], rules, settings: Settings):
+    from ledger_pipelines.ingest.frontend import prepare_batch
+
+    return prepare_batch(paths, rules, settings)
+
+
+def _prepare_frame(frame: pl.DataFrame, rules, settings: Settings, *, source_name: str):
+    from ledger_pipelines.ingest.frontend import prepare_batch
+
+    return prepare_batch([frame], rules, settings)

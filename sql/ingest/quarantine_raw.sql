@@ -1,0 +1,5 @@
+-- The raw bytes of open quarantine entries, in arrival order (to write a file to fix and replay).
+SELECT q.event_id, q.raw FROM ingest.quarantine q
+ WHERE q.resolved_at IS NULL AND q.seq IS NOT NULL
+   AND (%(reason)s::text IS NULL OR q.reason_code = %(reason)s::text)
+ ORDER BY q.quarantined_at, q.batch_id, q.seq
