@@ -4,8 +4,8 @@ The bulk path locks every balance the batch touches (``ledger.lock_balances``) a
 state; this module then replays the batch's postings in order against that state and says which
 ones to refuse -- as if they had been posted one at a time, in ``(phase, seq)`` order:
 
-* a leg's ``lock_version`` must equal the account's version before its transaction (each earlier
-  accepted transaction touching the account adds one);
+* a leg's ``lock_version`` must equal the account's version before its transaction (each entry
+  an earlier accepted transaction posts to the account adds one);
 * every condition must hold for the balance *after* the transaction;
 * no cached sum may leave the signed 64-bit range (a hostile batch of huge amounts is refused
   event by event instead of failing the whole batch in the database).
@@ -134,11 +134,11 @@ def _anything_fails(legs, state, watched_pairs, watched_accounts) -> bool:
     if not watched_accounts.is_empty():
         versions = (
             legs.join(watched_accounts, on="account_id", how="semi")
-            .select("account_id", "order", "lock_version")
+            .select("account_id", "order", "currency", "lock_version")
             .group_by("account_id", "order")
-            .agg(pl.col("lock_version").drop_nulls())
+            .agg(pl.col("lock_version").drop_nulls(), pl.len().alias("bumps"))
             .sort("account_id", "order")
-            .with_columns(before=pl.int_range(pl.len()).over("account_id"))
+            .with_columns(before=(pl.col("bumps").cum_sum() - pl.col("bumps")).over("account_id"))
             .join(state.group_by("account_id").agg(pl.col("lock_version").first().alias("base")), on="account_id", how="left")
             .explode("lock_version")
             .filter(pl.col("lock_version").is_not_null() & (pl.col("lock_version") != pl.col("base") + pl.col("before")))
@@ -178,8 +178,10 @@ def _sequential(legs, state, watched_pairs, watched_accounts) -> list[Refusal]:
             if key in pair_keys:
                 slot = (0 if leg["direction"] == "debit" else 1) + (0 if leg["status"] == "posted" else 2)
                 balances[key][slot] += leg["amount"]
-        for account in {leg["account_id"] for leg in tx} & account_keys:
-            versions[account] += 1
+        # lock_version grows by one per entry posted to the account.
+        for leg in tx:
+            if leg["account_id"] in account_keys:
+                versions[leg["account_id"]] += 1
     return refusals
 
 

@@ -41,7 +41,7 @@ CREATE TABLE ledger.accounts (
 -- in 0003); afterwards code and id never change (accounts_after_update), so the frequent
 -- lock_version bumps do not pay for re-checking them.
 COMMENT ON COLUMN ledger.accounts.lock_version IS
-    'Optimistic-locking version: +1 for every ledger transaction or lifecycle move that touches the account.';
+    'Optimistic-locking version: grows by one for every entry posted to the account and every entry of it a lifecycle move carries.';
 
 CREATE TABLE ledger.transactions (
     transaction_id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
