@@ -51,7 +51,10 @@ def reference(transactions, state):
     return refused
 
 
-amounts = st.one_of(st.integers(1, 500), st.just(2**62))
+# Mostly ordinary amounts and no lock_version, so the vectorised fast path decides alone in
+# many examples; sometimes huge amounts and versions, so the exact fallback runs too.
+amounts = st.integers(0, 19).flatmap(lambda n: st.just(2**62) if n == 0 else st.integers(1, 500))
+lock_versions = st.integers(0, 3).flatmap(lambda n: st.integers(0, 6) if n == 0 else st.none())
 conditions = st.lists(
     st.tuples(st.sampled_from(["posted", "pending", "available"]), st.sampled_from(["gte", "lte", "eq"]), st.integers(-300, 300)),
     max_size=1,
@@ -67,7 +70,7 @@ def batches(draw):
         debit, credit = draw(st.permutations(list(ACCOUNTS)))[:2]
         status = draw(st.sampled_from(["posted", "pending"]))
         legs = [
-            (debit, currency, "debit", amount, draw(st.one_of(st.none(), st.integers(0, 6))), draw(conditions)),
+            (debit, currency, "debit", amount, draw(lock_versions), draw(conditions)),
             (credit, currency, "credit", amount, None, draw(conditions)),
         ]
         transactions.append((seq, status, legs))
@@ -82,7 +85,7 @@ def batches(draw):
     return transactions, state
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches())
 def test_batch_guards_equal_one_at_a_time_posting(batch):
     transactions, state = batch
