@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.balances",
     "ledger_pipelines.cli.periods",
     "ledger_pipelines.cli.ingest",
+    "ledger_pipelines.cli.generate",
 ]
 
 

@@ -18,6 +18,8 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.config import Settings
+from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
+from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
 from ledger_pipelines.ledger.accounts import load_account_types
 from ledger_pipelines.ledger.posting import RETRYABLE
@@ -61,8 +63,6 @@ class Ingestor:
     conn: psycopg.Connection
 
     def __post_init__(self) -> None:
-        from ledger_pipelines.ingest.rules import load_rules
-
         self.rules = load_rules(self.settings.rules_path)
         with self.conn.transaction():
             self.account_types = load_account_types(self.conn)
@@ -76,7 +76,7 @@ class Ingestor:
         self.conn.commit()
         if existing is not None:
             return existing
-        prepared = _prepare([path], self.rules, self.settings)
+        prepared = prepare_batch([path], self.rules, self.settings)
         return self._write(prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash, started=started)
 
     def ingest_outbox(self) -> BatchReport | None:
@@ -94,7 +94,7 @@ class Ingestor:
             schema=["outbox_id", "event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id",
                     "amount", "currency", "payload", "metadata"],
         )
-        prepared = _prepare_frame(frame.drop("outbox_id"), self.rules, self.settings, source_name=f"outbox:{low}..{high}")
+        prepared = prepare_batch([frame.drop("outbox_id")], self.rules, self.settings)
         return self._write(
             prepared, source_kind="outbox", source_name=f"outbox xids [{low}, {high})",
             content_hash=f"outbox:{low}:{high}", outbox_window=(int(str(low)), int(str(high))), started=started,
@@ -103,7 +103,9 @@ class Ingestor:
     def _write(self, prepared, **kwargs) -> BatchReport:
         for attempt in range(1, 4):
             try:
-                return write_batch(self.conn, prepared, settings=self.settings, account_types=self.account_types, **kwargs)
+                return write_batch(
+                    self.conn, prepared, settings=self.settings, rules=self.rules, account_types=self.account_types, **kwargs
+                )
             except RETRYABLE:
                 self.conn.rollback()
                 if attempt == 3:
@@ -129,15 +131,3 @@ def replay_file(settings: Settings, path: Path) -> BatchReport:
     """Ingest corrected versions of quarantined events; each resolves its quarantine entry."""
     with ingestor(settings) as ing:
         return ing.ingest_file(path, source_kind="replay")
-
-
-def _prepare(paths: list[Path], rules, settings: Settings):
-    from ledger_pipelines.ingest.frontend import prepare_batch
-
-    return prepare_batch(paths, rules, settings)
-
-
-def _prepare_frame(frame: pl.DataFrame, rules, settings: Settings, *, source_name: str):
-    from ledger_pipelines.ingest.frontend import prepare_batch
-
-    return prepare_batch([frame], rules, settings)

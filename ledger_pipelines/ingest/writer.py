@@ -4,7 +4,8 @@ Inside one transaction (so a crash anywhere leaves no trace, and a rerun redoes 
 
 1. claim the batch by its content hash (a file is processed once per content; a concurrent
    ingester of the same content waits, then finds it done);
-2. apply the closed-period policy (``quarantine`` lets the ledger refuse the event with
+2. complete corrections of postings from earlier batches (their amounts come from the corrected
+   transaction's payload, read under the same transaction) and apply the closed-period policy (``quarantine`` lets the ledger refuse the event with
    ``period_closed``; ``next_open_day`` re-dates it to the first open instant and keeps the
    intended date in the transaction's metadata);
 3. post the plan through the ledger's bulk path (:func:`ledger_pipelines.ledger.bulk.apply_plan`);
@@ -30,6 +31,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ledger_pipelines.config import Settings
+from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
+from ledger_pipelines.ingest.rules import RuleSet
 from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
 from ledger_pipelines.ledger.plan import PostingPlan
 from ledger_pipelines.paths import read_sql
@@ -42,8 +45,8 @@ class PreparedBatch(Protocol):
     """What the ingestion front end hands over (see ``ledger_pipelines.ingest.frontend``)."""
 
     plan: PostingPlan
-    rejects: pl.DataFrame  # seq, line_no, event_id, event_type?, reason_code, message, raw, source_file
-    in_batch_duplicates: pl.DataFrame  # seq, event_id
+    rejects: pl.DataFrame  # seq, line_no, event_id, event_type, reason_code, message, raw, source_file
+    in_batch_duplicates: pl.DataFrame  # seq, event_id, first_seq
     events: pl.DataFrame  # seq, line_no, event_id, event_type, raw, source_file, effective_at, recorded_at
     bytes_read: int
 
@@ -95,6 +98,7 @@ def write_batch(
     prepared: PreparedBatch,
     *,
     settings: Settings,
+    rules: RuleSet,
     source_kind: str,
     source_name: str,
     content_hash: str,
@@ -121,9 +125,11 @@ def write_batch(
             return existing
         conn.execute("SELECT set_config('subledger.actor', %s, true)", [f"ingest:{source_kind}"])
 
-        plan = apply_closed_period_policy(conn, prepared.plan, settings)
+        plan, deferred_rejects = complete_corrections(conn, prepared, rules)
+        plan = apply_closed_period_policy(conn, plan, settings)
         result = apply_plan(conn, plan, batch_id=batch_id, account_types=account_types)
-        report = _record_outcomes(conn, prepared, result, plan, batch_id, source_name, settings)
+        rejects = pl.concat([prepared.rejects, deferred_rejects], how="diagonal_relaxed")
+        report = _record_outcomes(conn, prepared, rejects, result, plan, batch_id, source_name, settings)
         report.seconds = time.perf_counter() - started
         conn.execute(
             read_sql("ingest/finish_batch.sql"),
@@ -136,9 +142,35 @@ def write_batch(
     return report
 
 
+def complete_corrections(conn: psycopg.Connection, prepared: PreparedBatch, rules: RuleSet) -> tuple[PostingPlan, pl.DataFrame]:
+    """Fill in corrections whose original posting is in an earlier batch; refuse the impossible.
+
+    Returns the plan without the refused events, and their rejects (front-end reject columns).
+    """
+    plan = prepared.plan
+    waiting = deferred_postings(plan)
+    if waiting.is_empty():
+        return plan, prepared.rejects.clear()
+    rows = conn.execute(read_sql("ingest/current_payloads.sql"), {"references": waiting["reference"].unique().to_list()}).fetchall()
+    payloads = pl.DataFrame(rows, schema={"reference": pl.Utf8, "payload": pl.Utf8}, orient="row")
+    completed, refusals = complete_deferred(plan, payloads, rules)
+    if refusals.is_empty():
+        return completed, prepared.rejects.clear()
+    refused = refusals.select(pl.col("seq").cast(pl.Int64))
+    completed = PostingPlan(
+        postings=completed.postings.join(refused, on="seq", how="anti"),
+        legs=completed.legs.join(refused, on="seq", how="anti"),
+        transitions=completed.transitions.join(refused, on="seq", how="anti"),
+        reversals=completed.reversals.join(refused, on="seq", how="anti"),
+    )
+    rejects = refusals.join(prepared.events, on="seq", how="left").select(prepared.rejects.columns)
+    return completed, rejects.cast(prepared.rejects.schema)
+
+
 def _record_outcomes(
     conn: psycopg.Connection,
     prepared: PreparedBatch,
+    rejects: pl.DataFrame,
     result: PlanResult,
     plan: PostingPlan,
     batch_id: str,
@@ -148,11 +180,10 @@ def _record_outcomes(
     events = prepared.events
     core = result.outcomes
     # Events rejected by the front end never reached the plan; duplicates inside the batch either.
-    front_rejects = prepared.rejects.select(
+    front_rejects = rejects.select(
         pl.col("seq").cast(pl.Int64), pl.col("line_no").cast(pl.Int64), pl.col("event_id").cast(pl.Utf8),
-        (pl.col("event_type") if "event_type" in prepared.rejects.columns else pl.lit(None)).cast(pl.Utf8).alias("event_type"),
-        pl.col("reason_code"), pl.col("message"), pl.col("raw").cast(pl.Binary),
-        (pl.col("source_file") if "source_file" in prepared.rejects.columns else pl.lit(source_name)).cast(pl.Utf8).alias("source_name"),
+        pl.col("event_type").cast(pl.Utf8), pl.col("reason_code"), pl.col("message"), pl.col("raw").cast(pl.Binary),
+        pl.col("source_file").cast(pl.Utf8).fill_null(source_name).alias("source_name"),
     )
     core_rejects = (
         core.filter(pl.col("outcome") == "quarantined")

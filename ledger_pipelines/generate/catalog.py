@@ -1,0 +1,52 @@
+"""The sample business: currencies, plans, prices and usage metrics (all money in minor units)."""
+
+from __future__ import annotations
+
+# currency, ISO minor units, share of subscriptions, customer regions (chosen at random per subscription)
+CURRENCIES: tuple[tuple[str, int, float, tuple[str, ...]], ...] = (
+    ("USD", 2, 0.52, ("us", "ca")),
+    ("EUR", 2, 0.26, ("de", "fr", "nl")),
+    ("JPY", 0, 0.12, ("jp",)),
+    ("GBP", 2, 0.07, ("uk",)),
+    ("KWD", 3, 0.03, ("kw",)),
+)
+
+PLANS: tuple[str, ...] = ("basic", "pro", "enterprise")
+PLAN_SHARE: tuple[float, ...] = (0.5, 0.35, 0.15)
+# monthly price per plan (rows) and currency (columns, in CURRENCIES order), minor units
+PRICES: tuple[tuple[int, ...], ...] = (
+    (900, 800, 1_000, 700, 3_000),  # basic: 9.00 USD, 8.00 EUR, 1000 JPY, 7.00 GBP, 3.000 KWD
+    (2_900, 2_600, 3_200, 2_300, 9_000),  # pro
+    (9_900, 8_900, 11_000, 7_900, 30_000),  # enterprise
+)
+# usage records per subscription and month, by plan
+USAGE_RATE: tuple[float, ...] = (4.0, 10.0, 18.0)
+
+METRICS: tuple[str, ...] = ("api_calls", "storage_gb", "seats")
+# (low, high) quantity per record, by metric
+QUANTITY_RANGE: tuple[tuple[int, int], ...] = ((100, 5_000), (1, 200), (1, 20))
+# unit price per metric (rows) and currency (columns), minor units
+UNIT_AMOUNTS: tuple[tuple[int, ...], ...] = (
+    (2, 2, 3, 2, 1),
+    (25, 23, 35, 20, 8),
+    (500, 450, 700, 400, 150),
+)
+
+CHANNELS: tuple[str, ...] = ("web", "sales", "partner")
+
+PAYMENT_FAIL_RATE = 0.10
+RETRY_FAIL_RATE = 0.20
+REFUND_RATE = 0.01
+CREDIT_RATE = 0.02
+CREDIT_APPLY_RATE = 0.7
+CORRECTION_RATE = 0.03
+INVOICE_REVERSAL_RATE = 0.002
+CHURN_RATE = 0.015
+UPGRADE_RATE = 0.04
+DOWNGRADE_RATE = 0.02
+BACKDATED_INVOICE_RATE = 0.05
+BACKDATED_USAGE_RATE = 0.03
+NO_RECORDED_AT_RATE = 0.05
+BAD_EVENT_RATE = 0.001
+PAYOUT_FEE_PER_MILLE = 29
+PROVIDER = "acmepay"

@@ -1,0 +1,561 @@
+"""Readers: one source file (or an in-memory frame) -> one *raw frame* of envelope fields as JSON text.
+
+Formats (docs/source-events.md, "Transport"):
+
+* ``*.jsonl`` / ``*.jsonl.gz`` -- one JSON object per line; blank lines are ignored, ``\\r\\n``
+  line ends and a UTF-8 byte-order mark are accepted;
+* ``*.csv`` -- RFC 4180 with a header row; ``payload`` and ``metadata`` cells hold JSON text;
+  empty cells mean "absent";
+* ``*.parquet`` -- the same columns; ``payload``/``metadata`` as JSON text or as structs;
+* a Polars frame with those columns (the outbox, tests).
+
+Every format ends up as one JSON object text per event, parsed in bulk by
+:mod:`ledger_pipelines.ingest.jsontext` into one column of *JSON text* per envelope field
+(``"abc"`` for a string, ``100`` for a number, ``{...}`` for an object), so validation sees each
+value's type and every digit exactly as sent. CSV/Parquet/frame rows are rendered to such a JSON
+object first; that rendering is also their ``raw`` bytes, so a quarantined row can be exported,
+fixed and replayed as a JSON line.
+
+A bad line or row becomes a per-line reject (``reason_code``/``message`` set); a file that cannot
+be read at all becomes a :class:`RawFile` with ``file_reason`` set and no rows. Nothing here loops
+over rows in Python except to describe rejected ones.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ledger_pipelines.ingest import jsontext
+from ledger_pipelines.ingest import reasons as R
+
+ENVELOPE_FIELDS: tuple[str, ...] = (
+    "event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id",
+    "amount", "currency", "payload", "metadata",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = ("event_id", "event_type", "effective_at")
+MAX_EVENT_BYTES = 1 << 20  # 1 MiB per event (contract "Limits")
+MAX_FILE_RAW_BYTES = 16 << 20  # how much of an unreadable file is kept as its quarantine raw
+SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "seq": pl.Int64,  # 0-based position in the file (frontend renumbers per batch)
+    "line_no": pl.Int64,  # 1-based line (JSONL, CSV: first line of the row) or row number (Parquet, frame)
+    "raw": pl.Binary,  # the line as received; CSV/Parquet/frame rows: their JSON rendering
+    "source_file": pl.Utf8,
+    "reason_code": pl.Utf8,  # set when the line itself is unusable
+    "message": pl.Utf8,
+    **{name: pl.Utf8 for name in ENVELOPE_FIELDS},  # JSON text as sent (null when absent or JSON null)
+    "extras": pl.Utf8,  # JSON object of unknown top-level fields (sorted keys), null when none
+    "extra_keys": pl.List(pl.Utf8),  # their keys as JSON string literals
+}
+
+# Raw control bytes other than tab, LF, CR: never valid inside JSON text.
+_CONTROL_BYTES = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+_CONTROL_RE = re.compile(_CONTROL_BYTES)
+
+
+@dataclass
+class RawFile:
+    """What a reader produced for one source."""
+
+    source_file: str
+    frame: pl.DataFrame  # RAW_SCHEMA
+    bytes_read: int = 0
+    file_reason: str | None = None  # set when the whole file is unreadable
+    file_message: str | None = None
+    file_raw: bytes = b""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unreadable(self) -> bool:
+        return self.file_reason is not None
+
+
+def empty_raw() -> pl.DataFrame:
+    return pl.DataFrame(schema=RAW_SCHEMA)
+
+
+def _unreadable(source: str, message: str, data: bytes = b"") -> RawFile:
+    raw = data[:MAX_FILE_RAW_BYTES]
+    return RawFile(source, empty_raw(), bytes_read=len(data), file_reason=R.UNREADABLE_FILE,
+                   file_message=message, file_raw=raw)
+
+
+# -- entry points ---------------------------------------------------------------------------------
+
+def read_path(path: str | Path) -> RawFile:
+    """Read one landed file, choosing the format by its name."""
+    path = Path(path)
+    name = path.name.lower()
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _unreadable(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
+    if name.endswith(".jsonl.gz") or name.endswith(".gz"):
+        try:
+            text = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            return _unreadable(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename it to .jsonl.", data)
+        raw = read_jsonl_bytes(text, source)
+        raw.bytes_read = len(data)
+        return raw
+    if name.endswith(".jsonl") or name.endswith(".ndjson"):
+        return read_jsonl_bytes(data, source)
+    if name.endswith(".csv"):
+        return read_csv_bytes(data, source)
+    if name.endswith(".parquet"):
+        return read_parquet_bytes(data, source)
+    return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.", data)
+
+
+def read_frame(frame: pl.DataFrame, source: str = "frame") -> RawFile:
+    """Read events given as a Polars frame with the envelope columns (e.g. the outbox)."""
+    return _read_table(frame, source, bytes_read=int(frame.estimated_size()))
+
+
+# -- JSON lines ------------------------------------------------------------------------------------
+
+_UTF16_32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xff\xfe", b"\xfe\xff")
+
+
+def read_jsonl_bytes(data: bytes, source: str) -> RawFile:
+    """Split ``data`` into lines and parse them; see the module docs."""
+    for bom in _UTF16_32_BOMS:
+        if data.startswith(bom):
+            return _unreadable(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
+                               "re-export it as UTF-8.", data)
+    start = 3 if data.startswith(codecs.BOM_UTF8) else 0
+    offsets = _line_offsets(data, start)
+    n = len(offsets) - 1
+    if n == 0:
+        return RawFile(source, empty_raw(), bytes_read=len(data))
+    buffer = pa.py_buffer(data)
+    offsets_buffer = pa.py_buffer(offsets)
+    binary = pl.Series("bin", pa.Array.from_buffers(pa.large_binary(), n, [None, offsets_buffer, buffer]))
+    bad_utf8 = _invalid_utf8_lines(data, offsets)
+    if not bad_utf8:
+        text = pl.Series("text", pa.Array.from_buffers(pa.large_string(), n, [None, offsets_buffer, buffer]))
+    else:
+        mask = np.zeros(n, dtype=bool)
+        mask[list(bad_utf8)] = True
+        keep = pl.Series(~mask).arg_true()
+        text = pl.repeat(None, n, dtype=pl.Utf8, eager=True).rename("text").scatter(keep, binary.gather(keep).cast(pl.Utf8))
+        if keep.is_empty() or text.str.strip_chars().str.len_bytes().fill_null(0).max() == 0:
+            return _unreadable(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
+                               "re-export it as UTF-8.", data)
+    text = text.str.strip_suffix("\n").str.strip_suffix("\r")  # the line without its terminator
+    lines = pl.DataFrame({
+        "line_no": pl.int_range(1, n + 1, eager=True, dtype=pl.Int64),
+        "text": text,
+        "raw": text.cast(pl.Binary),
+    })
+    if bad_utf8:
+        bad = pl.Series(sorted(bad_utf8), dtype=pl.Int64)
+        raw_bad = binary.gather(bad)
+        raw_bad = pl.select(raw_bad.bin.slice(0, raw_bad.bin.size() - raw_bad.bin.ends_with(b"\n").cast(pl.Int64)
+                                              - raw_bad.bin.ends_with(b"\r\n").cast(pl.Int64))).to_series()
+        lines = lines.with_columns(lines["raw"].scatter(bad, raw_bad))
+    size = pl.col("raw").bin.size()
+    lines = lines.with_columns(
+        source_file=pl.lit(source),
+        reason_code=pl.when(pl.col("text").is_null()).then(pl.lit(R.MALFORMED_JSON))
+        .when(size > MAX_EVENT_BYTES).then(pl.lit(R.EVENT_TOO_LARGE)),
+    ).with_columns(
+        message=pl.when(pl.col("reason_code") == R.MALFORMED_JSON)
+        .then(pl.format("line {} is not valid UTF-8 text; write the file as UTF-8.", pl.col("line_no")))
+        .when(pl.col("reason_code") == R.EVENT_TOO_LARGE)
+        .then(pl.format("line {} is {} bytes; one event may be at most 1 MiB ({} bytes). Move large content "
+                        "out of the event and reference it by id.", pl.col("line_no"), size, pl.lit(MAX_EVENT_BYTES)))
+    )
+    frame = _parse_objects(lines.select("line_no", "raw", "text", "source_file", "reason_code", "message"))
+    return RawFile(source, frame, bytes_read=len(data))
+
+
+def _line_offsets(data: bytes, start: int) -> np.ndarray:
+    """Offsets of line starts (each line keeps its ``\\n``), plus the end: n + 1 int64 values."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    chunk = 1 << 24  # search in 16 MiB pieces: no file-sized temporary
+    found = [np.flatnonzero(view[i:i + chunk] == 10) + (i + 1) for i in range(start, len(data), chunk)]
+    newlines = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    offsets = np.empty(len(newlines) + 2, dtype=np.int64)
+    offsets[0] = start
+    offsets[1:-1] = newlines
+    offsets[-1] = len(data)
+    if offsets[-2] == len(data):  # the file ends with a newline: no empty last line
+        offsets = offsets[:-1]
+    return offsets
+
+
+def _invalid_utf8_lines(data: bytes, offsets: np.ndarray) -> set[int]:
+    """Indices of the lines that are not valid UTF-8 (usually none: one C-level pass checks that)."""
+    n = len(offsets) - 1
+    text = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+        return set()
+    except pa.ArrowInvalid:
+        pass
+    bad: set[int] = set()
+    view = memoryview(data)
+    starts = offsets[:-1].tolist()
+    position = int(offsets[0])
+    end = int(offsets[-1])
+    while position < end:  # one iteration per bad line
+        try:
+            codecs.utf_8_decode(view[position:end], "strict", True)
+            break
+        except UnicodeDecodeError as exc:
+            line = bisect_right(starts, position + exc.start) - 1
+            bad.add(line)
+            position = int(offsets[line + 1])
+    return bad
+
+
+# -- parsing JSON object texts ---------------------------------------------------------------------
+
+def _parse_objects(lines: pl.DataFrame) -> pl.DataFrame:
+    """``lines`` (line_no, raw, text, source_file, reason_code, message) -> RAW_SCHEMA frame.
+
+    One DuckDB pass checks every line and splits it into the envelope fields. A line that is
+    byte-for-byte the compact rendering of those fields (what well-behaved producers write) can
+    hold nothing else; the others (whitespace, another key order, unknown or repeated keys, not an
+    object) get an exact second look at their type and full key list. Rows stay in line order
+    throughout (results for the few special rows are scattered in), blank lines are dropped, and
+    ``seq`` numbers what remains.
+    """
+    pending = lines["reason_code"].is_null()
+    texts = pl.select(pl.when(pending).then(lines["text"])).to_series()
+    try:  # usually every line is JSON; DuckDB stops at the first that is not, within milliseconds
+        fields = jsontext.object_fields(texts, ENVELOPE_FIELDS, keys=False)
+        fields = fields.with_columns(_valid=texts.is_not_null())
+    except duckdb.Error:
+        valid = jsontext.valid_json(texts)
+        texts = pl.select(pl.when(valid).then(texts)).to_series()
+        fields = jsontext.object_fields(texts, ENVELOPE_FIELDS, keys=False).with_columns(_valid=valid)
+    fields = _strict_json(texts, fields)
+    frame = pl.concat([lines, fields], how="horizontal").with_columns(
+        extras=pl.lit(None, pl.Utf8), extra_keys=pl.lit(None, pl.List(pl.Utf8)),
+    )
+    # The compact rendering of the known fields is exactly as long as the line only if the line
+    # has nothing else (no other key, no repeated key, no whitespace). Re-serialising never makes a
+    # value longer except a number in exponent notation (1e6 -> 1000000.0), so lines with
+    # something exponent-like take the exact path too.
+    present = [pl.col(f).is_not_null().cast(pl.Int64) for f in ENVELOPE_FIELDS]
+    compact_length = (
+        2 + pl.sum_horizontal([pl.col(f).str.len_bytes().fill_null(0) for f in ENVELOPE_FIELDS])
+        + pl.sum_horizontal([p * (len(f) + 3) for p, f in zip(present, ENVELOPE_FIELDS, strict=False)])
+        + (pl.sum_horizontal(present) - 1).clip(lower_bound=0)
+    )
+    plain = (
+        pl.col("_valid").fill_null(False)
+        & (pl.col("text").str.len_bytes() == compact_length).fill_null(False)
+        & ~pl.col("text").str.contains(r"[0-9][eE][-+0-9]").fill_null(True)
+    )
+    special = frame.select(pending & ~plain).to_series()
+    blank = pl.Series([], dtype=pl.UInt32)
+    if special.any():
+        rows = special.arg_true()
+        subset = frame[rows].with_row_index("_at").with_columns(pl.col("_at").cast(pl.Int64))
+        info = jsontext.validity(pl.select(pl.when(subset["_valid"]).then(subset["text"])).to_series())
+        subset = pl.concat([subset, info], how="horizontal")
+        is_blank = ~subset["_valid"] & (subset["text"].str.strip_chars(" \t\r\n").str.len_bytes() == 0)
+        blank = rows.filter(is_blank)
+        problems = [_describe_not_objects(subset.filter(~is_blank & (pl.col("json_type").is_null() | (pl.col("json_type") != "OBJECT"))))]
+        objects = subset.filter(pl.col("json_type") == "OBJECT")
+        objects = objects.with_columns(_keys=jsontext.object_keys(objects["text"]))
+        # a key that appears twice is ambiguous (which one counts?): reject the line
+        repeated = objects.filter(pl.col("_keys").list.n_unique() < pl.col("_keys").list.len())
+        problems.append(repeated.select(
+            "_at", pl.lit(R.MALFORMED_JSON).alias("reason_code"),
+            pl.format("line {} has the key {} more than once; send each key once.", pl.col("line_no"),
+                      jsontext.json_string(pl.col("_keys").list.eval(pl.element().filter(pl.element().is_duplicated())).list.first()),
+                      ).alias("message"),
+        ))
+        extras = _extras(objects.filter(pl.col("_keys").list.n_unique() == pl.col("_keys").list.len()))
+        problems = pl.concat([p.select("_at", "reason_code", "message") for p in problems])
+        if problems.height:
+            at = rows.gather(problems["_at"])
+            frame = frame.with_columns(
+                frame["reason_code"].scatter(at, problems["reason_code"]),
+                frame["message"].scatter(at, problems["message"]),
+            )
+        if extras.height:
+            extras = extras.with_columns(_row=rows.gather(extras["_at"]).cast(pl.Int64))
+            frame = (
+                frame.drop("extras", "extra_keys").with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+                .join(extras.select("_row", "extras", "extra_keys"), on="_row", how="left", maintain_order="left")
+                .drop("_row")
+            )
+    if len(blank):
+        keep = pl.Series(np.ones(frame.height, dtype=bool)).scatter(blank, False)
+        frame = frame.filter(keep)
+    frame = frame.with_columns(
+        [pl.when(pl.col("reason_code").is_null()).then(pl.col(f)).alias(f) for f in (*ENVELOPE_FIELDS, "extras")]
+    )
+    frame = frame.with_row_index("seq").with_columns(pl.col("seq").cast(pl.Int64))
+    return frame.select(list(RAW_SCHEMA)).cast(RAW_SCHEMA)
+
+
+# DuckDB's parser also accepts trailing commas and NaN/Infinity, which JSON does not allow; lines
+# that might hold one are re-checked with Python's strict parser (rare: a cheap scan picks them).
+_LENIENT_JSON = r",[ \t\r\n]*[}\]]|NaN|Infinity"
+
+
+def _strict_json(texts: pl.Series, fields: pl.DataFrame) -> pl.DataFrame:
+    suspicious = (fields["_valid"].fill_null(False) & texts.str.contains(_LENIENT_JSON).fill_null(False))
+    if not suspicious.any():
+        return fields
+    rows = suspicious.arg_true()
+    strict = [_is_strict_json(text) for text in texts.gather(rows).to_list()]
+    return fields.with_columns(fields["_valid"].scatter(rows, pl.Series(strict, dtype=pl.Boolean)))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _is_strict_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe_not_objects(rows: pl.DataFrame) -> pl.DataFrame:
+    """Reject rows that are not one JSON object, with Python's precise parse error (rejects only)."""
+    columns = ["_at", "line_no", "raw", "text", "source_file", "reason_code", "message"]
+    if rows.is_empty():
+        return rows.with_columns(reason_code=pl.lit(None, pl.Utf8), message=pl.lit(None, pl.Utf8)).select(columns)
+    codes, messages = [], []
+    for line_no, text, valid, kind in rows.select("line_no", "text", "valid", "json_type").iter_rows():
+        control = _CONTROL_RE.search(text or "")
+        if valid:
+            article = {"ARRAY": "an array", "VARCHAR": "a string", "BOOLEAN": "a boolean", "NULL": "null"}.get(kind, "a number")
+            codes.append(R.MALFORMED_JSON)
+            messages.append(f"line {line_no} is {article}, not a JSON object; write one object per line, "
+                            '{"event_id": ..., "event_type": ..., ...}.')
+        elif control:
+            codes.append(R.CONTROL_CHARACTERS)
+            messages.append(f"line {line_no} contains the raw control character U+{ord(control.group()):04X} at character "
+                            f"{control.start() + 1}; JSON text may not contain raw control bytes and strings must not "
+                            "contain control characters at all. Remove it.")
+        else:
+            codes.append(R.MALFORMED_JSON)
+            messages.append(f"line {line_no} is not valid JSON ({jsontext.json_error(text)}); fix the syntax "
+                            "(no trailing commas, double-quoted keys, one object per line).")
+    return rows.with_columns(
+        reason_code=pl.Series(codes, dtype=pl.Utf8), message=pl.Series(messages, dtype=pl.Utf8)
+    ).select(columns)
+
+
+def _extras(objects: pl.DataFrame) -> pl.DataFrame:
+    """``_at, extras, extra_keys`` for objects with unknown top-level fields (a JSON object, sorted keys)."""
+    objects = objects.filter(pl.col("_keys").list.set_difference(pl.lit(list(ENVELOPE_FIELDS))).list.len() > 0)
+    if objects.is_empty():
+        return pl.DataFrame(schema={"_at": pl.Int64, "extras": pl.Utf8, "extra_keys": pl.List(pl.Utf8)})
+    entries = jsontext.object_entries(objects["text"])
+    extras = (
+        entries.filter(~pl.col("key").is_in(list(ENVELOPE_FIELDS)))
+        .sort("row", "key")
+        .group_by("row", maintain_order=True)
+        .agg(pl.concat_str([pl.col("key_json"), pl.lit(":"), pl.col("value")]).str.join(",").alias("body"),
+             pl.col("key_json").alias("extra_keys"))
+        .select("row", (pl.lit("{") + pl.col("body") + pl.lit("}")).alias("extras"), "extra_keys")
+    )
+    at = objects.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "_at")
+    return at.join(extras, on="row", how="inner").select("_at", "extras", "extra_keys")
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+def read_csv_bytes(data: bytes, source: str) -> RawFile:
+    """Parse an RFC 4180 CSV file with a header row; see the module docs.
+
+    Python's C ``csv`` parser is used (not Polars') because it reports each row's field count and
+    line, so a row with a missing or extra field is rejected instead of silently padded.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _unreadable(source, f"the file is not UTF-8 text (byte {exc.start}); re-export it as UTF-8.", data)
+    csv.field_size_limit(max(csv.field_size_limit(), 64 << 20))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return _unreadable(source, f"the CSV header row cannot be parsed ({exc}).", data)
+    if header is None:
+        return RawFile(source, empty_raw(), bytes_read=len(data))
+    header = [h.strip() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if missing or duplicates or any(h == "" for h in header):
+        problem = (f"the header lacks the required column(s) {', '.join(missing)}" if missing else
+                   f"the header repeats the column(s) {', '.join(duplicates)}" if duplicates else "the header has an empty column name")
+        return _unreadable(source, f"{problem}; the first row must name the columns "
+                           f"({', '.join(ENVELOPE_FIELDS)}).", data)
+    rows: list[list[str]] = []
+    first_lines: list[int] = []
+    last_lines: list[int] = []
+    previous = reader.line_num
+    try:
+        for row in reader:
+            if row:  # csv yields [] for a blank line
+                rows.append(row)
+                first_lines.append(previous + 1)
+                last_lines.append(reader.line_num)
+            previous = reader.line_num
+    except csv.Error as exc:
+        return _unreadable(source, f"the CSV cannot be parsed after line {previous} ({exc}).", data)
+    width = len(header)
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    ragged = np.flatnonzero(counts != width)
+    good_index = np.flatnonzero(counts == width)
+    good_rows = [rows[i] for i in good_index] if len(ragged) else rows
+    columns = {name: list(values) for name, values in zip(header, zip(*good_rows, strict=False), strict=False)} if good_rows else {name: [] for name in header}
+    table = pl.DataFrame(columns, schema={name: pl.Utf8 for name in header})
+    table = table.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in header])
+    line_numbers = pl.Series("line_no", np.asarray(first_lines, dtype=np.int64)[good_index] if len(ragged) else first_lines, dtype=pl.Int64)
+    rendered = _render_table(table, line_numbers, source, kind="CSV row")
+    if len(ragged):
+        source_lines = text.split("\n")
+        bad = pl.DataFrame({
+            "line_no": [first_lines[i] for i in ragged],
+            "raw": ["\n".join(source_lines[first_lines[i] - 1:last_lines[i]]).rstrip("\r").encode() for i in ragged],
+            "message": [
+                f"CSV row at line {first_lines[i]} has {counts[i]} fields but the header has {width}; quote fields "
+                "that contain commas, quotes or line breaks and double embedded quotes." for i in ragged
+            ],
+        }, schema={"line_no": pl.Int64, "raw": pl.Binary, "message": pl.Utf8}).with_columns(
+            source_file=pl.lit(source), reason_code=pl.lit(R.MALFORMED_CSV_ROW)
+        )
+        rendered = pl.concat([rendered, bad], how="diagonal_relaxed").sort("line_no")
+    return RawFile(source, _finish_rendered(rendered), bytes_read=len(data))
+
+
+# -- Parquet and frames ------------------------------------------------------------------------------
+
+def read_parquet_bytes(data: bytes, source: str) -> RawFile:
+    try:
+        table = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is unreadable
+        return _unreadable(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+                           "it may be truncated or not Parquet at all. Re-export it.", data)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        return _unreadable(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
+                           f"columns {', '.join(ENVELOPE_FIELDS)}.", data)
+    return _read_table(table, source, bytes_read=len(data))
+
+
+def _read_table(table: pl.DataFrame, source: str, *, bytes_read: int) -> RawFile:
+    line_numbers = pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64).rename("line_no")
+    rendered = _render_table(table, line_numbers, source, kind="row")
+    return RawFile(source, _finish_rendered(rendered), bytes_read=bytes_read)
+
+
+def _value_json(name: str, dtype: pl.DataType) -> pl.Expr:
+    """JSON text of one cell, by column type (strings quoted, integers bare, structs as objects)."""
+    return _json_of(pl.col(name), dtype, top_level=True)
+
+
+def _json_of(col: pl.Expr, dtype: pl.DataType, *, top_level: bool = False) -> pl.Expr:
+    if isinstance(dtype, pl.Struct):
+        # null members are left out: a Parquet struct column holds every key any row has
+        parts = [
+            pl.when(col.struct.field(f.name).is_not_null()).then(
+                pl.lit(json.dumps(f.name, ensure_ascii=False) + ":") + _json_of(col.struct.field(f.name), f.dtype))
+            for f in dtype.fields
+        ]
+        body = pl.concat_str(parts, separator=",", ignore_nulls=True) if parts else pl.lit("")
+        return pl.when(col.is_not_null()).then(pl.lit("{") + body + pl.lit("}"))
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+    if dtype.is_integer() or dtype == pl.Boolean:
+        return col.cast(pl.Utf8)
+    if isinstance(dtype, pl.Datetime):
+        fmt = "%Y-%m-%dT%H:%M:%S%.f" + ("%:z" if dtype.time_zone else "")
+        return jsontext.json_string(col.dt.to_string(fmt))
+    if dtype == pl.Date:
+        return jsontext.json_string(col.dt.to_string("%Y-%m-%d"))
+    if dtype.is_float() and not top_level:
+        return col.cast(pl.Utf8)  # a float inside a struct stays a JSON number
+    # top-level floats and decimals become decimal strings, refused with a precise reason when fractional
+    return jsontext.json_string(col.cast(pl.Utf8))
+
+
+def _render_table(table: pl.DataFrame, line_numbers: pl.Series, source: str, *, kind: str) -> pl.DataFrame:
+    """Render each row as one JSON object (absent cells left out); JSON-text cells are checked."""
+    schema = table.schema
+    problems: list[pl.Expr] = []
+    pieces: list[pl.Expr] = []
+    json_text_columns = [c for c in ("payload", "metadata") if c in schema and schema[c] == pl.Utf8]
+    checks = pl.DataFrame()
+    if json_text_columns and table.height:
+        checks = pl.concat(
+            [jsontext.validity(table[c]).select(pl.col("valid").alias(f"_valid_{c}")) for c in json_text_columns],
+            how="horizontal",
+        )
+    work = pl.concat([table, checks], how="horizontal") if checks.width else table
+    for name, dtype in schema.items():
+        key = jsontext.json_string(pl.lit(name))
+        if name in json_text_columns:
+            valid = pl.col(f"_valid_{name}")
+            value = pl.when(valid).then(pl.col(name)).otherwise(jsontext.json_string(pl.col(name)))
+            code = R.INVALID_PAYLOAD if name == "payload" else R.INVALID_METADATA
+            problems.append(
+                pl.when(pl.col(name).is_not_null() & ~valid.fill_null(True)).then(pl.struct(
+                    reason_code=pl.lit(code),
+                    message=pl.format("{} at line {}: the {} cell is not valid JSON ({}); write it as a JSON object "
+                                      "with double-quoted keys.", pl.lit(kind), pl.col("_line_no"), pl.lit(name),
+                                      pl.col(name).str.slice(0, 80)),
+                ))
+            )
+        else:
+            value = _value_json(name, dtype)
+        pieces.append(pl.when(pl.col(name).is_not_null()).then(pl.concat_str([key, pl.lit(":"), value])))
+    work = work.with_columns(line_numbers.alias("_line_no"))
+    body = pl.concat_str(pieces, separator=",", ignore_nulls=True) if pieces else pl.lit("")
+    problem = pl.coalesce(problems) if problems else pl.lit(None, pl.Struct({"reason_code": pl.Utf8, "message": pl.Utf8}))
+    out = work.select(
+        pl.col("_line_no").alias("line_no"),
+        (pl.lit("{") + body + pl.lit("}")).alias("text"),
+        problem.alias("_problem"),
+    )
+    return out.with_columns(
+        raw=pl.col("text").cast(pl.Binary),
+        source_file=pl.lit(source),
+        reason_code=pl.col("_problem").struct.field("reason_code"),
+        message=pl.col("_problem").struct.field("message"),
+    ).drop("_problem")
+
+
+def _finish_rendered(rendered: pl.DataFrame) -> pl.DataFrame:
+    size = pl.col("raw").bin.size()
+    rendered = rendered.with_columns(
+        reason_code=pl.when(pl.col("reason_code").is_null() & (size > MAX_EVENT_BYTES)).then(pl.lit(R.EVENT_TOO_LARGE))
+        .otherwise(pl.col("reason_code")),
+        message=pl.when(pl.col("reason_code").is_null() & (size > MAX_EVENT_BYTES))
+        .then(pl.format("the row at line {} is {} bytes as JSON; one event may be at most 1 MiB. Move large content "
+                        "out of the event.", pl.col("line_no"), size))
+        .otherwise(pl.col("message")),
+    )
+    if "text" not in rendered.columns:
+        rendered = rendered.with_columns(text=pl.lit(None, pl.Utf8))
+    return _parse_objects(rendered.select("line_no", "raw", "text", "source_file", "reason_code", "message"))
