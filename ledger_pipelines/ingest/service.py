@@ -18,6 +18,7 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.config import Settings
+from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
@@ -77,6 +78,7 @@ class Ingestor:
         if existing is not None:
             return existing
         prepared = prepare_batch([path], self.rules, self.settings)
+        failpoint("ingest.after_parse")
         return self._write(prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash, started=started)
 
     def ingest_outbox(self) -> BatchReport | None:

@@ -31,6 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ledger_pipelines.config import Settings
+from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
 from ledger_pipelines.ingest.rules import RuleSet
 from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
@@ -131,6 +132,7 @@ def write_batch(
         rejects = pl.concat([prepared.rejects, deferred_rejects], how="diagonal_relaxed")
         report = _record_outcomes(conn, prepared, rejects, result, plan, batch_id, source_name, settings)
         report.seconds = time.perf_counter() - started
+        failpoint("ingest.before_finish")
         conn.execute(
             read_sql("ingest/finish_batch.sql"),
             {
@@ -139,6 +141,8 @@ def write_batch(
                 "seconds": report.seconds, "effective_dates": report.effective_dates, "reasons": Jsonb(report.reasons),
             },
         )
+        failpoint("ingest.before_commit")
+    failpoint("ingest.after_commit")
     return report
 
 
@@ -184,7 +188,7 @@ def _record_outcomes(
         pl.col("seq").cast(pl.Int64), pl.col("line_no").cast(pl.Int64), pl.col("event_id").cast(pl.Utf8),
         pl.col("event_type").cast(pl.Utf8), pl.col("reason_code"), pl.col("message"), pl.col("raw").cast(pl.Binary),
         pl.col("source_file").cast(pl.Utf8).fill_null(source_name).alias("source_name"),
-    )
+    ).with_columns(_postgres_text(["event_id", "event_type", "message", "source_name", "reason_code"]))
     core_rejects = (
         core.filter(pl.col("outcome") == "quarantined")
         .join(events.select("seq", "line_no", "event_type", "raw", pl.col("source_file").alias("source_name")), on="seq", how="left")
@@ -258,6 +262,12 @@ def _touched_days(plan: PostingPlan, outcomes: pl.DataFrame, events: pl.DataFram
             .height
         )
     return days, backdated
+
+
+def _postgres_text(columns: list[str]) -> list[pl.Expr]:
+    """Rejected input may carry NUL, which Postgres text cannot hold: write it as the escape
+    ``\\u0000`` (the raw bytes keep the exact input)."""
+    return [pl.col(c).str.replace_all("\x00", "\\u0000", literal=True) for c in columns]
 
 
 def _binary_as_hex(frame: pl.DataFrame) -> pl.DataFrame:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import polars as pl
 import psycopg
 
+from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
 from ledger_pipelines.ledger.plan import OUTCOMES_SCHEMA, PostingPlan
@@ -68,6 +69,7 @@ def copy_frame(conn: psycopg.Connection, table: str, frame: pl.DataFrame, column
             buffer = io.BytesIO()
             chunk.write_csv(buffer, include_header=False, datetime_format=DATETIME_FORMAT)
             copy.write(buffer.getvalue())
+            failpoint(f"copy:{table}")  # crash tests: rows sent, COPY not finished
     return data.height
 
 
