@@ -26,6 +26,12 @@ def _instant(value: str | None, settings, what: str) -> datetime | None:
         raise click.BadParameter(str(exc)) from exc
 
 
+def _currency(ctx, param, value: str | None) -> str | None:
+    if value is not None and not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+        raise click.BadParameter(f"{value!r} is not an ISO 4217 alpha-3 code; write it in upper case, e.g. USD, EUR, JPY.")
+    return value
+
+
 as_of_option = click.option(
     "--as-of", help="A date YYYY-MM-DD (end of that day in SUBLEDGER_TIMEZONE) or a timestamp with offset. Default: now."
 )
@@ -38,7 +44,7 @@ known_at_option = click.option(
 @click.argument("account")
 @as_of_option
 @known_at_option
-@click.option("--currency", help="Only this currency (ISO 4217, e.g. USD).")
+@click.option("--currency", callback=_currency, help="Only this currency (ISO 4217, e.g. USD).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object, or a list if the account holds several currencies.")
 def balance(account: str, as_of: str | None, known_at: str | None, currency: str | None, as_json: bool) -> None:
     """One account's posted, pending and available balances (minor units)."""
@@ -76,6 +82,10 @@ def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: s
     dsns = dsns_or_exit(settings)
     with user_errors(), connect(dsns.reader_dsn) as conn:
         if prefix is not None:
+            category = conn.execute("SELECT 1 FROM ledger.categories WHERE code = %s", [prefix]).fetchone()
+            if category is None:
+                fail(f"no category is named {prefix!r}. Categories are the prefixes of account codes (e.g. 'assets', "
+                     "'assets:receivables') and the configured groups; `subledger balances` lists the accounts.")
             rows: list[Balance] = ledger_balances.category_balances(conn, prefix, as_of=as_of_at, known_at=known)
             key = "category"
         else:

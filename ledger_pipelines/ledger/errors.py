@@ -15,6 +15,7 @@ class LedgerError(Exception):
     """Base class: the ledger refused an operation and wrote nothing."""
 
     reason_code: str = "ledger_error"
+    sqlstate: str | None = None  # the database guard's SQLSTATE when the database refused it
 
 
 class InvalidTransaction(LedgerError):
@@ -55,6 +56,12 @@ class IdempotencyConflict(LedgerError):
 
 class PeriodClosed(LedgerError):
     reason_code = "period_closed"
+
+
+class ConnectionInTransaction(LedgerError):
+    """The Ledger was handed a connection inside a transaction someone else opened."""
+
+    reason_code = "connection_in_transaction"
 
 
 @dataclass(frozen=True)
@@ -124,4 +131,7 @@ def translate(exc: psycopg.Error) -> LedgerError | None:
         message += f". {diag.message_hint}"
     error = kind.__new__(kind)
     LedgerError.__init__(error, message)
+    error.sqlstate = sqlstate
+    if isinstance(error, InvalidTransaction):  # the attributes its own constructor would set
+        error.field, error.value = None, None
     return error

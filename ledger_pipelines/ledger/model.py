@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from ledger_pipelines.ledger.accounts import validate_account_code
@@ -98,8 +98,12 @@ class NewTransaction:
     def __post_init__(self) -> None:
         if not isinstance(self.idempotency_key, str) or not 1 <= len(self.idempotency_key) <= 512:
             raise InvalidTransaction("idempotency_key", self.idempotency_key, "must be 1-512 characters", "Use the source event id.")
-        if self.effective_at.tzinfo is None:
+        if not isinstance(self.effective_at, datetime):
+            raise InvalidTransaction("effective_at", self.effective_at, "is not a datetime", "Pass an aware datetime, e.g. in UTC.")
+        if self.effective_at.tzinfo is None or self.effective_at.utcoffset() is None:
             raise InvalidTransaction("effective_at", self.effective_at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
+        if not isinstance(self.metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
+            raise InvalidTransaction("metadata", self.metadata, "must map strings to strings", "Convert the values to text, e.g. {'plan': 'pro'}.")
         if self.status not in ("posted", "pending"):
             raise InvalidTransaction("status", self.status, "a new transaction is posted or pending", "Archive it after posting it pending.")
         if len(self.legs) < 2:
@@ -119,7 +123,8 @@ class NewTransaction:
         """A stable hash of what the transaction says (legs, dates, status, texts)."""
         document = {
             "legs": [[leg.account, leg.direction, leg.amount, leg.currency] for leg in self.legs],
-            "effective_at": self.effective_at.isoformat(),
+            # The instant, not its spelling: 12:00+02:00 and 10:00Z are the same transaction.
+            "effective_at": self.effective_at.astimezone(UTC).isoformat(),
             "status": self.status,
             "description": self.description,
             "reference": self.reference,

@@ -15,18 +15,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from ledger_pipelines.ledger import accounts as accounts_api
 from ledger_pipelines.ledger.accounts import ensure_accounts, load_account_types
 from ledger_pipelines.ledger.errors import (
     BalanceConditionFailed,
     ConditionFailure,
+    ConnectionInTransaction,
     IdempotencyConflict,
+    InvalidTransaction,
     InvalidTransition,
     LedgerError,
     UnknownTransaction,
@@ -48,6 +52,12 @@ class Ledger:
     """The ledger's write and read API over one psycopg connection (the writer role).
 
     ``actor`` is recorded in the audit log for every administrative action.
+
+    Every operation is its own database transaction, committed before the method returns. So
+    that reads on the same connection between operations do not leave a transaction open (which
+    would turn the next operation into a savepoint of it, committed only if the caller commits),
+    an idle connection is switched to autocommit; an operation started while the connection is
+    inside a transaction opened elsewhere raises :class:`ConnectionInTransaction`.
     """
 
     def __init__(self, conn: psycopg.Connection, actor: str = "subledger", max_attempts: int = 5):
@@ -55,18 +65,35 @@ class Ledger:
         self.actor = actor
         self.max_attempts = max_attempts
         self._account_types: dict[str, str] | None = None
+        self._in_operation = False
+        # Codes of accounts known to exist (accounts are never deleted: trigger accounts_are_not_deleted),
+        # so a posting to them skips the creation round trip.
+        self._known_accounts: set[str] = set()
+        if not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.autocommit = True
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
     def account_types(self) -> dict[str, str]:
         if self._account_types is None:
-            with self._transaction():
+            if self._in_operation:
                 self._account_types = load_account_types(self.conn)
+            else:
+                with self._transaction():
+                    self._account_types = load_account_types(self.conn)
         return self._account_types
 
     @contextmanager
     def _transaction(self, reason: str | None = None) -> Iterator[psycopg.Connection]:
         """One database transaction with the audit actor (and reason) set; guards -> typed errors."""
+        status = self.conn.info.transaction_status
+        if status != TransactionStatus.IDLE:
+            raise ConnectionInTransaction(
+                f"connection transaction_status={status.name}: the connection given to Ledger is inside a database "
+                "transaction opened elsewhere, so this operation's writes would commit or roll back with it. "
+                "Commit or roll back first, or give Ledger a connection in autocommit mode."
+            )
+        self._in_operation = True
         try:
             with self.conn.transaction():
                 self.conn.execute(
@@ -79,6 +106,8 @@ class Ledger:
             if typed is not None:
                 raise typed from exc
             raise
+        finally:
+            self._in_operation = False
 
     def _retrying(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` (one database transaction), again after a deadlock or serialization failure."""
@@ -117,12 +146,15 @@ class Ledger:
         is written.
         """
         try:
-            return self._retrying(lambda: self._post_once(tx, batch_id))
+            posted = self._retrying(lambda: self._post_once(tx, batch_id))
         except pg_errors.UniqueViolation as exc:
             if "idempotency_key" not in str(exc):
                 raise
             # A concurrent writer committed the same key first: answer as a replay would.
-            return self._retrying(lambda: self._post_once(tx, batch_id))
+            posted = self._retrying(lambda: self._post_once(tx, batch_id))
+        if posted.created:  # committed, so its accounts exist from now on
+            self._known_accounts.update(leg.account for leg in tx.legs)
+        return posted
 
     def _post_once(self, tx: NewTransaction, batch_id: str | None) -> PostedTransaction:
         content_hash = tx.content_hash()
@@ -130,7 +162,9 @@ class Ledger:
             existing = self._find(tx.idempotency_key)
             if existing is not None and existing[1] == tx.idempotency_key:
                 return self._replayed(existing, content_hash)
-            ensure_accounts(self.conn, (leg.account for leg in tx.legs), self.account_types)
+            new_accounts = [leg.account for leg in tx.legs if leg.account not in self._known_accounts]
+            if new_accounts:
+                ensure_accounts(self.conn, new_accounts, self.account_types)
             ids = {leg.account: str(account_id(leg.account)) for leg in tx.legs}
             locked = self._lock({(ids[leg.account], leg.currency) for leg in tx.legs})
             stale = [
@@ -223,8 +257,20 @@ class Ledger:
         """
         if to_status not in ("posted", "archived"):
             raise InvalidTransition(f"to_status={to_status!r}: a pending transaction moves to 'posted' or 'archived'.")
-        at = at or datetime.now(timezone.utc)
-        return self._retrying(lambda: self._move_once(target, to_status, at, transition_key, transition_hash, reason))
+        at = at or datetime.now(UTC)
+        if at.tzinfo is None:
+            raise InvalidTransaction("at", at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
+
+        def once() -> PostedTransaction:
+            return self._retrying(lambda: self._move_once(target, to_status, at, transition_key, transition_hash, reason))
+
+        try:
+            return once()
+        except pg_errors.UniqueViolation as exc:
+            if "transition_key" not in str(exc):
+                raise
+            # A concurrent move with the same transition_key committed first: answer as a replay would.
+            return once()
 
     def _move_once(self, target, to_status, at, transition_key, transition_hash, reason) -> PostedTransaction:
         with self._transaction(reason):
@@ -232,12 +278,20 @@ class Ledger:
             if row is None:
                 raise UnknownTransaction(f"target={target!r}: no transaction has this idempotency key or id. Check the key.")
             transaction_id, key, status, _hash, stored_transition, stored_transition_hash, _ = row
-            if transition_key is not None and stored_transition == transition_key:
-                if stored_transition_hash != transition_hash:
-                    raise IdempotencyConflict(
-                        f"transition_key={transition_key!r} already moved {key!r} with different content; the first move stands."
-                    )
-                return PostedTransaction(transaction_id, key, status, created=False)
+            if transition_key is not None:
+                used = self.conn.execute(
+                    "SELECT transaction_id::text, idempotency_key, status, transition_hash FROM ledger.transactions "
+                    "WHERE transition_key = %s",
+                    [transition_key],
+                ).fetchone()
+                if used is not None:
+                    if used[0] != transaction_id or used[3] != transition_hash:
+                        raise IdempotencyConflict(
+                            f"transition_key={transition_key!r} already moved transaction {used[1]!r} to {used[2]}"
+                            + (" with different content" if used[0] == transaction_id else "")
+                            + "; the first move stands. Use a new transition_key for a different move."
+                        )
+                    return PostedTransaction(transaction_id, key, used[2], created=False)
             if status != "pending":
                 raise InvalidTransition(
                     f"transaction {key!r} is {status}; only a pending transaction moves (to posted or archived)."
@@ -256,7 +310,13 @@ class Ledger:
                 },
             ).fetchone()
             if moved is None:  # moved by someone else between the read and the lock
-                raise InvalidTransition(f"transaction {key!r} is no longer pending; it was moved concurrently.")
+                now = self._find(transaction_id)
+                if transition_key is not None and now is not None and now[4] == transition_key and now[5] == transition_hash:
+                    return PostedTransaction(transaction_id, key, now[2], created=False)
+                raise InvalidTransition(
+                    f"transaction {key!r} is no longer pending: a concurrent move made it "
+                    f"{now[2] if now else 'unknown'}. Only a pending transaction moves; re-read it."
+                )
             return PostedTransaction(transaction_id, key, to_status, created=True)
 
     def reverse(
@@ -274,11 +334,26 @@ class Ledger:
         The original is never changed. A transaction is reversed at most once; reversing a
         pending or archived one raises :class:`InvalidTransition` (archive a pending one).
         """
-        effective_at = effective_at or datetime.now(timezone.utc)
+        # The hash covers what the caller said: a replay without effective_at (which defaults to
+        # now) is the same request, not a conflict.
         content_hash = _reversal_hash(target, effective_at, reason, metadata)
-        return self._retrying(
-            lambda: self._reverse_once(target, idempotency_key, effective_at, reason, metadata or {}, batch_id, content_hash)
-        )
+        at = effective_at or datetime.now(UTC)
+        if at.tzinfo is None:
+            raise InvalidTransaction("effective_at", at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
+
+        def once() -> PostedTransaction:
+            return self._retrying(
+                lambda: self._reverse_once(target, idempotency_key, at, reason, metadata or {}, batch_id, content_hash)
+            )
+
+        try:
+            return once()
+        except pg_errors.UniqueViolation as exc:
+            if "idempotency_key" not in str(exc) and "transactions_reversed_once" not in str(exc):
+                raise
+            # A concurrent writer committed this key or a reversal of the target first: run again,
+            # which answers as a replay (same key) or refuses a second reversal.
+            return once()
 
     def _reverse_once(self, target, idempotency_key, effective_at, reason, metadata, batch_id, content_hash):
         with self._transaction(reason):
@@ -323,11 +398,32 @@ class Ledger:
             )
             return PostedTransaction(transaction_id, idempotency_key, "posted", created=True)
 
+    # -- categories (administrative, audited with actor and reason) ------------------------------
+    def create_category(self, code: str, *, parent: str | None = None, normal_balance: str | None = None,
+                        description: str | None = None, reason: str | None = None) -> bool:
+        """Create a group category (e.g. ``plan:pro``); False if it already exists exactly so."""
+        with self._transaction(reason):
+            return accounts_api.create_category(self.conn, code, parent=parent, normal_balance=normal_balance,
+                                                description=description)
 
-def _reversal_hash(target: str, effective_at: datetime, reason: str | None, metadata: dict | None) -> str:
+    def set_category_parent(self, code: str, parent: str | None, *, reason: str | None = None) -> None:
+        with self._transaction(reason):
+            accounts_api.set_category_parent(self.conn, code, parent)
+
+    def add_to_category(self, code: str, accounts: list[str], *, reason: str | None = None) -> int:
+        with self._transaction(reason):
+            return accounts_api.add_to_category(self.conn, code, accounts)
+
+    def remove_from_category(self, code: str, accounts: list[str], *, reason: str | None = None) -> int:
+        with self._transaction(reason):
+            return accounts_api.remove_from_category(self.conn, code, accounts)
+
+
+def _reversal_hash(target: str, effective_at: datetime | None, reason: str | None, metadata: dict | None) -> str:
     import hashlib
 
-    document = {"reverses": target, "effective_at": effective_at.isoformat(), "reason": reason, "metadata": metadata or {}}
+    at = effective_at.astimezone(UTC).isoformat() if effective_at is not None and effective_at.tzinfo else effective_at
+    document = {"reverses": target, "effective_at": str(at) if at is not None else None, "reason": reason, "metadata": metadata or {}}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

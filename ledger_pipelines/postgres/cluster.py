@@ -65,30 +65,58 @@ class Dsns:
         return {"dsn": self.dsn, "reader_dsn": self.reader_dsn, "writer_dsn": self.writer_dsn}
 
 
-def find_postgres_bindir() -> Path:
-    """Locate ``initdb``/``pg_ctl``: ``$SUBLEDGER_PG_BINDIR``, then PATH, then Debian's layout."""
+# Where Postgres server binaries usually live (Debian/Ubuntu, RPM distributions, source builds,
+# Homebrew). Each root is tried as a bin folder itself, then ``root/bin``, then ``root/*/bin``
+# (newest version first).
+DEFAULT_SEARCH_ROOTS: tuple[Path, ...] = (
+    Path("/usr/lib/postgresql"),
+    Path("/usr/local/pgsql"),
+    Path("/opt/homebrew/opt/postgresql"),
+)
+
+INSTALL_HINT = (
+    "No Postgres server binaries (initdb, pg_ctl) were found. Install them "
+    "(Debian/Ubuntu: `apt-get install postgresql`; Fedora/RHEL: `dnf install postgresql-server`; "
+    "macOS: `brew install postgresql`), or set SUBLEDGER_PG_BINDIR to the folder that holds them, "
+    "or point SUBLEDGER_DATABASE_URL at an existing Postgres server "
+    "(e.g. postgresql://owner:secret@db.example:5432/subledger) and the embedded one is not needed."
+)
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    digits = "".join(c if c.isdigit() else " " for c in path.parent.name).split()
+    return tuple(int(d) for d in digits) or (0,)
+
+
+def find_postgres_bindir(
+    *,
+    environ: dict[str, str] | None = None,
+    search_path: str | None = None,
+    search_roots: tuple[Path, ...] | list[Path] | None = None,
+) -> Path:
+    """Locate ``initdb``/``pg_ctl``: ``$SUBLEDGER_PG_BINDIR``, then PATH, then the usual folders.
+
+    The keyword arguments replace, for tests and callers with their own layout, the process
+    environment (``environ``), the PATH searched (``search_path``) and the folders searched
+    after PATH (``search_roots``, default :data:`DEFAULT_SEARCH_ROOTS`).
+    """
+    env = os.environ if environ is None else environ
     candidates: list[Path] = []
-    if os.environ.get("SUBLEDGER_PG_BINDIR"):
-        candidates.append(Path(os.environ["SUBLEDGER_PG_BINDIR"]))
-    on_path = shutil.which("pg_ctl")
+    if env.get("SUBLEDGER_PG_BINDIR"):
+        candidates.append(Path(env["SUBLEDGER_PG_BINDIR"]))
+    on_path = shutil.which("pg_ctl", path=env.get("PATH", os.defpath) if search_path is None else search_path)
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    candidates.extend(debian)
-    candidates.append(Path("/usr/local/pgsql/bin"))
+    for root in DEFAULT_SEARCH_ROOTS if search_roots is None else search_roots:
+        root = Path(root)
+        candidates += [root, root / "bin"]
+        candidates += sorted(root.glob("*/bin"), key=_version_key, reverse=True)
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
-    raise PostgresNotFound(
-        "No Postgres server binaries (initdb, pg_ctl) were found. Install them "
-        "(Debian/Ubuntu: `apt-get install postgresql`), or set SUBLEDGER_PG_BINDIR to the folder "
-        "that holds them, or point SUBLEDGER_DATABASE_URL at an existing Postgres server "
-        "(e.g. postgresql://owner:secret@db.example:5432/subledger)."
-    )
+    if env.get("SUBLEDGER_PG_BINDIR"):
+        raise PostgresNotFound(f"SUBLEDGER_PG_BINDIR={env['SUBLEDGER_PG_BINDIR']!r} holds no initdb and pg_ctl. " + INSTALL_HINT)
+    raise PostgresNotFound(INSTALL_HINT)
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -138,7 +166,14 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether the server could listen on ``port`` now.
+
+    With SO_REUSEADDR, as the postmaster binds: connections of a just-stopped server linger in
+    TIME_WAIT on the port for a minute, which must not make ``up`` after ``down`` move the
+    cluster to another port; only a socket that is bound or listening there counts.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -340,6 +340,13 @@ BEGIN
     )
     SELECT count(*) FILTER (WHERE misplaced) INTO bad_entries FROM joined;
 
+    -- Re-arm the commit check for every statement that adds entries, after the nets are
+    -- recorded: a client may have run the check early (SET CONSTRAINTS ... IMMEDIATE), which
+    -- consumes the marker the transaction insert left; entries added later must still be
+    -- checked. (In immediate mode the check runs at the end of this INSERT, so it must come
+    -- after the nets.)
+    INSERT INTO ledger.commit_checks (xid) VALUES (this_xid) ON CONFLICT DO NOTHING;
+
     IF bad_entries > 0 THEN
         SELECT e.transaction_id,
                CASE
