@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.periods",
     "ledger_pipelines.cli.ingest",
     "ledger_pipelines.cli.generate",
+    "ledger_pipelines.cli.warehouse",
 ]
 
 

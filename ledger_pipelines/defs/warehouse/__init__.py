@@ -1,0 +1,1 @@
+"""The warehouse domain in Dagster: mirror, daily snapshots, category aggregates, checks, restatement sensor."""

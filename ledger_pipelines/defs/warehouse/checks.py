@@ -1,0 +1,91 @@
+"""The warehouse's Pandera checks as blocking Dagster asset checks (ERROR severity).
+
+A failing check stops everything downstream of its asset in the same run (``blocking=True``);
+assets in later runs wait for it through ``AFTER_UPSTREAM_CHECKS_PASS``. The metadata carries
+the offending rows (first 20 as a table), their count and what to do (the runbook,
+docs/warehouse.md).
+"""
+
+import dagster as dg
+
+from ledger_pipelines.defs.warehouse.assets import account_balance_snapshots, category_balance_snapshots, ledger_mirror
+from ledger_pipelines.defs.warehouse.automation import WAREHOUSE_POOL
+from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse, LedgerPostgres
+from ledger_pipelines.warehouse import checks
+from ledger_pipelines.warehouse.checks import CheckResult
+
+OFFENDING_PREVIEW_ROWS = 20
+
+
+def to_check_result(result: CheckResult) -> dg.AssetCheckResult:
+    metadata: dict[str, dg.MetadataValue] = {
+        "checked rows": dg.MetadataValue.int(result.checked_rows),
+        "offending rows": dg.MetadataValue.int(result.offending.height),
+        "offending (first rows)": dg.MetadataValue.md(result.markdown(OFFENDING_PREVIEW_ROWS)),
+    }
+    if not result.passed:
+        metadata["what to do"] = dg.MetadataValue.md(result.runbook)
+    for key, value in result.notes.items():
+        metadata[key] = dg.MetadataValue.text(str(value))
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=result.description,
+    )
+
+
+@dg.asset_check(asset=ledger_mirror, name="mirror_complete", blocking=True, pool=WAREHOUSE_POOL,
+                description="Per effective day, currency and status: the mirror's counts and sums equal Postgres at the watermark.")
+def mirror_complete(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    with duckdb_warehouse.writer() as conn:
+        return to_check_result(checks.mirror_complete(conn, ledger_postgres.dsns().reader_dsn, duckdb_warehouse.settings().timezone))
+
+
+@dg.asset_check(asset=ledger_mirror, name="mirror_transactions_balance", blocking=True, pool=WAREHOUSE_POOL,
+                description="Every mirrored transaction balances per currency.")
+def mirror_transactions_balance(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    with duckdb_warehouse.writer() as conn:
+        return to_check_result(checks.balanced_transactions_mirror(conn))
+
+
+@dg.asset_check(asset=ledger_mirror, name="ledger_transactions_balance", blocking=True,
+                description="Every ledger transaction balances per currency (Postgres).")
+def ledger_transactions_balance(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    return to_check_result(checks.balanced_transactions_ledger(ledger_postgres.dsns().reader_dsn))
+
+
+@dg.asset_check(asset=ledger_mirror, name="ledger_cache_drift", blocking=True,
+                description="Cached balances in Postgres equal the recomputation from entries (drift per account and currency).")
+def ledger_cache_drift(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    return to_check_result(checks.cache_drift(ledger_postgres.dsns().reader_dsn))
+
+
+@dg.asset_check(asset=account_balance_snapshots, name="account_snapshots_match_recomputation", blocking=True,
+                pool=WAREHOUSE_POOL, description="Stored account snapshot rows equal a recomputation from the mirror.")
+def account_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    settings = duckdb_warehouse.settings()
+    with duckdb_warehouse.writer() as conn:
+        return to_check_result(checks.snapshots_match(conn, "account", tz=settings.timezone, start=settings.start_date))
+
+
+@dg.asset_check(asset=category_balance_snapshots, name="category_snapshots_match_recomputation", blocking=True,
+                pool=WAREHOUSE_POOL, description="Stored category snapshot rows equal a recomputation from the mirror.")
+def category_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    settings = duckdb_warehouse.settings()
+    with duckdb_warehouse.writer() as conn:
+        return to_check_result(checks.snapshots_match(conn, "category", tz=settings.timezone, start=settings.start_date))
+
+
+@dg.asset_check(asset=category_balance_snapshots, name="category_totals_equal_members", blocking=True,
+                pool=WAREHOUSE_POOL, description="Every category row equals the sum of its member accounts' rows.")
+def category_totals_equal_members(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    start = duckdb_warehouse.settings().start_date
+    with duckdb_warehouse.writer() as conn:
+        return to_check_result(checks.category_totals(conn, start=start))
+
+
+WAREHOUSE_CHECKS = [
+    mirror_complete, mirror_transactions_balance, ledger_transactions_balance, ledger_cache_drift,
+    account_snapshots_match_recomputation, category_snapshots_match_recomputation, category_totals_equal_members,
+]

@@ -1,0 +1,267 @@
+"""Integrity checks: Pandera (Polars) schemas over comparison frames; failures are the offending rows.
+
+Each check builds one frame in which every row is something that must hold -- a transaction
+per currency, an account's cached balance next to its recomputation, a snapshot row next to its
+recomputation, a day of the mirror next to the same day in Postgres, a category row next to the
+sum of its members -- and validates it with a Pandera schema (``net == 0``, every ``diff_*`` ==
+0 and not null). The rows Pandera reports are returned with all their columns, so the metadata
+shows what is wrong and by how much. :func:`run_all` runs every check (``subledger verify``);
+the Dagster asset checks call the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from ledger_pipelines.paths import read_sql
+from ledger_pipelines.warehouse import arrow_source, duck
+from ledger_pipelines.warehouse.mirror import read_state
+from ledger_pipelines.warehouse.restatements import SCOPES
+
+ROW_INDEX = "_row"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: passed, the offending rows, and what was looked at."""
+
+    name: str
+    description: str
+    passed: bool
+    offending: pl.DataFrame
+    checked_rows: int
+    runbook: str
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self, limit: int = 50) -> dict[str, object]:
+        return {
+            "check": self.name,
+            "passed": self.passed,
+            "description": self.description,
+            "checked_rows": self.checked_rows,
+            "offending_rows": self.offending.height,
+            "offending": self.offending.head(limit).to_dicts(),
+            "runbook": None if self.passed else self.runbook,
+            **({"notes": self.notes} if self.notes else {}),
+        }
+
+    def markdown(self, limit: int = 20) -> str:
+        """The first offending rows as a Markdown table (for Dagster metadata)."""
+        if self.offending.is_empty():
+            return "_no offending rows_"
+        head = self.offending.head(limit)
+        lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+        lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in head.iter_rows()]
+        more = self.offending.height - head.height
+        return "\n".join(lines) + (f"\n\n_… and {more} more_" if more > 0 else "")
+
+
+def _zero_schema(name: str, columns: list[str]) -> pa.DataFrameSchema:
+    """Every listed column is an integer, never null, and equal to zero."""
+    return pa.DataFrameSchema(
+        {column: pa.Column(pl.Int64, pa.Check.eq(0), nullable=False, coerce=True) for column in columns},
+        name=name,
+        strict=False,
+    )
+
+
+def validate(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """The rows of ``frame`` that fail ``schema`` (all columns), empty if it passes."""
+    indexed = frame.with_row_index(ROW_INDEX)
+    try:
+        schema.validate(indexed, lazy=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+        rows = cases.get_column("index").drop_nulls().unique().cast(pl.UInt32) if "index" in cases.columns else None
+        if rows is None or rows.is_empty():  # a frame-level failure (e.g. a missing column): report every row
+            return frame
+        return indexed.filter(pl.col(ROW_INDEX).is_in(rows.implode())).drop(ROW_INDEX)
+    return frame.head(0)
+
+
+def _result(name, description, runbook, frame, schema, **notes) -> CheckResult:
+    offending = validate(frame, schema)
+    return CheckResult(name, description, offending.is_empty(), offending, frame.height, runbook, notes)
+
+
+def _duck_frame(conn: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> pl.DataFrame:
+    return (conn.sql(query, params=params) if params else conn.sql(query)).pl()
+
+
+def _pg_frame(dsn: str, query: str) -> pl.DataFrame:
+    with arrow_source.snapshot_reader(dsn) as source:
+        return pl.from_arrow(source.table(query))
+
+
+# -- the checks ------------------------------------------------------------------------------
+BALANCED = _zero_schema("every transaction balances per currency", ["net"])
+RUNBOOK_BALANCED = (
+    "A transaction's debits and credits differ in a currency. In Postgres this cannot happen while the ledger's "
+    "triggers are enabled: check `SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ledger.entries'::regclass` "
+    "and who disabled them (ledger.audit_log). In the mirror it means the DuckDB copy is damaged: delete the work file "
+    "(Settings.warehouse_work_path) and run `subledger run` to rebuild it from Postgres."
+)
+
+
+def balanced_transactions_ledger(dsn: str) -> CheckResult:
+    """Every ledger transaction balances per currency (Postgres)."""
+    frame = _pg_frame(dsn, read_sql("warehouse/checks/pg_balanced.sql"))
+    return _result("balanced_transactions", "every transaction balances per currency (Postgres ledger)", RUNBOOK_BALANCED, frame, BALANCED)
+
+
+def balanced_transactions_mirror(conn: duckdb.DuckDBPyConnection) -> CheckResult:
+    """Every mirrored transaction balances per currency (DuckDB)."""
+    frame = _duck_frame(conn, read_sql("warehouse/checks/balanced.sql"))
+    return _result("mirror_balanced_transactions", "every mirrored transaction balances per currency", RUNBOOK_BALANCED, frame, BALANCED)
+
+
+DRIFT_COLUMNS = ["diff_posted_debits", "diff_posted_credits", "diff_pending_debits", "diff_pending_credits"]
+CACHE_DRIFT = _zero_schema("cached balances equal the recomputation from entries", DRIFT_COLUMNS)
+RUNBOOK_DRIFT = (
+    "ledger.balances differs from the sum of the entries for these accounts (diff = cached - recomputed). Only the "
+    "ledger's triggers write that table, so someone changed it by hand or a trigger was disabled. Find who in "
+    "pg_stat_activity/the server log, then repair each row from the recomputation (as the owner role, in one "
+    "transaction: UPDATE ledger.balances SET posted_debits = <recomputed>, ... WHERE account_id = ... AND currency = ...) "
+    "and run `subledger verify` again."
+)
+
+
+def cache_drift(dsn: str) -> CheckResult:
+    """Cached balances in Postgres equal the recomputation from entries, per account and currency."""
+    frame = _pg_frame(dsn, read_sql("warehouse/checks/pg_cache_drift.sql"))
+    return _result("cache_drift", "cached balances (ledger.balances) equal the recomputation from entries", RUNBOOK_DRIFT, frame, CACHE_DRIFT)
+
+
+MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
+MIRROR_COMPLETE = _zero_schema("the mirror holds what Postgres held at its watermark", MIRROR_COLUMNS)
+RUNBOOK_MIRROR = (
+    "The DuckDB mirror differs from Postgres as of the mirror's watermark on these days (diff = mirror - Postgres). "
+    "Rows were deleted or changed in the work file, or it was restored from an old copy. Rebuild it: delete the work "
+    "file (Settings.warehouse_work_path) and run `subledger run`; the mirror then starts from scratch."
+)
+
+
+def mirror_complete(conn: duckdb.DuckDBPyConnection, dsn: str, tz: str) -> CheckResult:
+    """Per effective day, currency and status: counts and sums in the mirror equal Postgres at the watermark."""
+    state = read_state(conn)
+    if state is None:
+        empty = pl.DataFrame(schema={c: pl.Int64 for c in MIRROR_COLUMNS})
+        return CheckResult("mirror_complete", "the mirror is complete", True, empty, 0, RUNBOOK_MIRROR, {"mirror": "not built yet"})
+    keys = ["effective_date", "currency", "status"]
+    pg = _pg_frame(dsn, read_sql("warehouse/checks/pg_mirror_days.sql").format(tz=tz, snapshot=state.watermark.text))
+    wh = _duck_frame(conn, read_sql("warehouse/checks/mirror_days.sql"))
+    value_columns = ["transactions", "entries", "debits", "credits"]
+    pg = pg.select(keys + value_columns).cast({c: pl.Int64 for c in value_columns})
+    wh = wh.select(keys + value_columns).cast({c: pl.Int64 for c in value_columns})
+    frame = (
+        pg.join(wh, on=keys, how="full", coalesce=True, suffix="_mirror")
+        .rename({c: f"{c}_postgres" for c in value_columns})
+        .with_columns([
+            (pl.col(f"{c}_mirror").fill_null(0) - pl.col(f"{c}_postgres").fill_null(0)).alias(f"diff_{c}") for c in value_columns
+        ])
+        .sort(keys)
+    )
+    return _result("mirror_complete", "per day, the mirror's counts and sums equal Postgres at the mirror's watermark",
+                   RUNBOOK_MIRROR, frame, MIRROR_COMPLETE, watermark=state.watermark.text)
+
+
+SNAPSHOT_COLUMNS = [
+    "diff_posted", "diff_pending", "diff_available", "diff_posted_debits", "diff_posted_credits", "diff_pending_debits",
+    "diff_pending_credits", "diff_day_sums", "diff_day_entry_count", "diff_entry_count",
+]
+RUNBOOK_SNAPSHOTS = (
+    "Stored snapshot rows differ from a recomputation from the mirror (diff = stored - recomputed; a missing row shows "
+    "as NULL). Someone edited the warehouse file, or a computation was interrupted between tables. Re-materialise the "
+    "affected partitions: `subledger run --select 'warehouse/account_balance_snapshots*' --partition <day>` for each "
+    "listed day (or all days from the first one), then verify again."
+)
+
+
+def snapshots_match(conn: duckdb.DuckDBPyConnection, scope: str, *, tz: str, start) -> CheckResult:
+    """Stored snapshot rows equal a fresh recomputation from the mirror (days at the current watermark)."""
+    from ledger_pipelines.warehouse.snapshots import NEW_ROWS, TABLES
+
+    state = read_state(conn)
+    name = f"{scope}_snapshots_match"
+    days = duck.rows(conn, "SELECT min(as_of_date), max(as_of_date), count(*) FROM warehouse_meta.snapshot_days WHERE scope = $s AND snapshot = $w",
+                     {"s": scope, "w": state.watermark.text if state else ""})
+    first, last, count = days[0] if days else (None, None, 0)
+    stale = int(duck.scalar(conn, "SELECT count(*) FROM warehouse_meta.snapshot_days WHERE scope = $s AND snapshot <> $w",
+                            {"s": scope, "w": state.watermark.text if state else ""}) or 0)
+    schema = _zero_schema(f"{scope} snapshots equal the recomputation", SNAPSHOT_COLUMNS)
+    if not count:
+        empty = pl.DataFrame(schema={c: pl.Int64 for c in SNAPSHOT_COLUMNS})
+        return CheckResult(name, f"{scope} snapshots equal the recomputation", True, empty, 0, RUNBOOK_SNAPSHOTS,
+                           {"days_checked": 0, "stale_days": stale})
+    params = {"tz": tz, "start": start, "d1": first, "d2": last}
+    duck.run_file(conn, "warehouse/snapshots/account_daily.sql", params)
+    duck.run_file(conn, f"warehouse/snapshots/{scope}_rows.sql", params)
+    spec = SCOPES[scope]
+    frame = _duck_frame(
+        conn,
+        read_sql("warehouse/checks/snapshots_vs_recomputed.sql").format(table=TABLES[scope], new_rows=NEW_ROWS[scope], key=spec["key"], scope=scope)
+        .replace("$scope", "$s").replace("$snapshot", "$w"),
+        {"s": scope, "w": state.watermark.text},
+    ).sort("key", "currency", "as_of_date")
+    conn.execute(f"DROP TABLE IF EXISTS {NEW_ROWS[scope]}")
+    conn.execute("DROP TABLE IF EXISTS account_daily")
+    return _result(name, f"{scope} snapshots equal a recomputation from the mirror", RUNBOOK_SNAPSHOTS, frame, schema,
+                   days_checked=int(count), stale_days=stale)
+
+
+CATEGORY_COLUMNS = [
+    "diff_posted", "diff_pending", "diff_available", "diff_posted_debits", "diff_posted_credits", "diff_pending_debits",
+    "diff_pending_credits", "diff_entry_count",
+]
+CATEGORY_TOTALS = _zero_schema("category totals equal the sum of their members", CATEGORY_COLUMNS)
+RUNBOOK_CATEGORIES = (
+    "A category row differs from the sum of its member accounts' rows (diff = category - members). Either the "
+    "membership changed since the categories were computed (re-materialise warehouse/category_balance_snapshots for "
+    "all days: it recomputes them and records restatements), or the file was edited (re-materialise the listed days)."
+)
+
+
+def complete_history_until(conn: duckdb.DuckDBPyConnection, start) -> object:
+    """The last day up to which every account day from ``start`` on is computed (None: not even ``start``)."""
+    computed = {r[0] for r in duck.rows(conn, "SELECT as_of_date FROM warehouse_meta.snapshot_days WHERE scope = 'account'")}
+    day, last = start, None
+    while day in computed:
+        last, day = day, date.fromordinal(day.toordinal() + 1)
+    return last
+
+
+def category_totals(conn: duckdb.DuckDBPyConnection, *, start) -> CheckResult:
+    """Every category row equals the sum of its members' account rows (stored tables only).
+
+    Only days up to which the account history is complete (every day from ``start`` computed)
+    can be summed from the stored rows; later or isolated days are counted in the notes.
+    """
+    until = complete_history_until(conn, start)
+    frame = _duck_frame(conn, read_sql("warehouse/checks/category_totals.sql"), {"until": until or date(1, 1, 1)})
+    frame = frame.sort("category", "currency", "as_of_date")
+    skipped = int(duck.scalar(conn, "SELECT count(*) FROM warehouse_meta.snapshot_days WHERE scope = 'category' AND as_of_date > $u",
+                              {"u": until or date(1, 1, 1)}))
+    return _result("category_totals", "category totals equal the sum of their member accounts",
+                   RUNBOOK_CATEGORIES, frame, CATEGORY_TOTALS, complete_history_until=str(until), days_not_checked=skipped)
+
+
+def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start) -> list[CheckResult]:
+    """Every integrity check (``subledger verify``); warehouse checks only when ``conn`` is given."""
+    results = [balanced_transactions_ledger(dsn), cache_drift(dsn)]
+    if conn is not None:
+        warehouse: list[Callable[[], CheckResult]] = [
+            lambda: balanced_transactions_mirror(conn),
+            lambda: mirror_complete(conn, dsn, tz),
+            lambda: snapshots_match(conn, "account", tz=tz, start=start),
+            lambda: snapshots_match(conn, "category", tz=tz, start=start),
+            lambda: category_totals(conn, start=start),
+        ]
+        results += [check() for check in warehouse]
+    return results

@@ -1,0 +1,212 @@
+"""Mirroring the ledger into DuckDB: incremental, watermarked, restartable, idempotent.
+
+One run:
+
+1. opens one REPEATABLE READ transaction on Postgres and records its snapshot ``W`` (the new
+   watermark) -- every read below sees exactly ``W``;
+2. reads, as Arrow streams (:mod:`~ledger_pipelines.warehouse.arrow_source`): all accounts,
+   categories and group memberships (small; a full refresh), the transactions created *or moved*
+   since the previous watermark ``W0`` (``changed_xid`` not visible in ``W0``, found through the
+   ``changed_xid`` index from ``xmin(W0)``) and the entries of those created since ``W0``;
+3. writes them into the DuckDB work file and the new watermark in **one DuckDB transaction**.
+
+Why it is exact: a ledger row never changes except a pending transaction's single lifecycle move
+(which rewrites its ``changed_xid``), and entries are written by the database transaction that
+creates their transaction. So "visible in W, not in W0" is exactly what changed in between --
+including a transaction that was still running when ``W0`` was taken and committed later (its
+xid is in ``W0``'s in-progress list, so it is picked up next run, never skipped).
+
+Why it is restartable and idempotent: the rows and the watermark commit together. A crash before
+the commit leaves the previous state and watermark (DuckDB rolls the open transaction back), so
+the next run reads the same window again; a run with nothing new changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+import psycopg
+
+from ledger_pipelines.paths import read_sql
+from ledger_pipelines.warehouse import duck
+from ledger_pipelines.warehouse.arrow_source import SnapshotReader, snapshot_reader
+from ledger_pipelines.warehouse.watermark import Watermark
+
+Stage = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    """What the warehouse holds: the ledger as it stood at ``watermark``."""
+
+    watermark: Watermark
+    taken_at: datetime
+    mirrored_at: datetime
+    timezone: str
+    runs: int
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    """Rows written by one run, and how far behind Postgres the mirror is."""
+
+    full: bool
+    watermark: Watermark
+    previous: Watermark | None
+    taken_at: datetime
+    accounts: int
+    categories: int
+    account_categories: int
+    transactions: int
+    entries: int
+    total_transactions: int
+    total_entries: int
+    seconds: float
+    lag_seconds: float  # age of the mirrored state when the run finished
+    behind_transactions: int  # transactions created/moved in Postgres after the snapshot
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.transactions + self.entries
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def read_state(conn: duckdb.DuckDBPyConnection) -> MirrorState | None:
+    """The mirror's watermark, or None before the first run."""
+    found = duck.rows(conn, "SELECT snapshot, taken_at, mirrored_at, timezone, runs FROM warehouse_meta.mirror_state")
+    if not found:
+        return None
+    row = found[0]
+    return MirrorState(Watermark.parse(row[0]), row[1], row[2], row[3], row[4])
+
+
+def _window(previous: Watermark | None) -> tuple[str, str]:
+    """SQL predicates: transactions changed since ``previous``; entries of those created since."""
+    if previous is None:
+        return "true", "true"
+    snap = f"'{previous.text}'::pg_snapshot"
+    changed = f"t.changed_xid >= '{previous.xmin}'::xid8 AND NOT pg_visible_in_snapshot(t.changed_xid, {snap})"
+    created = (
+        "e.transaction_id IN (SELECT t.transaction_id FROM ledger.transactions t "
+        f"WHERE {changed} AND NOT pg_visible_in_snapshot(t.created_xid, {snap}))"
+    )
+    return changed, created
+
+
+def _count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(duck.scalar(conn, f"SELECT count(*) FROM {table}"))
+
+
+def mirror(
+    duck_conn: duckdb.DuckDBPyConnection,
+    dsn: str,
+    tz: str,
+    *,
+    on_stage: Stage | None = None,
+) -> MirrorResult:
+    """Bring the DuckDB mirror up to the ledger's current snapshot (see the module docs).
+
+    ``dsn`` is any role that can read the ledger (the reader role is enough); ``tz`` the
+    reporting time zone of ``analytics.entries.effective_date``. ``on_stage`` is called with the
+    name of each stage as it completes (tests use it to crash the process mid-run).
+    """
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+    notify = on_stage or (lambda _stage: None)
+
+    def mark(stage: str) -> None:
+        stages[stage] = round(time.perf_counter() - started, 4)
+        notify(stage)
+
+    state = read_state(duck_conn)
+    previous = state.watermark if state else None
+    changed, created = _window(previous)
+    with snapshot_reader(dsn) as source:
+        duck_conn.execute("BEGIN TRANSACTION")
+        try:
+            counts = _copy(duck_conn, source, tz, state, changed, created, mark)
+            duck.run_file(duck_conn, "warehouse/mirror/save_state.sql", {
+                "snapshot": source.watermark.text, "taken_at": source.taken_at, "tz": tz,
+                "runs": (state.runs if state else 0) + 1,
+            })
+            mark("state_saved")
+            duck_conn.execute("COMMIT")
+        except BaseException:
+            duck_conn.execute("ROLLBACK")
+            raise
+        watermark, taken_at = source.watermark, source.taken_at
+    mark("committed")
+    behind = _behind(dsn, watermark)
+    seconds = time.perf_counter() - started
+    return MirrorResult(
+        full=previous is None,
+        watermark=watermark,
+        previous=previous,
+        taken_at=taken_at,
+        seconds=seconds,
+        lag_seconds=(datetime.now(timezone.utc) - taken_at).total_seconds(),
+        behind_transactions=behind,
+        total_transactions=_count(duck_conn, "analytics.transactions"),
+        total_entries=_count(duck_conn, "analytics.entries"),
+        stages=stages,
+        **counts,
+    )
+
+
+def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) -> dict[str, int]:
+    """Every table of the mirror, in the caller's DuckDB transaction."""
+    accounts = source.stream(read_sql("warehouse/mirror/pg_accounts.sql"))
+    duck_conn.register("incoming_accounts", accounts)
+    duck.run_file(duck_conn, "warehouse/mirror/load_accounts.sql")
+    duck_conn.unregister("incoming_accounts")
+    mark("accounts")
+
+    duck_conn.register("staged_categories", source.table(read_sql("warehouse/mirror/pg_categories.sql")))
+    duck_conn.register("staged_members", source.table(read_sql("warehouse/mirror/pg_category_members.sql")))
+    duck.run_file(duck_conn, "warehouse/mirror/load_categories.sql")
+    duck_conn.unregister("staged_categories")
+    duck_conn.unregister("staged_members")
+    mark("categories")
+
+    before = _count(duck_conn, "analytics.transactions")
+    query = "warehouse/mirror/pg_transactions_full.sql" if state is None else "warehouse/mirror/pg_transactions.sql"
+    duck_conn.register("incoming_transactions", source.stream(read_sql(query).format(window=changed)))
+    if state is None:
+        duck.run_file(duck_conn, "warehouse/mirror/insert_transactions.sql")
+        transactions = _count(duck_conn, "analytics.transactions") - before
+    else:
+        duck.run_file(duck_conn, "warehouse/mirror/upsert_transactions.sql")
+        transactions = _count(duck_conn, "staged_transactions")
+        duck_conn.execute("DROP TABLE staged_transactions")
+    duck_conn.unregister("incoming_transactions")
+    mark("transactions")
+
+    if state is not None and state.timezone != tz:
+        duck.run_file(duck_conn, "warehouse/mirror/redate_entries.sql", {"tz": tz})
+        mark("redated")
+    before_entries = _count(duck_conn, "analytics.entries")
+    duck_conn.register("incoming_entries", source.stream(read_sql("warehouse/mirror/pg_entries.sql").format(created=created)))
+    duck.run_file(duck_conn, "warehouse/mirror/insert_entries.sql", {"tz": tz})
+    duck_conn.unregister("incoming_entries")
+    entries = _count(duck_conn, "analytics.entries") - before_entries
+    mark("entries")
+    return {
+        "accounts": _count(duck_conn, "analytics.accounts"),
+        "categories": _count(duck_conn, "analytics.categories"),
+        "account_categories": _count(duck_conn, "analytics.account_categories"),
+        "transactions": transactions,
+        "entries": entries,
+    }
+
+
+def _behind(dsn: str, watermark: Watermark) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return int(conn.execute(read_sql("warehouse/mirror/pg_behind.sql"), {"snapshot": watermark.text}).fetchone()[0])

@@ -1,0 +1,148 @@
+-- The DuckDB warehouse (docs/architecture.md, "Warehouse"; docs/warehouse.md). Idempotent.
+-- Columns beyond the contract are appended at the end of a table, never renamed.
+CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE SCHEMA IF NOT EXISTS warehouse_meta;
+
+CREATE TABLE IF NOT EXISTS analytics.accounts (
+    account_id     VARCHAR NOT NULL,
+    account        VARCHAR NOT NULL,
+    normal_balance VARCHAR NOT NULL,
+    currency       VARCHAR,
+    metadata       JSON,
+    created_at     TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS analytics.categories (
+    category        VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,
+    parent_category VARCHAR,
+    normal_balance  VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS analytics.account_categories (
+    category VARCHAR NOT NULL,
+    account  VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS analytics.transactions (
+    transaction_id          VARCHAR NOT NULL,
+    idempotency_key         VARCHAR NOT NULL,
+    status                  VARCHAR NOT NULL,
+    effective_at            TIMESTAMPTZ NOT NULL,
+    created_at              TIMESTAMPTZ NOT NULL,
+    posted_at               TIMESTAMPTZ,
+    archived_at             TIMESTAMPTZ,
+    status_changed_at       TIMESTAMPTZ,
+    reverses_transaction_id VARCHAR,
+    reference               VARCHAR,
+    source_event_id         VARCHAR,
+    event_type              VARCHAR,
+    batch_id                VARCHAR,
+    description             VARCHAR,
+    metadata                JSON,
+    source                  JSON,
+    -- additions: Postgres xids (watermarks, restatement attribution) and the batch of the move
+    created_xid             UBIGINT NOT NULL,
+    changed_xid             UBIGINT NOT NULL,
+    changed_batch_id        VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS analytics.entries (
+    transaction_id VARCHAR NOT NULL,
+    entry_no       INTEGER NOT NULL,
+    account_id     VARCHAR NOT NULL,
+    account        VARCHAR,
+    direction      VARCHAR NOT NULL,
+    amount         BIGINT NOT NULL,
+    currency       VARCHAR NOT NULL,
+    effective_at   TIMESTAMPTZ NOT NULL,
+    effective_date DATE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS analytics.account_balance_snapshots (
+    account             VARCHAR NOT NULL,
+    currency            VARCHAR NOT NULL,
+    as_of_date          DATE NOT NULL,
+    normal_balance      VARCHAR NOT NULL,
+    posted              BIGINT NOT NULL,
+    pending             BIGINT NOT NULL,
+    available           BIGINT NOT NULL,
+    posted_debits       BIGINT NOT NULL,
+    posted_credits      BIGINT NOT NULL,
+    pending_debits      BIGINT NOT NULL,
+    pending_credits     BIGINT NOT NULL,
+    day_posted_debits   BIGINT NOT NULL,
+    day_posted_credits  BIGINT NOT NULL,
+    day_pending_debits  BIGINT NOT NULL,
+    day_pending_credits BIGINT NOT NULL,
+    day_entry_count     BIGINT NOT NULL,
+    -- additions
+    entry_count         BIGINT NOT NULL,  -- entries counted so far (effective on or before the day)
+    day_move_count      BIGINT NOT NULL,  -- entries whose pending transaction was posted/archived that day
+    account_id          VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS analytics.category_balance_snapshots (
+    category            VARCHAR NOT NULL,
+    currency            VARCHAR NOT NULL,
+    as_of_date          DATE NOT NULL,
+    normal_balance      VARCHAR NOT NULL,
+    posted              BIGINT NOT NULL,
+    pending             BIGINT NOT NULL,
+    available           BIGINT NOT NULL,
+    posted_debits       BIGINT NOT NULL,
+    posted_credits      BIGINT NOT NULL,
+    pending_debits      BIGINT NOT NULL,
+    pending_credits     BIGINT NOT NULL,
+    day_posted_debits   BIGINT NOT NULL,
+    day_posted_credits  BIGINT NOT NULL,
+    day_pending_debits  BIGINT NOT NULL,
+    day_pending_credits BIGINT NOT NULL,
+    day_entry_count     BIGINT NOT NULL,
+    -- additions
+    entry_count         BIGINT NOT NULL,
+    day_move_count      BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS analytics.restatements (
+    batch_id      VARCHAR,
+    scope         VARCHAR NOT NULL,   -- 'account' | 'category'
+    key           VARCHAR NOT NULL,   -- the account or category code
+    currency      VARCHAR NOT NULL,
+    as_of_date    DATE NOT NULL,
+    old_posted    BIGINT NOT NULL,
+    new_posted    BIGINT NOT NULL,
+    old_pending   BIGINT NOT NULL,
+    new_pending   BIGINT NOT NULL,
+    old_available BIGINT NOT NULL,
+    new_available BIGINT NOT NULL,
+    restated_at   TIMESTAMPTZ NOT NULL,
+    -- additions
+    run_id        VARCHAR NOT NULL    -- the snapshot computation that restated it
+);
+
+-- The mirror's watermark: the Postgres snapshot its contents equal (one row).
+CREATE TABLE IF NOT EXISTS warehouse_meta.mirror_state (
+    snapshot    VARCHAR NOT NULL,     -- pg_snapshot text 'xmin:xmax:xip,...'
+    taken_at    TIMESTAMPTZ NOT NULL, -- wall time right after the snapshot was taken
+    mirrored_at TIMESTAMPTZ NOT NULL,
+    timezone    VARCHAR NOT NULL,     -- the zone analytics.entries.effective_date is in
+    runs        BIGINT NOT NULL
+);
+
+-- Which days are computed, from which mirror watermark (restatements compare against these).
+CREATE TABLE IF NOT EXISTS warehouse_meta.snapshot_days (
+    scope      VARCHAR NOT NULL,      -- 'account' | 'category'
+    as_of_date DATE NOT NULL,
+    snapshot   VARCHAR NOT NULL,
+    run_id     VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL
+);
+
+-- Settings the stored snapshots depend on; a change forces a full recomputation.
+CREATE TABLE IF NOT EXISTS warehouse_meta.snapshot_settings (
+    scope           VARCHAR NOT NULL,
+    timezone        VARCHAR NOT NULL,
+    start_date      DATE NOT NULL,
+    membership_hash VARCHAR NOT NULL
+);

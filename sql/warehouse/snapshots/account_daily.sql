@@ -1,0 +1,45 @@
+-- Per account, currency and day (reporting time zone $tz) through $d2: the change of the four
+-- cumulative sums (posted/pending x debits/credits), entries that became effective and entries
+-- whose pending transaction moved. One vectorised pass over the mirror, whatever the range.
+--
+-- An entry's state at the end of day d (docs/architecture.md, "Balance definitions"): not counted
+-- before its effective day; from then on posted if its transaction is posted with posted_at on or
+-- before d, gone if archived with archived_at on or before d, else pending. So an entry changes
+-- the sums at most twice: on its effective day (into its state of that day) and, if it was still
+-- pending then, on the day its transaction moved (pending -> posted, or pending -> gone).
+-- Days before $start (SUBLEDGER_START_DATE) fold into $start: earlier entries count there.
+CREATE OR REPLACE TEMP TABLE account_daily AS
+WITH ent AS (
+    SELECT e.account_id, e.currency, e.direction = 'debit' AS is_debit, e.amount,
+           greatest(e.effective_date, $start) AS d_eff,
+           t.status,
+           CASE t.status
+                WHEN 'posted' THEN greatest(timezone($tz, t.posted_at)::DATE, $start)
+                WHEN 'archived' THEN greatest(timezone($tz, t.archived_at)::DATE, $start)
+           END AS d_move
+      FROM analytics.entries e
+      JOIN analytics.transactions t ON t.transaction_id = e.transaction_id
+     WHERE e.effective_date <= $d2
+), events AS (
+    SELECT account_id, currency, d_eff AS day,
+           CASE WHEN status = 'posted' AND d_move <= d_eff AND is_debit THEN amount ELSE 0 END AS pd,
+           CASE WHEN status = 'posted' AND d_move <= d_eff AND NOT is_debit THEN amount ELSE 0 END AS pc,
+           CASE WHEN (d_move IS NULL OR d_move > d_eff) AND is_debit THEN amount ELSE 0 END AS qd,
+           CASE WHEN (d_move IS NULL OR d_move > d_eff) AND NOT is_debit THEN amount ELSE 0 END AS qc,
+           1 AS n_entries, 0 AS n_moves
+      FROM ent
+    UNION ALL
+    SELECT account_id, currency, d_move AS day,
+           CASE WHEN status = 'posted' AND is_debit THEN amount ELSE 0 END,
+           CASE WHEN status = 'posted' AND NOT is_debit THEN amount ELSE 0 END,
+           CASE WHEN is_debit THEN -amount ELSE 0 END,
+           CASE WHEN NOT is_debit THEN -amount ELSE 0 END,
+           0, 1
+      FROM ent
+     WHERE d_move > d_eff AND d_move <= $d2
+)
+SELECT account_id, currency, day,
+       sum(pd) AS dpd, sum(pc) AS dpc, sum(qd) AS dqd, sum(qc) AS dqc,
+       sum(n_entries) AS dn, sum(n_moves) AS dm
+  FROM events
+ GROUP BY account_id, currency, day;
