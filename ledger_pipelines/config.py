@@ -61,10 +61,55 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
+#: Defaults kept with the local state: ``KEY=VALUE`` lines of ``SUBLEDGER_*`` variables, used when
+#: the variable is not set in the environment (``subledger demo`` records its start date here so
+#: that every later command sees the same daily partitions).
+HOME_SETTINGS_FILE = "settings.env"
+
+
+def read_home_settings(home: Path) -> dict[str, str]:
+    """The ``SUBLEDGER_*`` defaults in ``home/settings.env`` (empty if there is none)."""
+    path = home / HOME_SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.startswith("SUBLEDGER_") or key == "SUBLEDGER_HOME":
+            raise ConfigError(f"{path}:{number}: expected SUBLEDGER_NAME=value (not SUBLEDGER_HOME); fix or delete the line.")
+        values[key] = value.strip()
+    return values
+
+
+def write_home_setting(home: Path, name: str, value: str) -> None:
+    """Record ``name=value`` in ``home/settings.env`` (replacing an earlier value of ``name``)."""
+    current = read_home_settings(home)
+    current[name] = value
+    home.mkdir(parents=True, exist_ok=True)
+    text = "# SUBLEDGER_* defaults for this home; the environment overrides them.\n"
+    text += "".join(f"{key}={current[key]}\n" for key in sorted(current))
+    tmp = home / (HOME_SETTINGS_FILE + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(home / HOME_SETTINGS_FILE)
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read the ``SUBLEDGER_*`` variables; raise :class:`ConfigError` naming the bad one."""
-    get = (lambda n: (environ or {}).get(n) or None) if environ is not None else _env
-    home = Path(get("SUBLEDGER_HOME") or "./.subledger").expanduser().resolve()
+    """Read the ``SUBLEDGER_*`` variables; raise :class:`ConfigError` naming the bad one.
+
+    A variable not set in the environment is taken from ``$SUBLEDGER_HOME/settings.env`` if that
+    file names it, else it has its documented default.
+    """
+    source = (lambda n: (environ or {}).get(n) or None) if environ is not None else _env
+    home = Path(source("SUBLEDGER_HOME") or "./.subledger").expanduser().resolve()
+    home_defaults = read_home_settings(home)
+
+    def get(name: str) -> str | None:
+        return source(name) or home_defaults.get(name) or None
+
     timezone = get("SUBLEDGER_TIMEZONE") or "UTC"
     try:
         ZoneInfo(timezone)

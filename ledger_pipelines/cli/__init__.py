@@ -15,8 +15,10 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.balances",
     "ledger_pipelines.cli.periods",
     "ledger_pipelines.cli.ingest",
+    "ledger_pipelines.cli.platform",
     "ledger_pipelines.cli.generate",
     "ledger_pipelines.cli.warehouse",
+    "ledger_pipelines.cli.pipeline",
 ]
 
 

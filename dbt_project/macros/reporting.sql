@@ -1,0 +1,59 @@
+{#- Helpers shared by the models. Dates are days in the reporting time zone (SUBLEDGER_TIMEZONE,
+    docs/architecture.md "Money, time, identity"); converting explicitly keeps the models right
+    whatever the session time zone is. -#}
+
+{% macro reporting_timezone() -%}
+    {{ return(env_var('SUBLEDGER_TIMEZONE', 'UTC')) }}
+{%- endmacro %}
+
+{#- The day (in the reporting time zone) of a TIMESTAMPTZ expression. -#}
+{% macro local_date(ts) -%}
+    cast(timezone('{{ reporting_timezone() }}', {{ ts }}) as date)
+{%- endmacro %}
+
+{#- A month as 'YYYY-MM' (the `period` of every report). -#}
+{% macro period_of(day) -%}
+    strftime({{ day }}, '%Y-%m')
+{%- endmacro %}
+
+{#- An entry's amount signed by its account's normal balance: positive when it increases it. -#}
+{% macro signed_amount(direction, normal_balance, amount) -%}
+    (case when {{ direction }} = {{ normal_balance }} then {{ amount }} else -{{ amount }} end)
+{%- endmacro %}
+
+{#- The last day the reports cover: var('report_date') or NULL (then: latest snapshot day, capped
+    at today in the reporting time zone). -#}
+{% macro report_date_literal() -%}
+    {%- set value = var('report_date', none) -%}
+    {%- if value is none or value == '' -%}
+        cast(null as date)
+    {%- else -%}
+        cast('{{ value }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Today in the reporting time zone. -#}
+{% macro local_today() -%}
+    {{ local_date('now()') }}
+{%- endmacro %}
+
+{#- `<prefix>:` escaped for LIKE (account codes may contain _ and %). -#}
+{% macro starts_with_prefix(column, prefix) -%}
+    starts_with({{ column }}, '{{ prefix | replace("'", "''") }}:')
+{%- endmacro %}
+
+{#- The rest of an account code after `<prefix>:` (e.g. the subscription id). -#}
+{% macro after_prefix(column, prefix) -%}
+    substr({{ column }}, {{ prefix | length + 2 }})
+{%- endmacro %}
+
+{#- The report period ('YYYY-MM') of a day, given the one-row int_report_bounds as `bounds`
+    (left-joined: NULL when there is nothing to report yet): NULL after the last report day; the
+    first period for days before it. -#}
+{% macro report_period(day, bounds='bounds') -%}
+    case
+        when {{ bounds }}.last_day is null or {{ day }} > {{ bounds }}.last_day then null
+        when {{ day }} < {{ bounds }}.first_period_start then {{ bounds }}.first_period
+        else {{ period_of(day) }}
+    end
+{%- endmacro %}

@@ -1,0 +1,220 @@
+"""Report assets: the dbt models (``reports/<model>``) built by one ``dbt build`` on the warehouse
+work file, and the per-period exports for finance (``reports/exports/<report>``).
+
+The dbt build follows the warehouse's one-writer rule: the step takes a slot of the
+``duckdb_warehouse`` pool, holds the work file's writer lock for the whole build with no DuckDB
+connection of its own open on the file (dbt, a child process, is the only writer), then -- still
+under the lock -- renders previews and charts from the freshly built tables and publishes the file
+atomically. The exports read the published copy (read-only), as finance does.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from ledger_pipelines.defs.reports.project import (
+    REPORT_FRESHNESS,
+    REPORTS_GROUP,
+    REPORTS_OWNERS,
+    ReportsTranslator,
+    ensure_manifest,
+    report_asset_key,
+    reports_dbt_project,
+)
+from ledger_pipelines.defs.warehouse.automation import AFTER_UPSTREAM_CHECKS_PASS, WAREHOUSE_POOL
+from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse
+from ledger_pipelines.reports import charts, preview
+from ledger_pipelines.reports.catalog import REPORTS
+from ledger_pipelines.reports.dbt_runner import dbt_env
+from ledger_pipelines.reports.exports import FORMATS
+from ledger_pipelines.reports.publishing import (
+    ExportOutcome,
+    export_for_finance,
+    file_listing_markdown,
+)
+from ledger_pipelines.warehouse.publish import publish_unlocked
+from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
+
+PREVIEW_ROWS = 10
+REPORT_MODELS_OP = "report_models"
+EXPORTS_PREFIX = ("reports", "exports")
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the dbt child process (the profile reads them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def report_metadata(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, dg.MetadataValue]:
+    """Preview (latest period, major units) and, for the time series, a chart, of one report."""
+    if model_name not in REPORTS:
+        return {}
+    spec = REPORTS[model_name]
+    metadata: dict[str, dg.MetadataValue] = {
+        "preview": dg.MetadataValue.md(preview.preview_markdown(con, spec, limit=PREVIEW_ROWS)),
+        "periods": dg.MetadataValue.int(
+            con.execute(f'SELECT count(DISTINCT "{spec.period_column}") FROM {spec.relation}').fetchone()[0]
+        ),
+    }
+    png = charts.chart_for(con, model_name)
+    if png is not None:
+        metadata["chart"] = dg.MetadataValue.md(charts.png_markdown(png, spec.title))
+    return metadata
+
+
+def dbt_target_path(duckdb_warehouse: DuckDBWarehouse) -> Path:
+    """dbt's target folder for the pipeline's builds: one per warehouse home (builds are serialised by
+    the writer lock, so they can share it and dbt's partial parsing stays warm)."""
+    return duckdb_warehouse.settings().home / "dbt" / "target"
+
+
+@dbt_assets(
+    manifest=ensure_manifest(reports_dbt_project),
+    project=reports_dbt_project,
+    dagster_dbt_translator=ReportsTranslator(),
+    name=REPORT_MODELS_OP,
+    pool=WAREHOUSE_POOL,
+)
+def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb_warehouse: DuckDBWarehouse):
+    """``dbt build`` (models and their tests) on the work file under the writer lock, then publish."""
+    settings = duckdb_warehouse.settings()
+    work, published = duckdb_warehouse.paths()
+    target = dbt_target_path(duckdb_warehouse)
+    with writer_lock(work, duckdb_warehouse.lock_timeout_seconds):
+        conn = connect(work)  # the analytics tables exist even before the first mirror
+        try:
+            ensure_schema(conn)
+            conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
+        with _environment(dbt_env(work, settings.timezone)):
+            invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
+            events = list(invocation.stream())
+        succeeded = invocation.is_successful()
+        conn = connect(work)
+        try:
+            events = [_with_report_metadata(context, conn, event) for event in events]
+            conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
+        if succeeded:
+            done = publish_unlocked(work, published)
+            context.log.info(f"reports built and published to {done.path} ({done.bytes:,} bytes)")
+    yield from events
+    if not succeeded:
+        failed = [e for e in events if isinstance(e, dg.AssetCheckResult) and not e.passed]
+        names = ", ".join(sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed)) or "see the dbt logs"
+        raise dg.Failure(
+            description=(
+                f"dbt build failed ({names}); the reports were NOT published, finance keeps the previous ones. "
+                f"Each failing test's compiled SQL is under {target}/compiled: run it against {work} "
+                "(read-only) to see the offending rows, fix the data upstream, then re-materialise."
+            ),
+            metadata={"dbt target folder": dg.MetadataValue.path(str(target))},
+        )
+
+
+def _with_report_metadata(context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, event: Any) -> Any:
+    """The dbt Output of a report model, with its preview (and chart) added."""
+    if isinstance(event, dg.Output):
+        key = context.assets_def.keys_by_output_name[event.output_name]
+        try:
+            extra = report_metadata(con, key.path[-1])
+        except (duckdb.Error, ValueError) as exc:  # a preview must never stop the reports being published
+            context.log.warning(f"no preview for {key.to_user_string()}: {exc}")
+            extra = {"preview": dg.MetadataValue.text(f"preview unavailable: {exc}")}
+        if extra:
+            return event.with_metadata({**(event.metadata or {}), **extra})
+    return event
+
+
+# -- exports ---------------------------------------------------------------------------------------
+class ExportConfig(dg.Config):
+    """Which periods to export (``YYYY-MM``); empty: every period the report has rows for."""
+
+    periods: list[str] = []
+    close_pack: bool = False
+
+
+def export_key(report_name: str) -> dg.AssetKey:
+    return dg.AssetKey([*EXPORTS_PREFIX, report_name])
+
+
+FILES_READ_BACK = "files_read_back"
+
+EXPORT_SPECS = [
+    dg.AssetSpec(
+        key=export_key(name),
+        deps=[report_asset_key(name)],
+        group_name=REPORTS_GROUP,
+        owners=REPORTS_OWNERS,
+        kinds={"duckdb", "parquet", "csv"},
+        freshness_policy=REPORT_FRESHNESS,
+        automation_condition=AFTER_UPSTREAM_CHECKS_PASS,
+        skippable=True,
+        description=(
+            f"{spec.title} for finance: $SUBLEDGER_HOME/reports/{name}/<YYYY-MM>.{{csv,parquet,xlsx}}, one file set per "
+            "period, written atomically. CSV/XLSX in major units with the currency's decimals, Parquet in integer "
+            "minor units; CSV formula injection neutralised."
+        ),
+    )
+    for name, spec in REPORTS.items()
+]
+
+EXPORT_CHECKS = [
+    dg.AssetCheckSpec(
+        FILES_READ_BACK, asset=export_key(name), blocking=True,
+        description="Every file written in the run is read back: the Parquet file equals the report's rows exactly, "
+                    "the CSV and XLSX have one row per report row.",
+    )
+    for name in REPORTS
+]
+
+
+@dg.multi_asset(specs=EXPORT_SPECS, check_specs=EXPORT_CHECKS, can_subset=True, pool=WAREHOUSE_POOL,
+                name="report_exports")
+def report_exports(context: dg.AssetExecutionContext, config: ExportConfig, duckdb_warehouse: DuckDBWarehouse):
+    """Export the selected reports from the published warehouse (read-only), then read the files back."""
+    settings = duckdb_warehouse.settings()
+    names = [key.path[-1] for key in context.selected_asset_keys]
+    outcomes: list[ExportOutcome] = export_for_finance(
+        duckdb_warehouse.paths()[1], settings.reports_dir, names,
+        periods=config.periods or None, close_pack=config.close_pack,
+    )
+    for outcome in outcomes:
+        key = export_key(outcome.report)
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "periods": dg.MetadataValue.int(len(outcome.exported)),
+                "dagster/row_count": dg.MetadataValue.int(outcome.rows),
+                "folder": dg.MetadataValue.path(str(outcome.folder)),
+                "files": dg.MetadataValue.md(file_listing_markdown(outcome)),
+                "formats": dg.MetadataValue.text(", ".join(FORMATS)),
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=FILES_READ_BACK, passed=not outcome.problems,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"files checked": dg.MetadataValue.int(outcome.files_checked),
+                      "problems": dg.MetadataValue.md("\n".join(f"* {p}" for p in outcome.problems) or "_none_")},
+        )
+
+
+REPORT_ASSETS = [report_models, report_exports]

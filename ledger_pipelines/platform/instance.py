@@ -1,0 +1,200 @@
+"""The Dagster instance every local process shares: ``$SUBLEDGER_HOME/dagster``.
+
+``prepare_dagster_home(settings)`` writes ``dagster.yaml``; ``dagster_environment(settings)`` gives
+the variables a Dagster process (webserver, daemon, code server, run worker, or an in-process
+``subledger run``) needs to open that instance. The instance keeps its runs, event log and
+schedule/sensor state in Postgres (dagster-postgres), in the database ``subledger_dagster`` of the
+same server as the ledger.
+
+Rules the configuration encodes (docs/operations.md explains them to operators):
+
+* **Secrets only from the environment.** ``dagster.yaml`` names the variable
+  ``SUBLEDGER_DAGSTER_DATABASE_URL`` and never holds a URL or password; the value is handed to
+  child processes in their environment only.
+* **One DuckDB writer at a time.** Every op that opens the warehouse work file for writing runs in
+  the Dagster pool ``duckdb_warehouse`` (``@asset(pool=DUCKDB_POOL)``). Pools are enforced per op
+  (``granularity: op``): at most ``POOL_LIMITS[pool]`` steps of *all* runs on the instance hold a
+  slot at once, also between the processes of one multi-process run. Unconfigured pools default
+  to a limit of 1, and :func:`initialise_instance` pins the configured limits, so a pool is never
+  unbounded by accident. Slots of a run worker that died are freed by run monitoring.
+* **Run retries** for crashed run workers (killed process, lost node); asset and op failures are
+  retried by the assets' own retry policies, not by re-running the whole run.
+* **Telemetry off.**
+
+Nothing here imports Dagster at module import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ledger_pipelines.config import Settings
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from ledger_pipelines.postgres.cluster import Dsns
+
+#: The variable holding the instance storage's Postgres URL (with password). Set it yourself to
+#: use another server; otherwise :func:`dagster_environment` takes the embedded cluster's.
+DAGSTER_DATABASE_URL_ENV = "SUBLEDGER_DAGSTER_DATABASE_URL"
+
+#: The pool of every op that writes the DuckDB warehouse work file (and of checks that open it).
+DUCKDB_POOL = "duckdb_warehouse"
+
+#: Pool limits pinned on the instance at start-up (an operator cannot raise them by accident).
+POOL_LIMITS: dict[str, int] = {DUCKDB_POOL: 1}
+
+#: Runs in progress at once (queued beyond that). Pools, not this number, protect DuckDB.
+MAX_CONCURRENT_RUNS = 8
+
+#: The code location name in workspace.yaml and in the Helm values.
+CODE_LOCATION = "subledger"
+
+#: Python loggers whose records Dagster captures into the run's event log (with its run id).
+MANAGED_LOGGERS = ["ledger_pipelines"]
+
+#: ``python_logs.dagster_handler_config``: every run's log records also go to
+#: :class:`ledger_pipelines.logging.DagsterRunLogHandler` (structured lines on stderr with run id,
+#: step and partition when ``SUBLEDGER_LOG_FORMAT`` is set; silent otherwise).
+DAGSTER_HANDLER_CONFIG: dict[str, Any] = {
+    "handlers": {"subledger_structured": {"()": "ledger_pipelines.logging.DagsterRunLogHandler", "level": "INFO"}},
+}
+
+CONFIG_HEADER = """\
+# Dagster instance of subledger. Written by ledger_pipelines/platform/instance.py on every
+# `subledger dev` / `subledger run` / `subledger demo`; edits here are overwritten.
+# Secrets are never stored here: the storage URL is read from ${var} at run time.
+"""
+
+
+def instance_config() -> dict[str, Any]:
+    """The ``dagster.yaml`` document (a dict), identical for every home."""
+    return {
+        "storage": {"postgres": {"postgres_url": {"env": DAGSTER_DATABASE_URL_ENV}}},
+        # The run queue (QueuedRunCoordinator, the default); the daemon dequeues every 2 s.
+        "run_queue": {
+            "dequeue_interval_seconds": 2,
+            "max_user_code_failure_retries": 2,
+            "user_code_failure_retry_delay": 10,
+        },
+        "concurrency": {
+            "pools": {"granularity": "op", "default_limit": 1},
+            "runs": {"max_concurrent_runs": MAX_CONCURRENT_RUNS},
+        },
+        "run_monitoring": {
+            "enabled": True,
+            "start_timeout_seconds": 300,
+            "poll_interval_seconds": 30,
+            # A run worker that died must not keep the DuckDB pool slot forever.
+            "free_slots_after_run_end_seconds": 30,
+        },
+        "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+        "python_logs": {
+            "python_log_level": "INFO",
+            "managed_python_loggers": MANAGED_LOGGERS,
+            "dagster_handler_config": DAGSTER_HANDLER_CONFIG,
+        },
+        "code_servers": {"local_startup_timeout": 300},
+        "sensors": {"use_threads": True, "num_workers": 4},
+        "schedules": {"use_threads": True, "num_workers": 4},
+    }
+
+
+def render_instance_yaml() -> str:
+    return CONFIG_HEADER.replace("${var}", DAGSTER_DATABASE_URL_ENV) + yaml.safe_dump(
+        instance_config(), sort_keys=False, default_flow_style=False
+    )
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create ``$SUBLEDGER_HOME/dagster`` and (re)write its ``dagster.yaml``; return the folder.
+
+    Idempotent; the file is replaced atomically so a process starting meanwhile never reads half
+    of it. Holds no secret (see :data:`DAGSTER_DATABASE_URL_ENV`).
+    """
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    text = render_instance_yaml()
+    if not target.exists() or target.read_text() != text:
+        tmp = target.with_suffix(".yaml.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        tmp.replace(target)
+    return home
+
+
+def sqlalchemy_postgres_url(url: str) -> str:
+    """``url`` with the psycopg2 driver named, as dagster-postgres needs.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, whose server-side parameters
+    break dagster-postgres (``NOTIFY run_events, $1``); ``postgresql+psycopg2://`` does not.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg2://" + rest
+    return url
+
+
+def dagster_environment(settings: Settings, dsns: Dsns | None = None) -> dict[str, str]:
+    """The variables a Dagster process needs to open this platform's instance and settings.
+
+    Merge them over ``os.environ`` for child processes, or ``os.environ.update(...)`` before an
+    in-process run. The storage URL comes from ``SUBLEDGER_DAGSTER_DATABASE_URL`` if it is set,
+    else from ``dsns`` (or :func:`~ledger_pipelines.postgres.database.database_dsns`, which starts
+    and migrates the embedded cluster when ``SUBLEDGER_DATABASE_URL`` is unset). Path settings
+    are passed resolved, so a child with another working directory sees the same files.
+    """
+    url = os.environ.get(DAGSTER_DATABASE_URL_ENV)
+    if not url:
+        if dsns is None:
+            from ledger_pipelines.postgres.database import database_dsns
+
+            dsns = database_dsns(settings)
+        url = dsns.dagster_dsn
+    return {
+        "DAGSTER_HOME": str(settings.dagster_home),
+        DAGSTER_DATABASE_URL_ENV: sqlalchemy_postgres_url(url),
+        "SUBLEDGER_HOME": str(settings.home),
+        "SUBLEDGER_DUCKDB_PATH": str(settings.duckdb_path),
+        "SUBLEDGER_LANDING_DIR": str(settings.landing_dir),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+
+
+def initialise_instance(instance: DagsterInstance) -> None:
+    """Make sure the storage tables exist and pin :data:`POOL_LIMITS` on the instance.
+
+    Opening the instance creates missing tables; doing it once before starting several Dagster
+    processes on a fresh database keeps them from racing to create the same tables. After a
+    Dagster upgrade, run ``dagster instance migrate`` (docs/operations.md).
+    """
+    instance.get_runs_count()
+    storage = instance.event_log_storage
+    current = {pool.name: pool for pool in storage.get_pool_limits()}
+    for pool, limit in POOL_LIMITS.items():
+        existing = current.get(pool)
+        if existing is None or existing.limit != limit or existing.from_default:
+            storage.set_concurrency_slots(pool, limit)
+
+
+def instance_for(settings: Settings, dsns: Dsns | None = None) -> DagsterInstance:
+    """Prepare the home, export :func:`dagster_environment` into ``os.environ`` and open the instance.
+
+    For in-process use (``subledger run``, tests). The caller owns the returned instance
+    (``with instance_for(s) as instance: ...`` disposes its connections).
+    """
+    from dagster import DagsterInstance
+
+    home = prepare_dagster_home(settings)
+    os.environ.update(dagster_environment(settings, dsns))
+    instance = DagsterInstance.from_config(str(home))
+    initialise_instance(instance)
+    return instance

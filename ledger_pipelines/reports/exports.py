@@ -1,0 +1,300 @@
+"""Exporting reports for finance: ``<reports_dir>/<report>/<period>.{csv,parquet,xlsx}``.
+
+* Parquet keeps the warehouse's types: money stays BIGINT minor units (for tools).
+* CSV and XLSX are for people: money in major units with exactly the currency's decimals
+  (``12.34`` USD, ``1500`` JPY, ``12.345`` KWD), computed with integers, never floats. XLSX cells
+  are numbers formatted with those decimals (text beyond 2**53 minor units, where a spreadsheet
+  number would round).
+* Text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'``
+  so that a spreadsheet never runs them as a formula (CSV/formula injection). Only text is
+  touched: a negative amount is a number and stays ``-12.34``.
+* Every file is written to a temporary file in the same folder, flushed and fsynced, then
+  renamed over the target (and the folder fsynced): readers see the old file or the new one,
+  never a partial one, and a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ledger_pipelines.reports.catalog import REPORTS, ReportSpec, report
+from ledger_pipelines.reports.currency_units import decimals, format_minor
+
+FORMATS = ("csv", "parquet", "xlsx")
+XLSX_MAX_ROWS = 1_048_575  # a sheet holds 1,048,576 rows, one is the header
+EXACT_IN_SPREADSHEET = 2**53  # integers up to this are exact as IEEE doubles
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportError(RuntimeError):
+    """An export could not be written; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ExportedPeriod:
+    """The files written for one report and period."""
+
+    report: str
+    period: str
+    rows: int
+    files: dict[str, Path]
+    csv_sha256: str | None = None  # fingerprint of the content (CSV bytes are deterministic)
+    skipped: dict[str, str] = field(default_factory=dict)  # format -> why it was not written
+
+
+# -- cells -----------------------------------------------------------------------------------------
+def neutralise(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would read as a formula."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _text(value: Any) -> str:
+    """A non-money cell as CSV text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        return neutralise(value)
+    return neutralise(str(value))
+
+
+def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, datetime):
+        return value.isoformat()  # spreadsheets have no time zones: keep the instant as text
+    if isinstance(value, (list, dict)):
+        return neutralise(str(value))
+    return value
+
+
+# -- atomic files ----------------------------------------------------------------------------------
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write ``path`` via a temporary file in the same folder, fsync, rename; clean up on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    with suppress(OSError):  # not every file system lets a folder be opened for fsync
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- one table -------------------------------------------------------------------------------------
+def _money_places(table: pa.Table, money_columns: Sequence[str], currency_column: str) -> list[int]:
+    if not money_columns:
+        return []
+    if currency_column not in table.column_names:
+        raise ExportError(f"the table has money columns {list(money_columns)} but no {currency_column!r} column "
+                          "saying their currency; add it to the report.")
+    cache: dict[str, int] = {}
+    places = []
+    for code in table.column(currency_column).to_pylist():
+        if code not in cache:
+            cache[code] = decimals(code)
+        places.append(cache[code])
+    return places
+
+
+def csv_bytes(table: pa.Table, money_columns: Sequence[str] = (), currency_column: str = "currency") -> bytes:
+    """The table as UTF-8 CSV: header row, money in major units, text neutralised."""
+    places = _money_places(table, money_columns, currency_column)
+    money = set(money_columns)
+    columns = []
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        if name in money:
+            columns.append(["" if v is None else format_minor(v, p) for v, p in zip(values, places, strict=True)])
+        else:
+            columns.append([_text(v) for v in values])
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise(name) for name in table.column_names])
+    writer.writerows(zip(*columns, strict=True))
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_parquet(table: pa.Table) -> Callable[[IO[bytes]], None]:
+    def write(handle: IO[bytes]) -> None:
+        pq.write_table(table, handle, compression="zstd")
+
+    return write
+
+
+def _write_xlsx(table: pa.Table, money_columns: Sequence[str], currency_column: str, title: str
+                ) -> Callable[[IO[bytes]], None]:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    places = _money_places(table, money_columns, currency_column)
+    money = set(money_columns)
+
+    def write(handle: IO[bytes]) -> None:
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(title=title[:31] or "report")
+        sheet.freeze_panes = "A2"
+        header = []
+        for name in table.column_names:
+            cell = WriteOnlyCell(sheet, value=neutralise(name))
+            cell.font = Font(bold=True)
+            header.append(cell)
+        sheet.append(header)
+        formats = {p: "#,##0" if p == 0 else "#,##0." + "0" * p for p in set(places)}
+        columns = [table.column(name).to_pylist() for name in table.column_names]
+        for row_index in range(table.num_rows):
+            row = []
+            for name, values in zip(table.column_names, columns, strict=True):
+                value = values[row_index]
+                if name in money and value is not None:
+                    p = places[row_index]
+                    if abs(value) < EXACT_IN_SPREADSHEET:
+                        cell = WriteOnlyCell(sheet, value=Decimal(format_minor(value, p)))
+                        cell.number_format = formats[p]
+                        row.append(cell)
+                    else:
+                        row.append(format_minor(value, p))
+                else:
+                    row.append(_xlsx_value(value))
+            sheet.append(row)
+        workbook.save(handle)
+
+    return write
+
+
+def export_table(
+    table: pa.Table,
+    base: Path,
+    *,
+    money_columns: Sequence[str] = (),
+    currency_column: str = "currency",
+    formats: Iterable[str] = FORMATS,
+    title: str = "report",
+) -> tuple[dict[str, Path], dict[str, str], str | None]:
+    """Write ``table`` to ``base.csv``/``.parquet``/``.xlsx`` atomically.
+
+    Returns (files written, formats skipped with the reason, sha256 of the CSV bytes)."""
+    formats = list(formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ExportError(f"unknown export formats {sorted(unknown)}; choose from {', '.join(FORMATS)}.")
+    written: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    digest = None
+    if "csv" in formats:
+        data = csv_bytes(table, money_columns, currency_column)
+        digest = hashlib.sha256(data).hexdigest()
+        written["csv"] = write_atomic(base.with_suffix(".csv"), lambda h: h.write(data))
+    if "parquet" in formats:
+        written["parquet"] = write_atomic(base.with_suffix(".parquet"), _write_parquet(table))
+    if "xlsx" in formats:
+        if table.num_rows > XLSX_MAX_ROWS:
+            skipped["xlsx"] = (f"{table.num_rows} rows do not fit in one sheet ({XLSX_MAX_ROWS} at most); "
+                               "use the CSV or Parquet file.")
+        else:
+            written["xlsx"] = write_atomic(base.with_suffix(".xlsx"),
+                                           _write_xlsx(table, money_columns, currency_column, title))
+    return written, skipped, digest
+
+
+# -- reports ---------------------------------------------------------------------------------------
+def report_periods(con: duckdb.DuckDBPyConnection, spec: ReportSpec) -> list[str]:
+    """The periods a report has rows for, oldest first."""
+    try:
+        rows = con.execute(f'SELECT DISTINCT "{spec.period_column}" FROM {spec.relation} ORDER BY 1').fetchall()
+    except duckdb.CatalogException as exc:
+        raise ExportError(f"{spec.relation} is not in the warehouse: build the reports first "
+                          "(`subledger run`, or ledger_pipelines.reports.dbt_runner.build_reports).") from exc
+    return [str(r[0]) for r in rows if r[0] is not None]
+
+
+def export_report(
+    con: duckdb.DuckDBPyConnection,
+    name: str | ReportSpec,
+    reports_dir: Path,
+    *,
+    periods: Iterable[str] | None = None,
+    formats: Iterable[str] = FORMATS,
+) -> list[ExportedPeriod]:
+    """Export one report, one file set per period (all periods, or only ``periods``)."""
+    spec = name if isinstance(name, ReportSpec) else report(name)
+    available = report_periods(con, spec)
+    wanted = available if periods is None else [str(p) for p in periods]
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ExportError(f"{spec.name} has no rows for period(s) {', '.join(missing)}; "
+                          f"its periods are {', '.join(available) or 'none (is the warehouse built?)'}.")
+    order = ", ".join(f'"{c}"' for c in spec.order_by)
+    formats = list(formats)
+    out = []
+    for period in wanted:
+        table = con.sql(
+            f'SELECT * FROM {spec.relation} WHERE "{spec.period_column}" = ? ORDER BY {order}', params=[period]
+        ).to_arrow_table()
+        files, skipped, digest = export_table(
+            table, Path(reports_dir) / spec.name / period, money_columns=spec.money_columns,
+            currency_column=spec.currency_column, formats=formats, title=spec.name,
+        )
+        out.append(ExportedPeriod(spec.name, period, table.num_rows, files, digest, skipped))
+    return out
+
+
+def export_reports(
+    duckdb_path: Path | str,
+    reports_dir: Path | str,
+    *,
+    reports: Iterable[str] | None = None,
+    periods: Iterable[str] | None = None,
+    formats: Iterable[str] = FORMATS,
+) -> dict[str, list[ExportedPeriod]]:
+    """Export every report (or ``reports``) from the warehouse at ``duckdb_path`` (opened read-only).
+
+    With ``periods``, each report exports those of them it has rows for (a monthly close pack)."""
+    names = list(reports) if reports is not None else list(REPORTS)
+    formats = list(formats)
+    wanted = None if periods is None else [str(p) for p in periods]
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        results = {}
+        for name in names:
+            spec = report(name)
+            chosen = None if wanted is None else [p for p in wanted if p in set(report_periods(con, spec))]
+            results[name] = export_report(con, spec, Path(reports_dir), periods=chosen, formats=formats)
+        return results

@@ -1,0 +1,133 @@
+"""Exports for finance as one step: export the reports, read every file back, and (for a monthly
+close pack) write a manifest of the files with their SHA-256.
+
+Called by the Dagster export assets (``ledger_pipelines/defs/reports``); no Dagster here. Reads
+the *published* warehouse read-only, like finance does, so an export never holds the writer lock.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from ledger_pipelines.reports.catalog import report
+from ledger_pipelines.reports.exports import ExportedPeriod, export_report, report_periods, write_atomic
+
+CLOSE_PACK_FOLDER = "close_pack"
+
+
+@dataclass
+class ExportOutcome:
+    """One report's export: the period files written and what reading them back found wrong."""
+
+    report: str
+    folder: Path
+    exported: list[ExportedPeriod] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.exported)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_back(con: duckdb.DuckDBPyConnection, exported: ExportedPeriod) -> tuple[int, list[str]]:
+    """Open every file of one exported period: Parquet must equal the report's rows exactly (types and
+    order included); CSV and XLSX must have a header and one line per row. Returns (files, problems)."""
+    spec = report(exported.report)
+    order = ", ".join(f'"{c}"' for c in spec.order_by)
+    expected = con.sql(f'SELECT * FROM {spec.relation} WHERE "{spec.period_column}" = ? ORDER BY {order}',
+                       params=[exported.period]).to_arrow_table()
+    problems: list[str] = []
+    where = f"{exported.report} {exported.period}"
+    for fmt, path in exported.files.items():
+        if fmt == "parquet":
+            if not pq.read_table(path).equals(expected):
+                problems.append(f"{where}: {path.name} differs from reports.{exported.report}; re-run the export.")
+        elif fmt == "csv":
+            rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+            if len(rows) != expected.num_rows + 1 or len(rows[0]) != expected.num_columns:
+                problems.append(f"{where}: {path.name} has {len(rows) - 1} rows of {len(rows[0]) if rows else 0} "
+                                f"columns, the report {expected.num_rows} of {expected.num_columns}.")
+        elif fmt == "xlsx":
+            from openpyxl import load_workbook
+
+            workbook = load_workbook(path, read_only=True)
+            try:
+                # a write-only workbook records no sheet dimensions: count the rows
+                count = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
+            finally:
+                workbook.close()
+            if count != expected.num_rows + 1:
+                problems.append(f"{where}: {path.name} has {count - 1} rows, the report {expected.num_rows}.")
+    return len(exported.files), problems
+
+
+def close_pack_manifest(reports_dir: Path, period: str, outcomes: list[ExportOutcome]) -> Path:
+    """``<reports_dir>/close_pack/<period>.json``: every file of the month's pack with its SHA-256."""
+    files = [
+        {"report": o.report, "format": fmt, "path": str(path.relative_to(reports_dir)), "rows": p.rows,
+         "sha256": _sha256(path)}
+        for o in outcomes for p in o.exported if p.period == period for fmt, path in sorted(p.files.items())
+    ]
+    document = {"period": period, "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "files": files}
+    data = (json.dumps(document, indent=2) + "\n").encode()
+    return write_atomic(reports_dir / CLOSE_PACK_FOLDER / f"{period}.json", lambda handle: handle.write(data))
+
+
+def export_for_finance(
+    duckdb_path: Path | str,
+    reports_dir: Path | str,
+    names: list[str],
+    *,
+    periods: list[str] | None = None,
+    close_pack: bool = False,
+) -> list[ExportOutcome]:
+    """Export ``names`` (every period, or those of ``periods`` each report has), read every file back;
+    with ``close_pack`` also write the manifest of each period in ``periods``."""
+    reports_dir = Path(reports_dir)
+    outcomes = []
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for name in names:
+            spec = report(name)
+            chosen = None if periods is None else [p for p in periods if p in set(report_periods(con, spec))]
+            outcome = ExportOutcome(name, reports_dir / name)
+            outcome.exported = export_report(con, spec, reports_dir, periods=chosen)
+            for exported in outcome.exported:
+                checked, problems = read_back(con, exported)
+                outcome.files_checked += checked
+                outcome.problems += problems
+            outcomes.append(outcome)
+    if close_pack and periods:
+        for period in periods:
+            close_pack_manifest(reports_dir, period, outcomes)
+    return outcomes
+
+
+def file_listing_markdown(outcome: ExportOutcome, limit: int = 24) -> str:
+    """The newest periods' files of one report as a markdown table (for the asset's metadata)."""
+    lines = ["| period | rows | files |", "|---|---:|---|"]
+    for exported in sorted(outcome.exported, key=lambda p: p.period, reverse=True)[:limit]:
+        names = ", ".join(f"`{path.name}`" for _, path in sorted(exported.files.items()))
+        skipped = "; ".join(f"{fmt} skipped: {why}" for fmt, why in exported.skipped.items())
+        lines.append(f"| {exported.period} | {exported.rows} | {names}{' ' + skipped if skipped else ''} |")
+    if len(lines) == 2:
+        return f"_{outcome.report}: no periods to export yet._"
+    return f"Folder `{outcome.folder}`\n\n" + "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Test-only Dagster code locations (loaded next to the real one by the platform tests)."""
