@@ -29,6 +29,16 @@ def main() -> None:
 
     Configuration comes from SUBLEDGER_* environment variables (see README).
     """
+    import os
+
+    from ledger_pipelines.logging import configure_logging, install_secret_scrubber
+
+    install_secret_scrubber()
+    if os.environ.get("SUBLEDGER_LOG_FORMAT"):  # structured lines (json or kv) on stderr, for log shippers
+        try:
+            configure_logging()
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
 
 
 for _module in COMMAND_MODULES:
