@@ -109,6 +109,7 @@ def prepare_batch(
     events = events.join(map_rejects.select("seq"), on="seq", how="anti")
     timings["map"] = time.perf_counter() - clock
 
+    clock = time.perf_counter()
     rejects = pl.concat([
         pl.DataFrame(file_rejects, schema=REJECT_COLUMNS),
         line_rejects.cast(REJECT_COLUMNS),
@@ -125,6 +126,8 @@ def prepare_batch(
         "unreadable_files": len(file_rejects),
     }
     _check_accounted(lines, plan, rejects, duplicates, counts)
+    effective_dates = _touched_dates(plan, settings.timezone)
+    timings["assemble"] = time.perf_counter() - clock
     return PreparedBatch(
         plan=plan,
         rejects=rejects,
@@ -132,7 +135,7 @@ def prepare_batch(
         events=events.select(list(EVENTS_SCHEMA)),
         bytes_read=sum(r.bytes_read for r in raws),
         counts=counts,
-        effective_dates=_touched_dates(plan, settings.timezone),
+        effective_dates=effective_dates,
         sources=[r.source_file for r in raws],
         timings=timings,
     )

@@ -69,6 +69,8 @@ class BatchReport:
     seconds: float = 0.0
     effective_dates: list[date] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    # Seconds per stage (front end, each database step, commit): where a batch spends its time.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("events", "posted", "pending", "duplicate", "quarantined")}
@@ -110,6 +112,8 @@ def write_batch(
     """Write ``prepared`` as one batch in one database transaction; see the module docs."""
     started = started or time.perf_counter()
     batch_id = str(uuid.uuid4())
+    timings: dict[str, float] = {f"front.{k}": v for k, v in getattr(prepared, "timings", {}).items()}
+    clock = time.perf_counter()
     with conn.transaction():
         claimed = conn.execute(
             read_sql("ingest/claim_batch.sql"),
@@ -128,9 +132,14 @@ def write_batch(
 
         plan, deferred_rejects = complete_corrections(conn, prepared, rules)
         plan = apply_closed_period_policy(conn, plan, settings)
+        timings["db.claim_and_corrections"] = time.perf_counter() - clock
         result = apply_plan(conn, plan, batch_id=batch_id, account_types=account_types)
+        timings.update({f"db.apply_plan.{k}": v for k, v in result.timings.items()})
+        clock = time.perf_counter()
         rejects = pl.concat([prepared.rejects, deferred_rejects], how="diagonal_relaxed")
         report = _record_outcomes(conn, prepared, rejects, result, plan, batch_id, source_name, settings)
+        timings["db.outcomes"] = time.perf_counter() - clock
+        report.timings = timings
         report.seconds = time.perf_counter() - started
         failpoint("ingest.before_finish")
         conn.execute(
@@ -142,6 +151,8 @@ def write_batch(
             },
         )
         failpoint("ingest.before_commit")
+        clock = time.perf_counter()
+    timings["db.commit"] = time.perf_counter() - clock
     failpoint("ingest.after_commit")
     return report
 
@@ -219,6 +230,10 @@ def _record_outcomes(
         duplicates.select("event_id", pl.lit("duplicate").alias("outcome")),
         front_rejects.select("event_id", pl.lit("quarantined").alias("outcome")),
     ]).drop_nulls("event_id").unique("event_id", keep="first")
+    if latest.height:
+        # Only ids with an open quarantine entry can be resolved: send those, not the whole batch.
+        open_ids = [r[0] for r in conn.execute(read_sql("ingest/open_quarantine_event_ids.sql"), {"batch_id": batch_id}).fetchall()]
+        latest = latest.filter(pl.col("event_id").is_in(pl.Series(open_ids, dtype=pl.Utf8).implode()))
     if latest.height:
         conn.execute(
             read_sql("ingest/resolve_quarantine.sql"),
@@ -303,7 +318,7 @@ def apply_closed_period_policy(conn: psycopg.Connection, plan: PostingPlan, sett
         if "metadata" in frame.columns:
             notes = {
                 seq: _with_intended(meta, at)
-                for seq, meta, at in zip(changed["seq"].to_list(), changed["metadata"].to_list(), changed[column].to_list())
+                for seq, meta, at in zip(changed["seq"].to_list(), changed["metadata"].to_list(), changed[column].to_list(), strict=True)
             }
             moved = moved.with_columns(
                 metadata=pl.when(pl.col("_new") != pl.col(column))

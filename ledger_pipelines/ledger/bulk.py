@@ -20,8 +20,10 @@ How it stays correct and fast:
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import polars as pl
 import psycopg
@@ -52,6 +54,7 @@ class PlanResult:
     transactions_created: int
     entries_created: int
     moves_applied: int
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run (benchmarks)
 
     def counts(self) -> dict[str, int]:
         got = dict(self.outcomes.group_by("outcome").len().iter_rows())
@@ -100,6 +103,16 @@ class _Run:
         self.refused = pl.DataFrame(schema={"seq": pl.Int64, "reason_code": pl.Utf8, "message": pl.Utf8})
         self.duplicates = pl.DataFrame(schema={"seq": pl.Int64, "transaction_id": pl.Utf8})
         self._entries_created = 0
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Add the wall time of the block to ``timings[name]`` (where a batch spends its time)."""
+        clock = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - clock
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def refuse(self, refusals: pl.DataFrame) -> None:
@@ -112,23 +125,29 @@ class _Run:
 
     # -- the run -------------------------------------------------------------------------------
     def execute(self) -> PlanResult:
-        self.conn.execute("SELECT set_config('subledger.batch_id', %s, true)", [self.batch_id])
-        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [BULK_ADVISORY_LOCK])
-        self.conn.execute(read_sql("ledger/bulk/create_staging.sql"))
-        self._idempotency()
-        self._closed_periods()
-        legs = self._accounts()
-        db_targets, target_legs = self._existing_targets()
-        state = self._lock(legs, target_legs)
+        with self._stage("lock"):
+            self.conn.execute("SELECT set_config('subledger.batch_id', %s, true)", [self.batch_id])
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [BULK_ADVISORY_LOCK])
+            self.conn.execute(read_sql("ledger/bulk/create_staging.sql"))
+        with self._stage("idempotency"):
+            self._idempotency()
+            self._closed_periods()
+        with self._stage("accounts"):
+            legs = self._accounts()
+        with self._stage("targets_and_balance_locks"):
+            db_targets, target_legs = self._existing_targets()
+            state = self._lock(legs, target_legs)
 
         moves = reversals = None
-        while True:
-            before = self.refused.height
-            moves, reversals = self._resolve_lifecycle(db_targets)
-            self._guards(legs, state)
-            if self.refused.height == before:
-                break
-        return self._write(legs, moves, reversals)
+        with self._stage("decide"):
+            while True:
+                before = self.refused.height
+                moves, reversals = self._resolve_lifecycle(db_targets)
+                self._guards(legs, state)
+                if self.refused.height == before:
+                    break
+        with self._stage("write"):
+            return self._write(legs, moves, reversals)
 
     # -- 1. idempotency ------------------------------------------------------------------------
     def _idempotency(self) -> None:
@@ -401,7 +420,9 @@ class _Run:
         legs = self.alive(legs)
         moves = self.alive(moves)
         reversals = self.alive(reversals)
-        postings = postings.with_columns(transaction_id=uuid7_column(postings.height))
+        # Rows in key order with ids increasing in that order: the primary-key and idempotency-key
+        # indexes then take the batch as an append, not as random inserts all over the tree.
+        postings = postings.sort("idempotency_key").with_columns(transaction_id=_ascending_ids(postings.height))
         phase0_ids = postings.filter(pl.col("phase") == 0).select("seq", "transaction_id")
         phase1_ids = postings.filter(pl.col("phase") == 1).select("seq", "transaction_id")
 
@@ -409,20 +430,21 @@ class _Run:
 
         moved_ids: list[str] = []
         if moves.height:
-            moves = moves.join(phase0_ids, left_on="target_seq", right_on="seq", how="left", suffix="_in_batch").with_columns(
-                transaction_id=pl.coalesce("db_id", "transaction_id")
-            )
-            copy_frame(
-                self.conn, "bulk_moves",
-                moves.select("transaction_id", "to_status", "at", pl.col("event_id").alias("transition_key"),
-                             pl.col("content_hash").alias("transition_hash")),
-                ["transaction_id", "to_status", "at", "transition_key", "transition_hash"],
-            )
-            moved_ids = [r[0] for r in self.conn.execute(read_sql("ledger/bulk/apply_moves.sql")).fetchall()]
-            missed = moves.filter(~pl.col("transaction_id").is_in(moved_ids))
-            self.refuse(_refusals(
-                missed, "invalid_transition", "the target was moved by another writer while this batch ran; it is no longer pending"
-            ))
+            with self._stage("write.moves"):
+                moves = moves.join(phase0_ids, left_on="target_seq", right_on="seq", how="left", suffix="_in_batch").with_columns(
+                    transaction_id=pl.coalesce("db_id", "transaction_id")
+                )
+                copy_frame(
+                    self.conn, "bulk_moves",
+                    moves.select("transaction_id", "to_status", "at", pl.col("event_id").alias("transition_key"),
+                                 pl.col("content_hash").alias("transition_hash")),
+                    ["transaction_id", "to_status", "at", "transition_key", "transition_hash"],
+                )
+                moved_ids = [r[0] for r in self.conn.execute(read_sql("ledger/bulk/apply_moves.sql")).fetchall()]
+                missed = moves.filter(~pl.col("transaction_id").is_in(moved_ids))
+                self.refuse(_refusals(
+                    missed, "invalid_transition", "the target was moved by another writer while this batch ran; it is no longer pending"
+                ))
 
         # Reversals and the replacements that follow them, in rounds: the k-th correction of a
         # reference reverses what the (k-1)-th posted, so that must exist first.
@@ -430,19 +452,22 @@ class _Run:
         written_reversals = []
         max_rank = int(reversals["rank"].max()) if reversals.height else -1
         for rank in range(max_rank + 1):
-            round_reversals = self._copy_reversals(reversals.filter(pl.col("rank") == rank), phase0_ids, phase1_ids)
+            with self._stage("write.reversals"):
+                round_reversals = self._copy_reversals(reversals.filter(pl.col("rank") == rank), phase0_ids, phase1_ids)
             written_reversals.append(round_reversals)
             created += round_reversals.height
             created += self._copy_postings(replacements.join(round_reversals.select("seq"), on="seq", how="semi"), legs)
         reversals = pl.concat(written_reversals) if written_reversals else reversals
         created += self._copy_postings(replacements.join(reversals.select("seq"), on="seq", how="anti"), legs)
-        self._audit_corrections(replacements, reversals)
+        with self._stage("write.audit"):
+            self._audit_corrections(replacements, reversals)
 
         return PlanResult(
             outcomes=self._outcomes(postings, moves, reversals),
             transactions_created=created,
             entries_created=self._entries_created,
             moves_applied=len(moved_ids),
+            timings=self.timings,
         )
 
     def _copy_postings(self, postings: pl.DataFrame, legs: pl.DataFrame) -> int:
@@ -454,12 +479,14 @@ class _Run:
             source_event_id=pl.col("event_id"),
             source_event_type=pl.col("event_type"),
         )
-        copy_frame(self.conn, "ledger.transactions", rows, TRANSACTION_COLUMNS)
+        with self._stage("write.copy_transactions"):
+            copy_frame(self.conn, "ledger.transactions", rows, TRANSACTION_COLUMNS)
         entries = legs.join(rows.select("seq", "idempotency_key", "transaction_id"), on=["seq", "idempotency_key"], how="inner").select(
             "transaction_id", pl.col("leg_no").alias("entry_no"), "account_id", "direction", "amount", "currency",
             "effective_at",
-        )
-        self._entries_created += copy_frame(self.conn, "ledger.entries", entries, ENTRY_COLUMNS)
+        ).sort("transaction_id", "entry_no")  # primary-key order: an append to the index
+        with self._stage("write.copy_entries"):
+            self._entries_created += copy_frame(self.conn, "ledger.entries", entries, ENTRY_COLUMNS)
         return rows.height
 
     def _copy_reversals(self, reversals: pl.DataFrame, phase0_ids: pl.DataFrame, phase1_ids: pl.DataFrame) -> pl.DataFrame:
@@ -469,7 +496,7 @@ class _Run:
             .join(phase0_ids.rename({"seq": "target_seq", "transaction_id": "target_in_batch"}), on="target_seq", how="left")
             .join(phase1_ids.rename({"seq": "previous_seq", "transaction_id": "replaced_in_batch"}), on="previous_seq", how="left")
             .with_columns(
-                transaction_id=uuid7_column(reversals.height),
+                transaction_id=_ascending_ids(reversals.height),
                 target_id=pl.when(pl.col("rank") > 0).then(pl.col("replaced_in_batch"))
                 .otherwise(pl.coalesce("target_in_batch", "db_id")),
                 description=pl.format("Reversal of {}{}", pl.col("name"),
@@ -542,6 +569,11 @@ class _Run:
     def _query_frame(self, query: str, schema: dict, params: dict | None = None) -> pl.DataFrame:
         rows = self.conn.execute(query, params).fetchall()
         return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _ascending_ids(n: int) -> pl.Series:
+    """``n`` UUIDv7 transaction ids in ascending order (the same values, sorted: as random, time-ordered)."""
+    return uuid7_column(n).sort()
 
 
 _TARGET_LEGS = {"transaction_id": pl.Utf8, "account_id": pl.Utf8, "currency": pl.Utf8, "direction": pl.Utf8, "amount": pl.Int64}

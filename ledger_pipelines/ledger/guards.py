@@ -150,7 +150,7 @@ def _anything_fails(legs, state, watched_pairs, watched_accounts) -> bool:
 
 def _sequential(legs, state, watched_pairs, watched_accounts) -> list[Refusal]:
     """Exact replay, one transaction at a time, over the rows of watched pairs/accounts only."""
-    pair_keys = set(zip(watched_pairs["account_id"].to_list(), watched_pairs["currency"].to_list()))
+    pair_keys = set(zip(watched_pairs["account_id"].to_list(), watched_pairs["currency"].to_list(), strict=True))
     account_keys = set(watched_accounts["account_id"].to_list())
     indexed = legs.with_row_index("row")
     rows = (
@@ -167,7 +167,7 @@ def _sequential(legs, state, watched_pairs, watched_accounts) -> list[Refusal]:
     }
     versions = {r["account_id"]: r["lock_version"] for r in state.iter_rows(named=True)}
     refusals: list[Refusal] = []
-    for (order,), tx_rows in rows.group_by("order", maintain_order=True):
+    for (_order,), tx_rows in rows.group_by("order", maintain_order=True):
         tx = tx_rows.to_dicts()
         refusal = _check_one(tx, balances, versions, pair_keys, account_keys)
         if refusal:

@@ -14,7 +14,7 @@ from ledger_pipelines.ingest.service import file_hash, landed_files
 SETTLE_SECONDS = 2.0  # a file must be unchanged this long: producers may still be writing it
 
 ingest_landed_files_job = dg.define_asset_job(
-    "ingest_landed_files", selection=[posted_batches], partitions_def=landed_files_partitions,
+    "ingest_landed_files", selection=[posted_batches],  # partitioned like posted_batches: one landed file per run
     description="Post one landed file (a landed_files partition) to the ledger.",
 )
 

@@ -1,0 +1,277 @@
+"""Ingestion benchmark: generated event files end to end into the ledger, vs a plain COPY of the same rows.
+
+Run: ``.venv/bin/python -m bench.ingest_bench`` (``--help`` for sizes; ``--quick`` for a small
+look). It
+
+1. generates the sample files with :func:`ledger_pipelines.generate.generate` (9,000
+   subscriptions x 12 months, about 1M events, by default) and caches them under
+   ``--data-dir`` (default ``/tmp/subledger-ingest-bench``), so later runs skip this step;
+2. starts its own embedded Postgres under a temporary ``SUBLEDGER_HOME`` with the default
+   durability settings (fsync, synchronous_commit and full_page_writes on);
+3. ingests every file with :func:`ledger_pipelines.ingest.service.ingest_paths` -- the very code
+   path of ``subledger ingest`` (one batch and one database transaction per file, file hash,
+   read, validate, map, guarded bulk posting, outcomes, quarantine) -- timed from the first
+   file to the last commit, and checks that every event got exactly one outcome;
+4. in the same run, COPYs the transaction and entry rows the ingestion wrote (the same rows,
+   read back from the ledger) into tables with the same columns but no index, constraint or
+   trigger, timed to COMMIT: the ratio says what the ledger's guarantees cost;
+5. prints a table (rates, ratio, where the time went per stage) and writes the numbers as JSON
+   to ``bench/results/``; the cluster is removed afterwards (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import psycopg
+
+from ledger_pipelines.config import load_settings
+from ledger_pipelines.generate import MANIFEST_NAME, generate
+from ledger_pipelines.ingest.service import ingest_paths, landed_files
+from ledger_pipelines.ingest.writer import BatchReport
+from ledger_pipelines.ledger.bulk import ENTRY_COLUMNS, TRANSACTION_COLUMNS, copy_frame
+from ledger_pipelines.postgres.cluster import EmbeddedCluster
+from ledger_pipelines.postgres.migrate import migrate
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
+QUICK = {"subscriptions": 300, "months": 3}
+QUICK_ARGV = ["--quick"]  # what `python -m bench` passes
+
+PLAIN_DDL = """
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
+CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+def cached_files(data_dir: Path, subscriptions: int, months: int, seed: int) -> tuple[Path, dict, float | None]:
+    """The generated files for these arguments (generated once, then reused).
+
+    Returns the folder, its manifest and the generation seconds (None when it came from the
+    cache). Files are generated into a scratch folder and renamed into place, so an interrupted
+    run never leaves a half-written cache behind.
+    """
+    folder = data_dir / f"s{subscriptions}-m{months}-seed{seed}"
+    manifest_path = folder / MANIFEST_NAME
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if all((folder / name).is_file() for name in manifest["files"]):
+            return folder, manifest, None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=data_dir))
+    result = generate(scratch, subscriptions=subscriptions, months=months, seed=seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    scratch.rename(folder)
+    folder.chmod(0o755)
+    manifest = json.loads(manifest_path.read_text())
+    manifest["events"] = result.events
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return folder, manifest, result.seconds
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+# ---------------------------------------------------------------------------------------------
+def ingest_all(settings, folder: Path, overlap: bool) -> tuple[list[BatchReport], float]:
+    """``subledger ingest FOLDER``'s code path, timed from start to the last commit."""
+    start = time.perf_counter()
+    reports = ingest_paths(settings, [folder], overlap=overlap)
+    return reports, time.perf_counter() - start
+
+
+def ledger_rows(dsn: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The transaction and entry rows the ingestion wrote, as text columns (read back, not timed)."""
+
+    def read(query: str) -> pl.DataFrame:
+        buffer = io.BytesIO()
+        with psycopg.connect(dsn) as conn, conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        return pl.read_csv(buffer, infer_schema=False)
+
+    transactions = read(f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM ledger.transactions")
+    entries = read(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger.entries")
+    return transactions, entries
+
+
+def plain_copy(dsn: str, superuser_dsn: str, transactions: pl.DataFrame, entries: pl.DataFrame) -> float:
+    """COPY the same rows into index-, constraint- and trigger-free tables; seconds to COMMIT."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(PLAIN_DDL)
+    checkpoint(superuser_dsn)
+    with psycopg.connect(dsn) as conn:
+        start = time.perf_counter()
+        with conn.transaction():
+            copy_frame(conn, "bench.plain_transactions", transactions, TRANSACTION_COLUMNS)
+            copy_frame(conn, "bench.plain_entries", entries, ENTRY_COLUMNS)
+        return time.perf_counter() - start
+
+
+def checkpoint(superuser_dsn: str) -> None:
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def stage_totals(reports: list[BatchReport]) -> dict[str, float]:
+    """Seconds per stage, summed over the batches (stages as recorded in ``BatchReport.timings``)."""
+    totals: dict[str, float] = defaultdict(float)
+    for report in reports:
+        for name, seconds in report.timings.items():
+            totals[name] += seconds
+    return dict(totals)
+
+
+def summarise_stages(stages: dict[str, float], total: float) -> list[tuple[str, float]]:
+    """The stages in pipeline order, with front end / database subtotals and the unaccounted rest."""
+    front = {k: v for k, v in stages.items() if k.startswith("front.")}
+    apply_plan = {k: v for k, v in stages.items() if k.startswith("db.apply_plan.")}
+    top_apply = {k: v for k, v in apply_plan.items() if k.count(".") == 2}
+    database = {k: v for k, v in stages.items() if k.startswith("db.") and not k.startswith("db.apply_plan.")}
+    rows: list[tuple[str, float]] = []
+    rows.append(("front end (no database)", sum(front.values())))
+    rows += [(f"  {k.removeprefix('front.')}", v) for k, v in front.items()]
+    db_total = sum(database.values()) + sum(top_apply.values())
+    rows.append(("database (one transaction per file)", db_total))
+    for k, v in database.items():
+        if k == "db.outcomes":
+            rows.append(("  apply_plan (ledger bulk path)", sum(top_apply.values())))
+            first_seen = {name.split(".")[2]: i for i, name in reversed(list(enumerate(apply_plan)))}
+            ordered = sorted(apply_plan.items(), key=lambda kv: (first_seen[kv[0].split(".")[2]], kv[0].count(".")))
+            for name, seconds in ordered:
+                depth = name.count(".") - 2
+                rows.append(("    " + "  " * depth + name.removeprefix("db.apply_plan."), seconds))
+        rows.append((f"  {k.removeprefix('db.')}", v))
+    rest = total - sum(front.values()) - db_total
+    if rest >= 0:
+        rows.append(("other (connect, migrations check, already-ingested lookup)", rest))
+    else:  # the front end ran beside the writes
+        rows.append(("hidden by overlapping the front end with the writes", rest))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict:
+    load_before = os.getloadavg()
+    folder, manifest, generated_seconds = cached_files(args.data_dir, args.subscriptions, args.months, args.seed)
+    files = landed_files([folder])
+    size = sum(p.stat().st_size for p in files)
+    print(f"data: {folder} ({len(files)} files, {size / 1e6:,.1f} MB"
+          + (f", generated in {generated_seconds:.1f} s" if generated_seconds is not None else ", cached") + ")")
+
+    home = Path(tempfile.mkdtemp(prefix="subledger-bench-"))
+    home.chmod(0o755)  # the server runs as 'postgres' when invoked as root
+    settings = load_settings({"SUBLEDGER_HOME": str(home)})
+    cluster = EmbeddedCluster(settings)  # default durability
+    try:
+        dsns = cluster.up()
+        migrate(dsns.dsn)
+        superuser = cluster.superuser_dsn("subledger")
+        with psycopg.connect(superuser) as conn:
+            server = {name: conn.execute(f"SHOW {name}").fetchone()[0]
+                      for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
+                                   "max_wal_size")}
+        print(f"Postgres {server['server_version']} (fsync={server['fsync']}, synchronous_commit={server['synchronous_commit']}, "
+              f"full_page_writes={server['full_page_writes']}), {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"load average {load_before[0]:.1f}")
+
+        checkpoint(superuser)
+        reports, seconds = ingest_all(settings, folder, overlap=not args.no_overlap)
+        events = sum(r.events for r in reports)
+        outcomes = {k: sum(getattr(r, k) for r in reports) for k in ("posted", "pending", "duplicate", "quarantined")}
+        if events != sum(outcomes.values()):
+            raise AssertionError(f"outcomes do not add up: {events} events, {outcomes}")
+        if "events" in manifest and events != manifest["events"]:
+            raise AssertionError(f"{manifest['events']} events were generated but {events} were ingested")
+        with psycopg.connect(dsns.dsn) as conn:
+            tx_count, entry_count = conn.execute(
+                "SELECT (SELECT count(*) FROM ledger.transactions), (SELECT count(*) FROM ledger.entries)").fetchone()
+
+        transactions, entries = ledger_rows(dsns.dsn)
+        plain_seconds = plain_copy(dsns.dsn, superuser, transactions, entries)
+        load_after = os.getloadavg()
+        stages = stage_totals(reports)
+        result = {
+            "data": {"folder": str(folder), "files": len(files), "bytes": size, "subscriptions": args.subscriptions,
+                     "months": args.months, "seed": args.seed, "generated_seconds": generated_seconds},
+            "server": server, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_average_before": load_before, "load_average_after": load_after,
+            "overlap": not args.no_overlap, "events": events, "outcomes": outcomes, "transactions": tx_count, "entries": entry_count,
+            "ingest_seconds": seconds, "events_per_second": events / seconds, "entries_per_second": entry_count / seconds,
+            "plain_copy_seconds": plain_seconds, "plain_copy_entries_per_second": entry_count / plain_seconds,
+            "ingest_over_plain_copy": plain_seconds / seconds,
+            "stages": stages, "batches": [
+                {"file": Path(r.source_name).name, "events": r.events, "seconds": r.seconds, "timings": r.timings}
+                for r in reports
+            ],
+        }
+        print_report(result)
+        return result
+    finally:
+        if args.keep:
+            print(f"cluster kept under {home} (stop it with SUBLEDGER_HOME={home} subledger down)")
+        else:
+            cluster.down()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def print_report(r: dict) -> None:
+    print(f"\nIngestion end to end: {r['events']:,} events in {r['data']['files']} files "
+          f"({r['data']['bytes'] / 1e6:,.1f} MB) -> {r['transactions']:,} transactions, {r['entries']:,} entries")
+    print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r["outcomes"].items())
+          + f"; front end of file N+1 overlapping the write of file N: {'yes' if r['overlap'] else 'no'}")
+    print(f"{'path':<58} {'seconds':>8} {'events/s':>10} {'entries/s':>11} {'vs plain':>9}")
+    print(f"{'subledger ingest (file -> posted ledger, to COMMIT)':<58} {r['ingest_seconds']:>8.2f} "
+          f"{r['events_per_second']:>10,.0f} {r['entries_per_second']:>11,.0f} {r['ingest_over_plain_copy']:>9.2f}")
+    print(f"{'plain COPY of the same rows (no index/constraint/trigger)':<58} {r['plain_copy_seconds']:>8.2f} "
+          f"{r['events'] / r['plain_copy_seconds']:>10,.0f} {r['plain_copy_entries_per_second']:>11,.0f} {1.0:>9.2f}")
+    print(f"\nWhere the ingestion's time went (summed over the {r['data']['files']} batches"
+          + ("; with overlap the front end runs beside the writes, so the shares add up to more than 100%)" if r["overlap"] else ")"))
+    print(f"{'stage':<62} {'seconds':>8} {'share':>6}")
+    for name, seconds in summarise_stages(r["stages"], r["ingest_seconds"]):
+        print(f"{name:<62} {seconds:>8.2f} {seconds / r['ingest_seconds']:>6.0%}")
+    print(f"\nload average before / after: {r['load_average_before'][0]:.1f} / {r['load_average_after'][0]:.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscriptions", type=int, default=9_000, help="generator size (9,000 x 12 months ~ 1M events)")
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where generated files are cached")
+    parser.add_argument("--quick", action="store_true", help=f"a small run ({QUICK['subscriptions']} x {QUICK['months']})")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary cluster (prints where)")
+    parser.add_argument("--no-overlap", action="store_true",
+                        help="prepare each file only after the previous one is written (no front-end/write overlap)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.subscriptions, args.months = QUICK["subscriptions"], QUICK["months"]
+    result = run(args)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **result}, indent=2, default=str))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
