@@ -17,7 +17,7 @@ Without anchors every account simply uses its whole history.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -25,7 +25,7 @@ from ledger_pipelines.ledger.ids import account_id
 from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.paths import read_sql
 
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def balances(
     """
     if as_of is None and known_at is None:
         rows = conn.execute(read_sql("ledger/current_balances.sql"), {"codes": accounts, "currency": currency}).fetchall()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [Balance(r[0], r[2], r[1], r[3], r[4], r[5], r[6], version=r[7], as_of=now) for r in rows]
     return _as_of(conn, "ledger/balance_at.sql", accounts, currency, as_of, known_at)
 
@@ -104,7 +104,7 @@ def _as_of(
     as_of: datetime | None,
     known_at: datetime | None,
 ) -> list[Balance]:
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or datetime.now(UTC)
     if as_of.tzinfo is None or (known_at is not None and known_at.tzinfo is None):
         raise ValueError("as_of and known_at must be aware datetimes (with a UTC offset), e.g. 2024-03-01T00:00:00+00:00.")
     params = {
@@ -135,7 +135,7 @@ def balance(
         return found[0]
     info = get_account(conn, account)
     normal = info.normal_balance if info else "debit"
-    return Balance(account, currency, normal, 0, 0, 0, 0, version=0, as_of=as_of or datetime.now(timezone.utc))
+    return Balance(account, currency, normal, 0, 0, 0, 0, version=0, as_of=as_of or datetime.now(UTC))
 
 
 def category_balances(
@@ -173,7 +173,7 @@ def category_balances(
         .agg(pl.col("pd", "pc", "qd", "qc").cast(pl.Int128).sum())
         .sort("category", "currency")
     )
-    stamp = as_of or datetime.now(timezone.utc)
+    stamp = as_of or datetime.now(UTC)
     return [
         Balance(r["category"], r["currency"], r["normal_balance"], int(r["pd"]), int(r["pc"]), int(r["qd"]), int(r["qc"]), as_of=stamp)
         for r in totals.iter_rows(named=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -53,7 +53,7 @@ def close_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: 
                  now: datetime | None = None) -> Period:
     """Close ``period``; refuse one that has not ended yet or is closed already."""
     bounds = period_bounds(period, tz)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if bounds.ends_at > now:
         raise PeriodError(
             f"period {period} has not ended yet (it ends {bounds.ends_at.isoformat()}); close it after that."
@@ -68,7 +68,7 @@ def close_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: 
 
 def reopen_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: str, reason: str | None = None) -> Period:
     """Reopen a closed ``period`` (audited); postings dated in it are accepted again."""
-    bounds = period_bounds(period, tz)
+    period_bounds(period, tz)  # refuses a malformed period before touching the database
     with conn.transaction():
         conn.execute("SELECT set_config('subledger.actor', %s, true)", [actor])
         current = next((p for p in closed_periods(conn) if p.period == period), None)

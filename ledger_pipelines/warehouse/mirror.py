@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import psycopg
@@ -152,7 +152,7 @@ def mirror(
         previous=previous,
         taken_at=taken_at,
         seconds=seconds,
-        lag_seconds=(datetime.now(timezone.utc) - taken_at).total_seconds(),
+        lag_seconds=(datetime.now(UTC) - taken_at).total_seconds(),
         behind_transactions=behind,
         total_transactions=_count(duck_conn, "analytics.transactions"),
         total_entries=_count(duck_conn, "analytics.entries"),

@@ -14,7 +14,7 @@ day. A row restated for two batches is recorded once per batch.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import duckdb
 
@@ -53,7 +53,7 @@ def record(
     duck.run(conn, read_sql("warehouse/restatements/diff.sql").format(**spec), {"scope": scope, "d1": d1, "d2": d2})
     snapshots = [r[0] for r in duck.rows(conn, "SELECT DISTINCT snapshot FROM restated_rows")]
     before = int(duck.scalar(conn, "SELECT count(*) FROM analytics.restatements"))
-    restated_at = datetime.now(timezone.utc)
+    restated_at = datetime.now(UTC)
     for text in snapshots:
         old = Watermark.parse(text)
         duck.run(

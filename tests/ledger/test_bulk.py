@@ -7,7 +7,7 @@ from the implementation.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import psycopg
@@ -42,7 +42,7 @@ def assert_ledger_consistent(db):
         cached = {(b.account, b.currency): (b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits)
                   for b in balances(conn)}
         recomputed = {(b.account, b.currency): (b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits)
-                      for b in balances(conn, as_of=datetime(9999, 1, 1, tzinfo=timezone.utc))}
+                      for b in balances(conn, as_of=datetime(9999, 1, 1, tzinfo=UTC))}
         totals = conn.execute(
             "SELECT currency, sum(amount) FILTER (WHERE direction='debit'), sum(amount) FILTER (WHERE direction='credit') "
             "FROM ledger.entries GROUP BY currency"

@@ -23,7 +23,7 @@ def reference(transactions, state):
     for seq, status, legs in transactions:
         after = {k: dict(v) for k, v in balances.items()}
         ok = True
-        for account, currency, direction, amount, lock_version, _conditions in legs:
+        for account, _currency, _direction, _amount, lock_version, _conditions in legs:
             if lock_version is not None and lock_version != versions[account]:
                 ok = False
         for account, currency, direction, amount, _lv, _conditions in legs:

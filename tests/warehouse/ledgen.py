@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -21,7 +21,7 @@ ACCOUNTS = [
     "assets:cash:operating", "assets:cash:in_transit", "assets:receivables:s1", "assets:receivables:s2",
     "revenue:subscriptions:pro", "revenue:usage:api", "liabilities:customer_credits:s1", "expenses:promotional_credits",
 ]
-BASE = datetime(2024, 3, 1, tzinfo=timezone.utc)
+BASE = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 class RandomLedger:

@@ -5,7 +5,7 @@ anchor and T, partial re-computations, and --known-at (bitemporal)."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from hypothesis import HealthCheck, example, given, settings
@@ -28,7 +28,7 @@ def compare(db, rng: random.Random, known_ats: list[datetime], queries: int = 60
         anchored_pairs = conn.execute("SELECT count(*) FROM ledger.balance_anchors").fetchone()[0]
         for _ in range(queries):
             if rng.random() < 0.3:  # the end of a day: exactly an anchor instant
-                at = end_of_day(START + timedelta(days=rng.randint(-2, 22)), rng.choice([timezone.utc]))
+                at = end_of_day(START + timedelta(days=rng.randint(-2, 22)), rng.choice([UTC]))
             else:
                 at = BASE + timedelta(seconds=rng.randint(-86400, 26 * 86400))
             known = None if rng.random() < 0.5 else rng.choice(known_ats)
@@ -54,11 +54,11 @@ def test_balance_at_equals_full_recomputation(pg_cluster, files, seed, steps):
     try:
         rng = random.Random(seed)
         gen = RandomLedger(db.writer_dsn, seed=seed, days=20)
-        known_ats = [datetime.now(timezone.utc)]
+        known_ats = [datetime.now(UTC)]
         gen.batch(30, moves=5)
         build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=4)  # tiny: many intra-day anchors
         for step in steps:
-            known_ats.append(datetime.now(timezone.utc))
+            known_ats.append(datetime.now(UTC))
             if step == "post":
                 gen.batch(15, moves=3, reversals=1)
             elif step == "backdate":  # into days the anchors already cover
@@ -71,7 +71,7 @@ def test_balance_at_equals_full_recomputation(pg_cluster, files, seed, steps):
                 first = START + timedelta(days=rng.randint(0, 15))
                 build(db, files.work, tz="UTC", start=START, first=first, last=first + timedelta(days=rng.randint(0, 4)),
                       anchor_every=4)
-            known_ats.append(datetime.now(timezone.utc))
+            known_ats.append(datetime.now(UTC))
         assert compare(db, rng, known_ats) > 0
     finally:
         drop_database(pg_cluster, db.name)
@@ -83,13 +83,13 @@ def test_the_delta_covers_each_kind_of_late_change(ledger_db, files):
     gen = RandomLedger(ledger_db.writer_dsn, seed=99, days=20)
     gen.batch(60, moves=5)
     build(ledger_db, files.work, tz="UTC", start=START, last=date(2024, 3, 15))  # coverage ends on the 15th
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     gen.batch(10, lo_day=2, hi_day=10)  # backdated into covered days
     gen.batch(1, moves=20, lo_day=14, hi_day=16)  # late moves, some dated before their anchors
     rng = random.Random(3)
-    compare(ledger_db, rng, [before, datetime.now(timezone.utc)], queries=80)
+    compare(ledger_db, rng, [before, datetime.now(UTC)], queries=80)
     with psycopg.connect(ledger_db.reader_dsn) as conn:
-        at = datetime(2024, 3, 12, 6, tzinfo=timezone.utc)
+        at = datetime(2024, 3, 12, 6, tzinfo=UTC)
         one = balance_at(conn, "assets:cash:in_transit", at)
         assert one == recomputed_balances(conn, ["assets:cash:in_transit"], as_of=at)
         # known at a time before the anchors were computed: no anchor is eligible, still exact

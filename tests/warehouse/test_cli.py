@@ -4,7 +4,7 @@ anchors (and equal the full recomputation), ``subledger verify`` runs every chec
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -104,7 +104,7 @@ def test_known_at_is_bitemporal_through_the_command_line(cli_env):
     db, _ = cli_env
     with psycopg.connect(db.reader_dsn) as conn:
         first_batch_end = conn.execute("SELECT min(created_at) FROM ledger.transactions").fetchone()[0]
-        known = first_batch_end.astimezone(timezone.utc).isoformat()
+        known = first_batch_end.astimezone(UTC).isoformat()
         want = as_documents(recomputed_balances(conn, None, as_of=datetime.fromisoformat(AS_OF), known_at=first_batch_end))
         later = as_documents(recomputed_balances(conn, None, as_of=datetime.fromisoformat(AS_OF)))
     got = run("balances", "--as-of", AS_OF, "--known-at", known)

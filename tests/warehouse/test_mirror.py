@@ -6,14 +6,14 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 from ledger_pipelines.ledger.bulk import apply_plan
-from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.ledger.model import Leg, NewTransaction
+from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.warehouse import checks
 from ledger_pipelines.warehouse.mirror import mirror, read_state
 from ledger_pipelines.warehouse.store import open_work
@@ -96,7 +96,7 @@ def _post(conn, key, legs, at):
 
 
 def test_a_transaction_committing_late_is_not_skipped(ledger_db, files):
-    at = datetime(2024, 3, 5, 12, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 5, 12, tzinfo=UTC)
     with psycopg.connect(ledger_db.writer_dsn, autocommit=True) as setup:  # accounts (and their categories) first,
         _post(setup, "setup", [("assets:cash:a", "debit", 1, "USD"), ("revenue:x:a", "credit", 1, "USD"),  # so the two
                                ("assets:cash:b", "debit", 1, "USD"), ("revenue:x:b", "credit", 1, "USD")], at)  # writers share no row
@@ -167,7 +167,7 @@ def test_effective_dates_follow_the_reporting_time_zone(ledger_db, files):
     with psycopg.connect(ledger_db.writer_dsn, autocommit=True) as conn:
         # 03:30 UTC on 10 March is still 9 March in New York
         _post(conn, "k", [("assets:cash:a", "debit", 5, "USD"), ("revenue:x", "credit", 5, "USD")],
-              datetime(2024, 3, 10, 3, 30, tzinfo=timezone.utc))
+              datetime(2024, 3, 10, 3, 30, tzinfo=UTC))
     with open_work(files.work) as conn:
         mirror(conn, ledger_db.reader_dsn, "America/New_York")
         assert {r[0].isoformat() for r in conn.execute("SELECT DISTINCT effective_date FROM analytics.entries").fetchall()} == {"2024-03-09"}

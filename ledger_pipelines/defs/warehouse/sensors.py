@@ -12,7 +12,7 @@ report assets downstream follow through ``AFTER_UPSTREAM_CHECKS_PASS``.
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
@@ -30,7 +30,7 @@ from ledger_pipelines.warehouse.restatements import affected_days
 LOOKBACK = timedelta(minutes=10)
 BATCHES_PER_TICK = 1000
 RESTATEMENT_TAG = "subledger/restatement_batches"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def load_cursor(text: str | None) -> tuple[datetime, set[str]]:
