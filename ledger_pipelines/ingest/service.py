@@ -8,6 +8,7 @@ skipped before it is even parsed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,8 +27,11 @@ from ledger_pipelines.ingest.rules import load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
 from ledger_pipelines.ledger.accounts import load_account_types
 from ledger_pipelines.ledger.posting import RETRYABLE
+from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.postgres.database import connect, database_dsns
+
+LOG = logging.getLogger(__name__)
 
 LANDING_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.csv", "*.parquet")
 OUTBOX_LOCK = 0x0B0C5
@@ -58,6 +62,11 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _log_already_ingested(report: BatchReport, path: Path) -> None:
+    with log_context(batch_id=report.batch_id, source=str(path)):
+        LOG.info("batch %s (%s): already ingested, nothing to do", report.batch_id, path)
+
+
 @dataclass
 class Ingestor:
     """Holds what every batch needs: settings, posting rules, a writer connection."""
@@ -78,6 +87,7 @@ class Ingestor:
         existing = already_ingested(self.conn, source_kind, content_hash)
         self.conn.commit()
         if existing is not None:
+            _log_already_ingested(existing, path)
             return existing
         hashed = time.perf_counter()
         prepared = prepare_batch([path], self.rules, self.settings)
@@ -104,6 +114,7 @@ class Ingestor:
             existing = already_ingested(self.conn, source_kind, content_hash)
             self.conn.commit()
             if existing is not None:
+                _log_already_ingested(existing, path)
                 reports[index] = existing
             else:
                 todo.append((index, path, content_hash, time.perf_counter() - clock))

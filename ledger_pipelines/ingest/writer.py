@@ -19,6 +19,7 @@ constraint on ``ingest.batches``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -36,7 +37,10 @@ from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
 from ledger_pipelines.ingest.rules import RuleSet
 from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
 from ledger_pipelines.ledger.plan import PostingPlan
+from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
+
+LOG = logging.getLogger(__name__)
 
 QUARANTINE_COLUMNS = ["batch_id", "seq", "line_no", "event_id", "event_type", "reason_code", "message", "raw", "source_name"]
 OUTCOME_COLUMNS = ["batch_id", "seq", "event_id", "outcome", "reason_code", "transaction_id"]
@@ -109,9 +113,41 @@ def write_batch(
     outbox_window: tuple[int, int] | None = None,
     started: float | None = None,
 ) -> BatchReport:
-    """Write ``prepared`` as one batch in one database transaction; see the module docs."""
-    started = started or time.perf_counter()
+    """Write ``prepared`` as one batch in one database transaction; see the module docs.
+
+    Every log record made meanwhile carries ``batch_id`` and ``source`` (structured logs,
+    docs/operations.md); one line per batch states its outcome counts.
+    """
     batch_id = str(uuid.uuid4())
+    with log_context(batch_id=batch_id, source=source_name):
+        report = _write_batch(
+            conn, prepared, batch_id=batch_id, settings=settings, rules=rules, source_kind=source_kind,
+            source_name=source_name, content_hash=content_hash, account_types=account_types,
+            outbox_window=outbox_window, started=started,
+        )
+    with log_context(batch_id=report.batch_id, source=source_name):
+        LOG.info(
+            "batch %s (%s): %s%s", report.batch_id, source_name, json.dumps(report.as_json(), sort_keys=True),
+            " (already ingested)" if report.skipped else "",
+        )
+    return report
+
+
+def _write_batch(
+    conn: psycopg.Connection,
+    prepared: PreparedBatch,
+    *,
+    batch_id: str,
+    settings: Settings,
+    rules: RuleSet,
+    source_kind: str,
+    source_name: str,
+    content_hash: str,
+    account_types: Mapping[str, str],
+    outbox_window: tuple[int, int] | None,
+    started: float | None,
+) -> BatchReport:
+    started = started or time.perf_counter()
     timings: dict[str, float] = {f"front.{k}": v for k, v in getattr(prepared, "timings", {}).items()}
     clock = time.perf_counter()
     with conn.transaction():

@@ -101,3 +101,34 @@ def test_cli_ingest_json_and_exit_codes(ingest_env, write_events):
     rejected = runner.invoke(main, ["ingest", str(bad), "--json"])
     assert rejected.exit_code == 1
     assert '"quarantined": 1' in rejected.stdout
+
+
+def test_each_batch_logs_one_line_carrying_its_batch_id(ingest_env, write_events):
+    import logging
+
+    from ledger_pipelines.logging import install_secret_scrubber
+
+    install_secret_scrubber()  # the record factory that attaches the bound context (as the CLI and code location do)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.INFO)
+    logger = logging.getLogger("ledger_pipelines.ingest")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        path = write_events("logged.jsonl", [_event("evt_log_1"), _event("evt_log_2")])
+        first = ingest_paths(ingest_env, [path])[0]
+        again = ingest_paths(ingest_env, [path])[0]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    lines = [r for r in records if r.getMessage().startswith("batch ")]
+    assert [r.subledger_context["batch_id"] for r in lines] == [first.batch_id, first.batch_id]
+    assert all(r.subledger_context["source"].endswith("logged.jsonl") for r in lines)
+    assert '"posted": 2' in lines[0].getMessage() and "already ingested" in lines[1].getMessage()
+    assert again.skipped and again.batch_id == first.batch_id
