@@ -31,21 +31,17 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import psycopg
 
-from ledger_pipelines.config import load_settings
+from bench.harness import describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.generate import MANIFEST_NAME, generate
 from ledger_pipelines.ingest.service import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
 from ledger_pipelines.ledger.bulk import ENTRY_COLUMNS, TRANSACTION_COLUMNS, copy_frame
-from ledger_pipelines.postgres.cluster import EmbeddedCluster
-from ledger_pipelines.postgres.migrate import migrate
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
 QUICK = {"subscriptions": 300, "months": 3}
 QUICK_ARGV = ["--quick"]  # what `python -m bench` passes
@@ -178,21 +174,12 @@ def run(args: argparse.Namespace) -> dict:
     print(f"data: {folder} ({len(files)} files, {size / 1e6:,.1f} MB"
           + (f", generated in {generated_seconds:.1f} s" if generated_seconds is not None else ", cached") + ")")
 
-    home = Path(tempfile.mkdtemp(prefix="subledger-bench-"))
-    home.chmod(0o755)  # the server runs as 'postgres' when invoked as root
-    settings = load_settings({"SUBLEDGER_HOME": str(home)})
-    cluster = EmbeddedCluster(settings)  # default durability
-    try:
-        dsns = cluster.up()
-        migrate(dsns.dsn)
-        superuser = cluster.superuser_dsn("subledger")
-        with psycopg.connect(superuser) as conn:
-            server = {name: conn.execute(f"SHOW {name}").fetchone()[0]
-                      for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
-                                   "max_wal_size")}
-        print(f"Postgres {server['server_version']} (fsync={server['fsync']}, synchronous_commit={server['synchronous_commit']}, "
-              f"full_page_writes={server['full_page_writes']}), {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"load average {load_before[0]:.1f}")
+    with temporary_cluster("subledger-bench-", keep=args.keep) as bench:
+        settings = bench.settings
+        dsns = bench.start()
+        superuser = bench.superuser_dsn()
+        server = server_facts(superuser)
+        print(f"{describe_server(server)}, load average {load_before[0]:.1f}")
 
         checkpoint(superuser)
         reports, seconds = ingest_all(settings, folder, overlap=not args.no_overlap)
@@ -226,12 +213,6 @@ def run(args: argparse.Namespace) -> dict:
         }
         print_report(result)
         return result
-    finally:
-        if args.keep:
-            print(f"cluster kept under {home} (stop it with SUBLEDGER_HOME={home} subledger down)")
-        else:
-            cluster.down()
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def print_report(r: dict) -> None:
@@ -266,10 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.subscriptions, args.months = QUICK["subscriptions"], QUICK["months"]
     result = run(args)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **result}, indent=2, default=str))
-    print(f"written to {out}")
+    write_results("ingest", {"args": {k: str(v) for k, v in vars(args).items()}, **result})
     return 0
 
 

@@ -25,31 +25,23 @@ every transaction debits.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import psycopg
 
-from ledger_pipelines.config import load_settings
+from bench.harness import describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.ledger.bulk import ENTRY_COLUMNS, TRANSACTION_COLUMNS, apply_plan, copy_frame
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, PostingPlan
-from ledger_pipelines.postgres.cluster import EmbeddedCluster
-from ledger_pipelines.postgres.migrate import migrate
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ACCOUNT_TYPES = {"assets": "debit", "expenses": "debit", "liabilities": "credit", "revenue": "credit", "equity": "credit"}
 
@@ -294,33 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary cluster (prints where)")
     args = parser.parse_args(argv)
 
-    home = Path(tempfile.mkdtemp(prefix="subledger-bench-"))
-    home.chmod(0o755)  # the server runs as 'postgres' when invoked as root
-    cluster = EmbeddedCluster(load_settings({"SUBLEDGER_HOME": str(home)}))  # default durability
-    try:
-        dsns = cluster.up()
-        migrate(dsns.dsn)
-        superuser = cluster.superuser_dsn("subledger")
-        with psycopg.connect(superuser) as conn:
-            server = {name: conn.execute(f"SHOW {name}").fetchone()[0]
-                      for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "wal_level")}
-        print(f"Postgres {server['server_version']} (fsync={server['fsync']}, synchronous_commit={server['synchronous_commit']}, "
-              f"full_page_writes={server['full_page_writes']}), {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    with temporary_cluster("subledger-bench-", keep=args.keep) as bench:
+        dsns = bench.start()
+        superuser = bench.superuser_dsn()
+        server = server_facts(superuser)
+        print(describe_server(server))
         bulk = None if args.skip_bulk else bulk_benchmark(dsns, superuser, args.transactions, args.accounts, args.batches, args.repeat)
         single = None if args.skip_single else single_benchmark(
             dsns, args.accounts, [int(w) for w in args.writers.split(",")], args.seconds)
         print_report(bulk, single)
-        RESULTS_DIR.mkdir(exist_ok=True)
-        out = RESULTS_DIR / f"ledger-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps({"server": server, "cpus": os.cpu_count(), "args": vars(args), "bulk": bulk, "single": single},
-                                  indent=2, default=str))
-        print(f"\nwritten to {out}")
-    finally:
-        if args.keep:
-            print(f"cluster kept under {home}")
-        else:
-            cluster.down()
-            shutil.rmtree(home, ignore_errors=True)
+        write_results("ledger", {"server": server, "cpus": os.cpu_count(), "args": vars(args), "bulk": bulk, "single": single})
     return 0
 
 

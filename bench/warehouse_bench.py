@@ -28,13 +28,10 @@ SUBLEDGER_HOME (default durability), prints tables with ratios, writes the numbe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -44,17 +41,14 @@ import numpy as np
 import polars as pl
 import psycopg
 
-from ledger_pipelines.config import load_settings
+from bench.harness import temporary_cluster, write_results
 from ledger_pipelines.ledger.balances import balance_at, recomputed_balances
 from ledger_pipelines.ledger.bulk import copy_frame
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
-from ledger_pipelines.postgres.cluster import EmbeddedCluster
-from ledger_pipelines.postgres.migrate import migrate
 from ledger_pipelines.warehouse import anchors, duck, snapshots
 from ledger_pipelines.warehouse.mirror import mirror
 from ledger_pipelines.warehouse.store import open_work
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
 SIZES = {"big": "assets:cash:big", "mid": "assets:cash:mid", "small": "assets:cash:small"}
 TX_COLUMNS = ["transaction_id", "idempotency_key", "status", "effective_at", "posted_at", "batch_id"]
@@ -339,15 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         args.big, args.mid, args.small, args.days = 1_000_000, 100_000, 1_000, 730
         args.snap_entries, args.snap_accounts, args.snap_days = 10_000_000, 50_000, 730
 
-    home = Path(tempfile.mkdtemp(prefix="subledger-whbench-"))
-    home.chmod(0o755)  # the server runs as 'postgres' when invoked as root
-    cluster = EmbeddedCluster(load_settings({"SUBLEDGER_HOME": str(home)}))
     report: dict = {"args": vars(args), "cpus": os.cpu_count(), "python": platform.python_version(), "load_start": load_avg()}
     print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average at start {report['load_start']}")
-    try:
+    with temporary_cluster("subledger-whbench-", keep=args.keep) as bench:
+        home = bench.home
         if not args.skip_mirror:
-            dsns = cluster.up()
-            migrate(dsns.dsn)
+            dsns = bench.start()
             sizes = {"big": args.big, "mid": args.mid, "small": args.small}
             tx, entries = ledger_frames(sizes, args.counter_accounts, args.days, args.seed, "tx")
             seconds = load_postgres(dsns.dsn, tx, entries, args.counter_accounts)
@@ -362,16 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             report["snapshots"] = snapshot_benchmark(home / "snapshots.work.duckdb", args.snap_entries, args.snap_accounts,
                                                      args.snap_days, args.seed)
         print_report(report)
-        RESULTS_DIR.mkdir(exist_ok=True)
-        out = RESULTS_DIR / f"warehouse-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(report, indent=2, default=str))
-        print(f"\nwritten to {out}")
-    finally:
-        if args.keep:
-            print(f"cluster and files kept under {home}")
-        else:
-            cluster.down()
-            shutil.rmtree(home, ignore_errors=True)
+        write_results("warehouse", report)
     return 0
 
 

@@ -92,7 +92,8 @@ def dbt_env(duckdb_path: Path | str, timezone: str | None = None) -> dict[str, s
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (dbt's profile reads them), then restore them."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -157,7 +158,7 @@ def run_dbt(
     env = dbt_env(duckdb_path, timezone)
     started = time.monotonic()
     if in_process:
-        with _LOCK, _environment(env):
+        with _LOCK, temporary_environment(env):
             outcome = _invoke(args)
     else:
         outcome = _subprocess(args, env)

@@ -8,9 +8,6 @@ under the lock -- renders previews and charts from the freshly built tables and 
 atomically. The exports read the published copy (read-only), as finance does.
 """
 
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from ledger_pipelines.defs.warehouse.automation import AFTER_UPSTREAM_CHECKS_PAS
 from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse
 from ledger_pipelines.reports import charts, preview
 from ledger_pipelines.reports.catalog import REPORTS
-from ledger_pipelines.reports.dbt_runner import dbt_env
+from ledger_pipelines.reports.dbt_runner import dbt_env, temporary_environment
 from ledger_pipelines.reports.exports import FORMATS
 from ledger_pipelines.reports.publishing import (
     ExportOutcome,
@@ -44,21 +41,6 @@ from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
 PREVIEW_ROWS = 10
 REPORT_MODELS_OP = "report_models"
 EXPORTS_PREFIX = ("reports", "exports")
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the dbt child process (the profile reads them)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def report_metadata(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, dg.MetadataValue]:
@@ -103,7 +85,7 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
             conn.execute("CHECKPOINT")
         finally:
             conn.close()
-        with _environment(dbt_env(work, settings.timezone)):
+        with temporary_environment(dbt_env(work, settings.timezone)):
             invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
             events = list(invocation.stream())
         succeeded = invocation.is_successful()

@@ -1,0 +1,87 @@
+"""What every benchmark shares: a throw-away embedded cluster, the server facts, the results file.
+
+Each benchmark starts its own cluster under a temporary ``SUBLEDGER_HOME`` with the default
+durability settings (fsync, synchronous_commit and full_page_writes on), so its figures are
+those of a real deployment, and writes its numbers as JSON to ``bench/results/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ledger_pipelines.config import Settings, load_settings
+from ledger_pipelines.postgres.cluster import Dsns, EmbeddedCluster
+from ledger_pipelines.postgres.migrate import migrate
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SERVER_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size",
+                   "wal_level")
+
+
+@dataclass
+class BenchCluster:
+    """A temporary home and its embedded cluster (not started until :meth:`start`)."""
+
+    home: Path
+    settings: Settings
+    cluster: EmbeddedCluster
+
+    def start(self) -> Dsns:
+        """Start the cluster and apply the migrations; return its DSNs."""
+        dsns = self.cluster.up()
+        migrate(dsns.dsn)
+        return dsns
+
+    def superuser_dsn(self) -> str:
+        return self.cluster.superuser_dsn("subledger")
+
+
+@contextmanager
+def temporary_cluster(prefix: str, *, keep: bool = False) -> Iterator[BenchCluster]:
+    """A fresh ``SUBLEDGER_HOME`` with an embedded cluster at default durability; stopped and
+    removed afterwards unless ``keep`` (then its location is printed)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o755)  # the server runs as 'postgres' when invoked as root
+    settings = load_settings({"SUBLEDGER_HOME": str(home)})
+    bench = BenchCluster(home, settings, EmbeddedCluster(settings))
+    try:
+        yield bench
+    finally:
+        if keep:
+            print(f"cluster and files kept under {home} (stop it with SUBLEDGER_HOME={home} subledger down)")
+        else:
+            bench.cluster.down()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def server_facts(superuser_dsn: str) -> dict[str, str]:
+    """The server settings that decide the figures (version, durability, memory)."""
+    with psycopg.connect(superuser_dsn) as conn:
+        return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in SERVER_SETTINGS}
+
+
+def describe_server(server: dict[str, str]) -> str:
+    """One line: the Postgres version and durability settings, CPUs, Python."""
+    return (f"Postgres {server['server_version']} (fsync={server['fsync']}, synchronous_commit={server['synchronous_commit']}, "
+            f"full_page_writes={server['full_page_writes']}), {os.cpu_count()} CPUs, Python {platform.python_version()}")
+
+
+def write_results(name: str, document: dict[str, Any]) -> Path:
+    """Write ``document`` to ``bench/results/<name>-<UTC timestamp>.json``; print and return the path."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(document, indent=2, default=str))
+    print(f"\nwritten to {out}")
+    return out
