@@ -1,8 +1,9 @@
 # Two commands do all set-up on a fresh machine (README):
 #   make demo   -- install, start the embedded Postgres, generate data, ingest, build everything
 #   make test   -- install, then run the whole test suite
-# Everything is installed from the project's own files: uv (pinned) into .tools, the locked
-# Python dependencies (uv.lock) into .venv, and the Debian packages the browser tests need.
+# Everything is installed from the project's own files: the Debian packages Python's registry
+# cannot provide (python3-venv, postgresql; chromium for the browser test), uv (pinned) into
+# .tools, the locked Python dependencies (uv.lock) into .venv.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -16,6 +17,7 @@ SYNCED := $(VENV)/.synced
 install: $(SYNCED)
 
 $(UV):
+	PYTHON=$(PYTHON) scripts/ensure-system-packages base
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
@@ -24,10 +26,11 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 	touch $@
 
 demo: $(SYNCED)
+	PYTHON=$(PYTHON) scripts/ensure-system-packages base
 	$(VENV)/bin/subledger demo
 
 test: $(SYNCED)
-	scripts/ensure-system-packages
+	PYTHON=$(PYTHON) scripts/ensure-system-packages base browser
 	$(VENV)/bin/pytest
 
 # The suite without the tests marked slow (crash/kill, browser, long model-based runs).
