@@ -62,9 +62,11 @@ def balance(account: str, as_of: str | None, known_at: str | None, currency: str
         emit_json(documents[0] if len(documents) == 1 else documents)
         return
     for doc in documents:
+        # The version is the cached balance's; a past instant (--as-of/--known-at) has none.
+        version = "" if doc["version"] is None else f", version {doc['version']}"
         click.echo(
             f"{doc['account']} {doc['currency']}: posted {doc['posted']}, pending {doc['pending']}, "
-            f"available {doc['available']} (minor units, version {doc['version']}, as of {doc['as_of']})"
+            f"available {doc['available']} (minor units{version}, as of {doc['as_of']})"
         )
     if not documents:
         click.echo(f"{account}: no entries yet.")

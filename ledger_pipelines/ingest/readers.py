@@ -263,6 +263,7 @@ def _parse_objects(lines: pl.DataFrame) -> pl.DataFrame:
     )
     plain = (
         pl.col("_valid").fill_null(False)
+        & pl.col("text").str.starts_with("{").fill_null(False)  # "[]" is as long as "{}"
         & (pl.col("text").str.len_bytes() == compact_length).fill_null(False)
         & ~pl.col("text").str.contains(r"[0-9][eE][-+0-9]").fill_null(True)
     )

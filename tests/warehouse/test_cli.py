@@ -58,6 +58,12 @@ def test_balance_as_of_answers_from_the_anchor_and_equals_the_recomputation(cli_
     assert every.exit_code == 0, every.output
     assert sorted((d["account"], d["currency"], d["posted"], d["pending"], d["available"]) for d in json.loads(every.output)) == want_all
 
+    # The human line of a past instant has no cache version to show (and never prints "None").
+    human = run("balance", ACCOUNT, "--as-of", AS_OF)
+    assert human.exit_code == 0, human.output
+    assert "None" not in human.output and "version" not in human.output
+    assert f"posted {docs[0]['posted']}, pending {docs[0]['pending']}" in human.output and "as of 2024-03-12T06:00:00" in human.output
+
     # Proof that the answer comes from the anchor: skew the anchor the answer starts from (as the
     # owner; anchors are a cache) and the command's answer moves by exactly that amount.
     with psycopg.connect(db.dsn) as conn:

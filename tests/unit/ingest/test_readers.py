@@ -81,6 +81,15 @@ def test_trailing_comma_and_nan_are_not_json(tmp_path):
     assert frame["reason_code"].to_list() == ["malformed_json"] * 3
 
 
+def test_json_values_that_are_not_objects_are_named(tmp_path):
+    lines = ["[]", "null", "123", '"text"', "true", "{}", "[1, 2]"]
+    frame = readers.read_jsonl_bytes("\n".join(lines).encode(), "x.jsonl").frame
+    assert frame["reason_code"].to_list() == ["malformed_json"] * 5 + [None, "malformed_json"]
+    messages = frame["message"].to_list()
+    for line_no, kind in [(1, "an array"), (2, "null"), (3, "a number"), (4, "a string"), (5, "a boolean"), (7, "an array")]:
+        assert f"line {line_no} is {kind}, not a JSON object" in messages[line_no - 1]
+
+
 def test_a_string_that_looks_like_a_trailing_comma_is_fine(tmp_path):
     batch = run(tmp_path, [invoice("e1", metadata={"note": "a ,} b NaN"})], "jsonl")
     assert batch.rejects.is_empty()
