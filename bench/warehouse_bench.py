@@ -1,7 +1,8 @@
 """Warehouse benchmark: mirror throughput vs a bare ADBC fetch, snapshots over a long range, balance_at latency.
 
-Run: ``.venv/bin/python -m bench.warehouse_bench`` (``--help`` for sizes; ``--quick`` for a smoke
-run; ``--full`` for the sizes of issue 4). It starts its own embedded Postgres under a temporary
+Run: ``.venv/bin/python -m bench.warehouse_bench`` (``--help`` for sizes). By default (a) and (c)
+run at issue 4's sizes and (b) at 1M entries; ``--full`` runs (b) at issue 4's sizes too,
+``--quick`` everything tiny (a smoke run). It starts its own embedded Postgres under a temporary
 SUBLEDGER_HOME (default durability), prints tables with ratios, writes the numbers as JSON to
 ``bench/results/`` and removes the cluster.
 
@@ -11,8 +12,9 @@ SUBLEDGER_HOME (default durability), prints tables with ratios, writes the numbe
     trigger and constraint on. The full mirror run (``ledger_pipelines.warehouse.mirror``: Arrow
     through ADBC into DuckDB, in one DuckDB transaction) is timed against a bare ADBC
     ``fetch_arrow_table`` of ``SELECT * FROM ledger.transactions`` and ``... ledger.entries`` in the
-    same run (best of two bare fetches, one before and one after the mirror). Rates are rows
-    (transactions + entries) per second.
+    same run (best of two bare fetches, one before and one after the mirror). The mirror is timed
+    from opening the DuckDB work file to closing it (its closing CHECKPOINT included), so the
+    figure is that of a durable file. Rates are rows (transactions + entries) per second.
 (b) **Snapshots.** ``--snap-entries`` entries (two-leg transactions) over ``--snap-accounts``
     accounts and ``--snap-days`` days are generated **directly in DuckDB** as the mirror tables
     (``analytics.accounts/categories/account_categories/transactions/entries``): the snapshot
@@ -129,16 +131,19 @@ def bare_fetch(dsn: str) -> tuple[float, int]:
 
 def mirror_benchmark(dsns, work: Path, tz: str) -> dict:
     bare1, rows = bare_fetch(dsns.reader_dsn)
-    with open_work(work) as conn:
+    started = time.perf_counter()
+    with open_work(work) as conn:  # timed with the open and the closing checkpoint: the file is durable
         result = mirror(conn, dsns.reader_dsn, tz)
+    seconds = time.perf_counter() - started
     bare2, _ = bare_fetch(dsns.reader_dsn)
     bare = min(bare1, bare2)
     mirrored = result.transactions + result.entries
     assert mirrored == rows, f"the mirror wrote {mirrored} rows, Postgres holds {rows}"
     out = {
         "rows": rows, "transactions": result.transactions, "entries": result.entries,
-        "bare_seconds": [round(bare1, 3), round(bare2, 3)], "mirror_seconds": round(result.seconds, 3),
-        "bare_rows_per_second": rows / bare, "mirror_rows_per_second": mirrored / result.seconds,
+        "bare_seconds": [round(bare1, 3), round(bare2, 3)], "mirror_seconds": round(seconds, 3),
+        "mirror_run_seconds": round(result.seconds, 3),
+        "bare_rows_per_second": rows / bare, "mirror_rows_per_second": mirrored / seconds,
         "stages": result.stages, "load": load_avg(),
     }
     out["ratio"] = out["mirror_rows_per_second"] / out["bare_rows_per_second"]
@@ -284,8 +289,9 @@ def print_report(report: dict) -> None:
         print(f"\n(a) Mirror: {m['transactions']:,} transactions + {m['entries']:,} entries = {m['rows']:,} rows (load {m['load']})")
         print(f"{'path':<58} {'seconds':>8} {'rows/s':>12} {'vs bare':>8}")
         print(f"{'bare ADBC fetch_arrow_table (SELECT * of both tables)':<58} {min(m['bare_seconds']):>8.2f} {m['bare_rows_per_second']:>12,.0f} {1:>8.2f}")
-        print(f"{'mirror (ADBC -> DuckDB, one transaction, watermark)':<58} {m['mirror_seconds']:>8.2f} {m['mirror_rows_per_second']:>12,.0f} {m['ratio']:>8.2f}")
-        print(f"target >= 0.70: {'met' if m['ratio'] >= 0.70 else 'NOT met'}")
+        print(f"{'mirror (ADBC -> DuckDB file, to its closing CHECKPOINT)':<58} {m['mirror_seconds']:>8.2f} {m['mirror_rows_per_second']:>12,.0f} {m['ratio']:>8.2f}")
+        small = "" if m["rows"] >= 1_000_000 else " (a small run: connection set-up, commit and checkpoint dominate; the target is for the default sizes)"
+        print(f"target >= 0.70: {'met' if m['ratio'] >= 0.70 else 'NOT met'}{small}")
     s = report.get("snapshots")
     if s:
         print(f"\n(b) Snapshots, one range: {s['entries']:,} entries, {s['transactions']:,} transactions, {s['accounts']:,} accounts, "
@@ -304,16 +310,18 @@ def print_report(report: dict) -> None:
         for row in b["accounts"].values():
             print(f"{row['account']:<20} {row['entries']:>10,} {row['anchors']:>8,} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f} "
                   f"{row['median_ms'] / small:>9.2f} {row['full_median_ms']:>15.1f} {row['full_median_ms'] / row['median_ms']:>14.1f}")
-        print(f"target big/small <= 2.0: {'met' if b['ratio_big_vs_small'] <= 2.0 else 'NOT met'} ({b['ratio_big_vs_small']:.2f})")
+        small = "" if b["accounts"]["big"]["entries"] >= 1_000_000 else " (a small run; the target is for the default sizes: 1k vs 1M entries)"
+        print(f"target big/small <= 2.0: {'met' if b['ratio_big_vs_small'] <= 2.0 else 'NOT met'} ({b['ratio_big_vs_small']:.2f}){small}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--big", type=int, default=100_000, help="entries on assets:cash:big")
-    parser.add_argument("--mid", type=int, default=10_000)
+    # (a)/(c) default to issue 4's sizes (accounts of 1k, 100k and 1M entries: 3.3M rows to mirror)
+    parser.add_argument("--big", type=int, default=1_000_000, help="entries on assets:cash:big")
+    parser.add_argument("--mid", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--counter-accounts", type=int, default=1_000)
-    parser.add_argument("--days", type=int, default=365, help="days the ledger of (a)/(c) spans")
+    parser.add_argument("--days", type=int, default=730, help="days the ledger of (a)/(c) spans")
     parser.add_argument("--queries", type=int, default=40, help="(c): balance_at queries per account")
     parser.add_argument("--snap-entries", type=int, default=1_000_000)
     parser.add_argument("--snap-accounts", type=int, default=10_000)
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="a smoke run with tiny sizes")
     parser.add_argument("--full", action="store_true",
-                        help="issue 4's sizes: 1M/100k/1k entries, 10M snapshot entries over 50k accounts and 730 days")
+                        help="also the snapshots at issue 4's sizes: 10M entries over 50k accounts and 730 days")
     parser.add_argument("--skip-mirror", action="store_true", help="skip (a) and (c)")
     parser.add_argument("--skip-snapshots", action="store_true", help="skip (b)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary cluster and files (prints where)")
@@ -330,7 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         args.big, args.mid, args.small, args.counter_accounts, args.days, args.queries = 5_000, 1_000, 200, 50, 60, 10
         args.snap_entries, args.snap_accounts, args.snap_days = 50_000, 1_000, 60
     if args.full:
-        args.big, args.mid, args.small, args.days = 1_000_000, 100_000, 1_000, 730
         args.snap_entries, args.snap_accounts, args.snap_days = 10_000_000, 50_000, 730
 
     report: dict = {"args": vars(args), "cpus": os.cpu_count(), "python": platform.python_version(), "load_start": load_avg()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -49,3 +51,14 @@ def scalar(conn: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] |
     """The single value of ``query``."""
     found = rows(conn, query, params)
     return found[0][0] if found else None
+
+
+@contextmanager
+def setting(conn: duckdb.DuckDBPyConnection, name: str, value: Any) -> Iterator[None]:
+    """``SET name = value`` for the block, then back to the value it had."""
+    before = scalar(conn, "SELECT current_setting($name)", {"name": name})
+    conn.execute(f"SET {name} = $value", {"value": value})
+    try:
+        yield
+    finally:
+        conn.execute(f"SET {name} = $value", {"value": before})

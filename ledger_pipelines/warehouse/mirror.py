@@ -7,7 +7,8 @@ One run:
 2. reads, as Arrow streams (:mod:`~ledger_pipelines.warehouse.arrow_source`): all accounts,
    categories and group memberships (small; a full refresh), the transactions created *or moved*
    since the previous watermark ``W0`` (``changed_xid`` not visible in ``W0``, found through the
-   ``changed_xid`` index from ``xmin(W0)``) and the entries of those created since ``W0``;
+   ``changed_xid`` index from ``xmin(W0)``) and the entries of those created since ``W0``
+   (both prefetched on connections that import the snapshot ``W``, in bounded chunks);
 3. writes them into the DuckDB work file and the new watermark in **one DuckDB transaction**.
 
 Why it is exact: a ledger row never changes except a pending transaction's single lifecycle move
@@ -24,12 +25,13 @@ the next run reads the same window again; a run with nothing new changes nothing
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 import psycopg
+import pyarrow as pa
 
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.warehouse import duck
@@ -129,7 +131,7 @@ def mirror(
     state = read_state(duck_conn)
     previous = state.watermark if state else None
     changed, created = _window(previous)
-    with snapshot_reader(dsn) as source:
+    with snapshot_reader(dsn) as source, duck.setting(duck_conn, "preserve_insertion_order", False):
         duck_conn.execute("BEGIN TRANSACTION")
         try:
             counts = _copy(duck_conn, source, tz, state, changed, created, mark)
@@ -162,7 +164,20 @@ def mirror(
 
 
 def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) -> dict[str, int]:
-    """Every table of the mirror, in the caller's DuckDB transaction."""
+    """Every table of the mirror, in the caller's DuckDB transaction.
+
+    The transactions and entries are prefetched from the start (two more connections at the same
+    snapshot), so Postgres produces them while DuckDB loads the accounts and categories, and then
+    load in turns, chunk by chunk: while DuckDB inserts a chunk of one, both reads go on. Chunks
+    are Arrow tables that DuckDB inserts with all its threads (the caller turns
+    ``preserve_insertion_order`` off: the tables have no order).
+    """
+    query = "warehouse/mirror/pg_transactions_full.sql" if state is None else "warehouse/mirror/pg_transactions.sql"
+    incoming = {
+        "transactions": source.prefetch(read_sql(query).format(window=changed)),
+        "entries": source.prefetch(read_sql("warehouse/mirror/pg_entries.sql").format(created=created)),
+    }
+
     accounts = source.stream(read_sql("warehouse/mirror/pg_accounts.sql"))
     duck_conn.register("incoming_accounts", accounts)
     duck.run_file(duck_conn, "warehouse/mirror/load_accounts.sql")
@@ -176,27 +191,29 @@ def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) 
     duck_conn.unregister("staged_members")
     mark("categories")
 
-    before = _count(duck_conn, "analytics.transactions")
-    query = "warehouse/mirror/pg_transactions_full.sql" if state is None else "warehouse/mirror/pg_transactions.sql"
-    duck_conn.register("incoming_transactions", source.stream(read_sql(query).format(window=changed)))
-    if state is None:
-        duck.run_file(duck_conn, "warehouse/mirror/insert_transactions.sql")
-        transactions = _count(duck_conn, "analytics.transactions") - before
-    else:
-        duck.run_file(duck_conn, "warehouse/mirror/upsert_transactions.sql")
-        transactions = _count(duck_conn, "staged_transactions")
-        duck_conn.execute("DROP TABLE staged_transactions")
-    duck_conn.unregister("incoming_transactions")
-    mark("transactions")
-
     if state is not None and state.timezone != tz:
         duck.run_file(duck_conn, "warehouse/mirror/redate_entries.sql", {"tz": tz})
         mark("redated")
-    before_entries = _count(duck_conn, "analytics.entries")
-    duck_conn.register("incoming_entries", source.stream(read_sql("warehouse/mirror/pg_entries.sql").format(created=created)))
-    duck.run_file(duck_conn, "warehouse/mirror/insert_entries.sql", {"tz": tz})
-    duck_conn.unregister("incoming_entries")
-    entries = _count(duck_conn, "analytics.entries") - before_entries
+    transactions_before = _count(duck_conn, "analytics.transactions")
+    entries_before = _count(duck_conn, "analytics.entries")
+    upserted = 0
+    for table, chunk in _in_turns(incoming):
+        if table == "entries":
+            duck_conn.register("incoming_entries", chunk)
+            duck.run_file(duck_conn, "warehouse/mirror/insert_entries.sql", {"tz": tz})
+            duck_conn.unregister("incoming_entries")
+            continue
+        duck_conn.register("incoming_transactions", chunk)
+        if state is None:
+            duck.run_file(duck_conn, "warehouse/mirror/insert_transactions.sql")
+        else:  # a transaction is in one chunk only, so chunk by chunk equals all at once
+            duck.run_file(duck_conn, "warehouse/mirror/upsert_transactions.sql")
+            upserted += _count(duck_conn, "staged_transactions")
+            duck_conn.execute("DROP TABLE staged_transactions")
+        duck_conn.unregister("incoming_transactions")
+    transactions = _count(duck_conn, "analytics.transactions") - transactions_before if state is None else upserted
+    mark("transactions")
+    entries = _count(duck_conn, "analytics.entries") - entries_before
     mark("entries")
     return {
         "accounts": _count(duck_conn, "analytics.accounts"),
@@ -205,6 +222,18 @@ def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) 
         "transactions": transactions,
         "entries": entries,
     }
+
+
+def _in_turns(reads: dict[str, Iterable[pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
+    """``(name, chunk)`` from each read in turn until every read is exhausted."""
+    live = {name: iter(read) for name, read in reads.items()}
+    while live:
+        for name, chunks in list(live.items()):
+            chunk = next(chunks, None)
+            if chunk is None:
+                del live[name]
+            else:
+                yield name, chunk
 
 
 def _behind(dsn: str, watermark: Watermark) -> int:
