@@ -63,15 +63,10 @@ class SnapshotReader:
         cur.execute(query)
         return cur.fetch_arrow_table()
 
-    def chunks(self, query: str) -> Iterator[pa.Table]:
-        """The result of ``query`` as Arrow tables of up to :data:`CHUNK_BYTES` each (at least one,
-        empty when there are no rows); read them before the next query."""
-        batches = self.stream(query)
-        return _chunked(batches, batches.schema)
-
     def prefetch(self, query: str) -> PrefetchedChunks:
         """Start reading ``query`` at this reader's snapshot in a worker thread; iterate the
-        returned object for its chunks (as :meth:`chunks` would give them)."""
+        returned object for its rows as Arrow tables of up to :data:`CHUNK_BYTES` each (at least
+        one, empty when there are no rows)."""
         if self._dsn is None:
             raise RuntimeError("prefetch needs a reader opened by snapshot_reader(dsn)")
         if self._exported is None:
