@@ -140,8 +140,9 @@ class _Run:
             self._closed_periods()
         with self._stage("accounts"):
             legs = self._accounts()
-        with self._stage("targets_and_balance_locks"):
+        with self._stage("targets"):
             db_targets, target_legs = self._existing_targets()
+        with self._stage("balance_locks"):
             state = self._lock(legs, target_legs)
 
         moves = reversals = None

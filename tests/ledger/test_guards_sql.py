@@ -163,11 +163,35 @@ def test_a_lifecycle_move_carries_the_cache_and_is_audited(db):
     assert audit == ["(transaction.posted,ops:ana,settled)"]
 
 
-def test_a_move_may_not_change_other_columns_at_the_same_time(db):
+@pytest.mark.parametrize(
+    "column_sql",
+    [
+        "description = 'x'",
+        "metadata = metadata || '{\"x\": 1}'",
+        "source = '{\"amount\": 1}'",
+        "effective_at = effective_at + interval '1 microsecond'",
+        "idempotency_key = idempotency_key || 'x'",
+        "reference = 'payment:other'",
+        "created_at = created_at - interval '1 day'",
+        "batch_id = gen_random_uuid()",
+        "transaction_id = gen_random_uuid()",
+    ],
+)
+def test_a_move_may_not_change_other_columns_at_the_same_time(db, column_sql):
     tid = post_raw(db.writer_dsn, "p", status="pending")
-    outcome = attempt(db.dsn, ("UPDATE ledger.transactions SET status = 'posted', posted_at = now(), description = 'x' "
+    before = scalar(db.dsn, "SELECT to_jsonb(t) FROM ledger.transactions t WHERE transaction_id = %s", [tid])
+    outcome = attempt(db.dsn, (f"UPDATE ledger.transactions SET status = 'posted', posted_at = now(), {column_sql} "
                                "WHERE transaction_id = %s", [tid]))
-    assert outcome.sqlstate == "LDG03"
+    assert outcome.sqlstate == "LDG03", outcome
+    assert scalar(db.dsn, "SELECT to_jsonb(t) FROM ledger.transactions t WHERE transaction_id = %s", [tid]) == before
+
+
+def test_a_move_may_restate_other_columns_with_their_own_values(db):
+    tid = post_raw(db.writer_dsn, "p", status="pending")
+    outcome = attempt(db.dsn, ("UPDATE ledger.transactions SET status = 'posted', posted_at = now(), description = description, "
+                               "metadata = metadata, effective_at = effective_at WHERE transaction_id = %s", [tid]))
+    assert outcome.committed, outcome
+    assert scalar(db.dsn, "SELECT status FROM ledger.transactions WHERE transaction_id = %s", [tid]) == "posted"
 
 
 def test_a_transaction_is_never_inserted_as_archived(db):
@@ -543,6 +567,10 @@ def test_reversal_rules(db):
     post_raw(db.writer_dsn, "rev-1", legs=FLIPPED, reverses=posted)
     _, statements = transaction_statements("rev-2", FLIPPED, reverses=posted)
     assert attempt(db.writer_dsn, *statements).sqlstate == "23505"
+    # the target must exist (no foreign key: checked per statement)
+    _, statements = transaction_statements("rev-ghost", FLIPPED, reverses=str(uuid.uuid4()))
+    outcome = attempt(db.writer_dsn, *statements)
+    assert outcome.sqlstate == "LDG04" and "does not exist" in outcome.message, outcome
     # a transaction does not reverse itself
     tid = str(uuid.uuid4())
     _, statements = transaction_statements("self", FLIPPED, reverses=tid, transaction_id=tid)
@@ -608,6 +636,20 @@ def test_cached_balances_change_in_the_same_database_transaction(db):
 
     assert attempt(db.writer_dsn, *statements).committed
     assert cached(db.dsn, "assets:cash")[0] == base[0] + 25
+
+
+def test_cached_balances_exist_only_for_existing_accounts(db):
+    """No foreign key guards ledger.balances: its only writers (SECURITY DEFINER) refuse unknown accounts."""
+    post_raw(db.writer_dsn, "base")
+    ghost = str(uuid.uuid4())
+    with connect(db.writer_dsn) as writer:
+        locked = writer.execute(
+            "SELECT account_id::text FROM ledger.lock_balances(ARRAY[%s, ledger.account_id_of('assets:cash')]::uuid[], "
+            "ARRAY['USD', 'USD'])", [ghost]).fetchall()
+    assert [row[0] for row in locked] == [scalar(db.dsn, "SELECT ledger.account_id_of('assets:cash')::text")]
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.balances b WHERE NOT EXISTS "
+                          "(SELECT 1 FROM ledger.accounts a WHERE a.account_id = b.account_id)") == 0
+    assert attempt(db.writer_dsn, ("INSERT INTO ledger.balances (account_id, currency) VALUES (%s, 'USD')", [ghost])).sqlstate == PERMISSION_DENIED
 
 
 def test_a_lifecycle_move_and_its_audit_row_roll_back_together(db):
