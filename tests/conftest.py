@@ -82,12 +82,17 @@ def ledger_db(pg_cluster: EmbeddedCluster) -> Iterator[LedgerDatabase]:
 
 
 @pytest.fixture
-def subledger_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty SUBLEDGER_HOME for one test (a traversable folder outside pytest's 0700 tmp)."""
+def subledger_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty SUBLEDGER_HOME for one test (a traversable folder outside pytest's 0700 tmp),
+    removed afterwards with any embedded server a test started in it."""
     home = Path(tempfile.mkdtemp(prefix="subledger-home-"))
     home.chmod(0o755)
     monkeypatch.setenv("SUBLEDGER_HOME", str(home))
-    return home
+    yield home
+    try:
+        EmbeddedCluster(load_settings({"SUBLEDGER_HOME": str(home)})).down()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

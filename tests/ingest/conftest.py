@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,14 +15,16 @@ from ledger_pipelines.config import Settings, load_settings
 
 
 @pytest.fixture
-def ingest_env(ledger_db, monkeypatch) -> Settings:
-    """Settings pointing at the per-test database (as an external server) and an empty home."""
+def ingest_env(ledger_db, monkeypatch) -> Iterator[Settings]:
+    """Settings pointing at the per-test database (as an external server) and an empty home
+    (removed afterwards)."""
     home = Path(tempfile.mkdtemp(prefix="subledger-ingest-"))
     home.chmod(0o755)
     monkeypatch.setenv("SUBLEDGER_HOME", str(home))
     monkeypatch.setenv("SUBLEDGER_DATABASE_URL", ledger_db.dsn)
     (home / "landing").mkdir()
-    return load_settings()
+    yield load_settings()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ xdist worker) and shared read-only by the tests that read it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,10 @@ class BuiltWarehouse:
 
 
 @pytest.fixture(scope="session")
-def reports_workdir() -> Path:
+def reports_workdir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="subledger-reports-"))
-    return folder
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_warehouse(builder: LedgerBuilder, folder: Path, name: str,
