@@ -370,6 +370,11 @@ class Ledger:
                     + (" (archive a pending one instead)." if status == "pending" else ".")
                 )
             if reversed_by is not None:
+                # A reversal with this very key may have committed between the two reads (each
+                # statement sees what was committed when it started): then this is a replay.
+                mine = self._find(idempotency_key)
+                if mine is not None and mine[1] == idempotency_key:
+                    return self._replayed(mine, content_hash)
                 raise InvalidTransition(f"transaction {target_key!r} was already reversed by {reversed_by}; it is reversed at most once.")
             pairs = self.conn.execute(read_sql("ledger/transaction_pairs.sql"), {"transaction_id": target_id}).fetchall()
             self._lock({(p[0], p[1]) for p in pairs})

@@ -243,6 +243,36 @@ def test_concurrent_reversals_of_one_transaction_exactly_one_happens(ledger_db):
     assert_cache_matches_entries(ledger_db)
 
 
+def test_a_same_key_reversal_committed_between_the_two_reads_is_a_replay(ledger_db):
+    """The window the 8-thread test above hits by chance, made certain: another writer commits the
+    reversal with the same key after this one looked the key up and before it reads the target."""
+    setup = open_ledger(ledger_db.writer_dsn)
+    setup.post(transfer("sale", "assets:cash", "revenue:sales", 300))
+    ledger = open_ledger(ledger_db.writer_dsn)
+    lookups = []
+    original_find = ledger._find
+
+    def find_with_a_commit_in_between(key):
+        row = original_find(key)
+        lookups.append(key)
+        if len(lookups) == 1:  # after the key lookup of the first attempt
+            assert row is None
+            other = setup.reverse("sale", idempotency_key="sale:void", effective_at=None, reason="dup")
+            assert other.created
+        return row
+
+    ledger._find = find_with_a_commit_in_between
+    replay = ledger.reverse("sale", idempotency_key="sale:void", effective_at=None, reason="dup")
+    assert not replay.created and replay.idempotency_key == "sale:void"
+    assert lookups[:2] == ["sale:void", "sale"]
+    with pytest.raises(InvalidTransition, match="already reversed"):  # another key is still refused
+        ledger.reverse("sale", idempotency_key="sale:void-2", effective_at=None, reason="dup")
+    with connect(ledger_db.reader_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE reverses_transaction_id IS NOT NULL").fetchone()[0] == 1
+    setup.conn.close()
+    ledger.conn.close()
+
+
 def test_two_processes_applying_overlapping_bulk_plans_post_every_event_exactly_once(ledger_db):
     ctx = multiprocessing.get_context("spawn")
     ranges = [(0, 400), (200, 600), (350, 450)]
