@@ -13,8 +13,10 @@ look). It
    read, validate, map, guarded bulk posting, outcomes, quarantine) -- timed from the first
    file to the last commit, and checks that every event got exactly one outcome;
 4. in the same run, COPYs the transaction and entry rows the ingestion wrote (the same rows,
-   read back from the ledger) into tables with the same columns but no index, constraint or
-   trigger, timed to COMMIT: the ratio says what the ledger's guarantees cost;
+   read back from the ledger, in the same binary COPY format) into tables with the same columns
+   but no index, constraint or trigger (``plain``), and into tables with the ledger's indexes
+   but no trigger or constraint (``indexed``: the floor any ledger with these lookups pays), each
+   timed to COMMIT: the ratios say what the ledger's guarantees cost;
 5. prints a table (rates, ratio, where the time went per stage) and writes the numbers as JSON
    to ``bench/results/``; the cluster is removed afterwards (``--keep`` keeps it).
 """
@@ -40,7 +42,11 @@ from bench.harness import describe_server, server_facts, temporary_cluster, writ
 from ledger_pipelines.generate import MANIFEST_NAME, generate
 from ledger_pipelines.ingest.service import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
-from ledger_pipelines.ledger.bulk import ENTRY_COLUMNS, TRANSACTION_COLUMNS, copy_frame
+from ledger_pipelines.ledger.bulk import (
+    ENTRY_COLUMN_TYPES,
+    TRANSACTION_COLUMN_TYPES,
+    copy_binary,
+)
 
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
 QUICK = {"subscriptions": 300, "months": 3}
@@ -51,6 +57,17 @@ DROP SCHEMA IF EXISTS bench CASCADE;
 CREATE SCHEMA bench;
 CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
 CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+-- the ledger's indexes (as in bench/ledger_bench.py), no trigger, no check/foreign-key constraint
+CREATE TABLE bench.indexed_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
+CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (transaction_id);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (idempotency_key);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (reverses_transaction_id) WHERE reverses_transaction_id IS NOT NULL;
+CREATE UNIQUE INDEX ON bench.indexed_transactions (transition_key) WHERE transition_key IS NOT NULL;
+CREATE INDEX ON bench.indexed_transactions (reference) WHERE reference IS NOT NULL;
+CREATE INDEX ON bench.indexed_transactions (changed_xid);
+CREATE UNIQUE INDEX ON bench.indexed_entries (transaction_id, entry_no);
+CREATE INDEX ON bench.indexed_entries (account_id, currency, effective_at);
 """
 
 
@@ -93,32 +110,42 @@ def ingest_all(settings, folder: Path, overlap: bool) -> tuple[list[BatchReport]
 
 
 def ledger_rows(dsn: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The transaction and entry rows the ingestion wrote, as text columns (read back, not timed)."""
+    """The transaction and entry rows the ingestion wrote, typed as the writer has them (read back, not timed)."""
 
-    def read(query: str) -> pl.DataFrame:
+    def read(columns: dict[str, str], table: str) -> pl.DataFrame:
+        # times as Unix microseconds (exact), everything else as text; then typed in Polars
+        select = ", ".join(
+            f"(extract(epoch FROM {c}) * 1000000)::bigint AS {c}" if kind == "timestamptz" else c
+            for c, kind in columns.items()
+        )
         buffer = io.BytesIO()
-        with psycopg.connect(dsn) as conn, conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        with psycopg.connect(dsn) as conn, conn.cursor().copy(f"COPY (SELECT {select} FROM {table}) TO STDOUT (FORMAT csv, HEADER)") as copy:
             for block in copy:
                 buffer.write(block)
         buffer.seek(0)
-        return pl.read_csv(buffer, infer_schema=False)
+        frame = pl.read_csv(buffer, infer_schema=False)
+        return frame.with_columns(
+            [pl.col(c).cast(pl.Int64).cast(pl.Datetime("us", "UTC")) for c, k in columns.items() if k == "timestamptz"]
+            + [pl.col(c).cast(pl.Int64 if k == "int8" else pl.Int32) for c, k in columns.items() if k in ("int8", "int4")]
+        )
 
-    transactions = read(f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM ledger.transactions")
-    entries = read(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger.entries")
-    return transactions, entries
+    return read(TRANSACTION_COLUMN_TYPES, "ledger.transactions"), read(ENTRY_COLUMN_TYPES, "ledger.entries")
 
 
-def plain_copy(dsn: str, superuser_dsn: str, transactions: pl.DataFrame, entries: pl.DataFrame) -> float:
-    """COPY the same rows into index-, constraint- and trigger-free tables; seconds to COMMIT."""
+def timed_copies(dsn: str, superuser_dsn: str, transactions: pl.DataFrame, entries: pl.DataFrame) -> dict[str, float]:
+    """COPY the same rows into the ``plain`` and the ``indexed`` tables; seconds to COMMIT for each."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(PLAIN_DDL)
-    checkpoint(superuser_dsn)
-    with psycopg.connect(dsn) as conn:
-        start = time.perf_counter()
-        with conn.transaction():
-            copy_frame(conn, "bench.plain_transactions", transactions, TRANSACTION_COLUMNS)
-            copy_frame(conn, "bench.plain_entries", entries, ENTRY_COLUMNS)
-        return time.perf_counter() - start
+    seconds = {}
+    for kind in ("plain", "indexed"):
+        checkpoint(superuser_dsn)
+        with psycopg.connect(dsn) as conn:
+            start = time.perf_counter()
+            with conn.transaction():
+                copy_binary(conn, f"bench.{kind}_transactions", transactions, TRANSACTION_COLUMN_TYPES)
+                copy_binary(conn, f"bench.{kind}_entries", entries, ENTRY_COLUMN_TYPES)
+            seconds[kind] = time.perf_counter() - start
+    return seconds
 
 
 def checkpoint(superuser_dsn: str) -> None:
@@ -194,7 +221,8 @@ def run(args: argparse.Namespace) -> dict:
                 "SELECT (SELECT count(*) FROM ledger.transactions), (SELECT count(*) FROM ledger.entries)").fetchone()
 
         transactions, entries = ledger_rows(dsns.dsn)
-        plain_seconds = plain_copy(dsns.dsn, superuser, transactions, entries)
+        copies = timed_copies(dsns.dsn, superuser, transactions, entries)
+        plain_seconds = copies["plain"]
         load_after = os.getloadavg()
         stages = stage_totals(reports)
         result = {
@@ -206,6 +234,7 @@ def run(args: argparse.Namespace) -> dict:
             "ingest_seconds": seconds, "events_per_second": events / seconds, "entries_per_second": entry_count / seconds,
             "plain_copy_seconds": plain_seconds, "plain_copy_entries_per_second": entry_count / plain_seconds,
             "ingest_over_plain_copy": plain_seconds / seconds,
+            "indexed_copy_seconds": copies["indexed"], "ingest_over_indexed_copy": copies["indexed"] / seconds,
             "stages": stages, "batches": [
                 {"file": Path(r.source_name).name, "events": r.events, "seconds": r.seconds, "timings": r.timings}
                 for r in reports
@@ -220,11 +249,15 @@ def print_report(r: dict) -> None:
           f"({r['data']['bytes'] / 1e6:,.1f} MB) -> {r['transactions']:,} transactions, {r['entries']:,} entries")
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r["outcomes"].items())
           + f"; front end of file N+1 overlapping the write of file N: {'yes' if r['overlap'] else 'no'}")
-    print(f"{'path':<58} {'seconds':>8} {'events/s':>10} {'entries/s':>11} {'vs plain':>9}")
-    print(f"{'subledger ingest (file -> posted ledger, to COMMIT)':<58} {r['ingest_seconds']:>8.2f} "
-          f"{r['events_per_second']:>10,.0f} {r['entries_per_second']:>11,.0f} {r['ingest_over_plain_copy']:>9.2f}")
-    print(f"{'plain COPY of the same rows (no index/constraint/trigger)':<58} {r['plain_copy_seconds']:>8.2f} "
-          f"{r['events'] / r['plain_copy_seconds']:>10,.0f} {r['plain_copy_entries_per_second']:>11,.0f} {1.0:>9.2f}")
+    print(f"{'path':<58} {'seconds':>8} {'events/s':>10} {'entries/s':>11} {'vs plain':>9} {'vs indexed':>11}")
+    lines = [
+        ("subledger ingest (file -> posted ledger, to COMMIT)", r["ingest_seconds"]),
+        ("plain COPY of the same rows (no index/constraint/trigger)", r["plain_copy_seconds"]),
+        ("COPY of the same rows, ledger indexes, no trigger/constraint", r["indexed_copy_seconds"]),
+    ]
+    for label, seconds in lines:
+        print(f"{label:<58} {seconds:>8.2f} {r['events'] / seconds:>10,.0f} {r['entries'] / seconds:>11,.0f} "
+              f"{r['plain_copy_seconds'] / seconds:>9.2f} {r['indexed_copy_seconds'] / seconds:>11.2f}")
     print(f"\nWhere the ingestion's time went (summed over the {r['data']['files']} batches"
           + ("; with overlap the front end runs beside the writes, so the shares add up to more than 100%)" if r["overlap"] else ")"))
     print(f"{'stage':<62} {'seconds':>8} {'share':>6}")
