@@ -177,7 +177,7 @@ class _Run:
             while True:
                 before = self.refused.height
                 moves, reversals = self._resolve_lifecycle(db_targets)
-                self._guards(legs, state)
+                self._guards(legs, state, moves, reversals, target_legs)
                 if self.refused.height == before:
                     break
         with self._stage("write"):
@@ -324,24 +324,98 @@ class _Run:
         return state.join(normals, on="account_id", how="left")
 
     # -- 6. conditions, lock versions, overflow ------------------------------------------------
-    def _guards(self, legs: pl.DataFrame, state: pl.DataFrame) -> None:
+    def _guards(
+        self, legs: pl.DataFrame, state: pl.DataFrame, moves: pl.DataFrame, reversals: pl.DataFrame, target_legs: pl.DataFrame
+    ) -> None:
+        """Replay the batch in file order and refuse what fails a condition, a lock version or the 64-bit range.
+
+        The replay order is the file's: ``seq``, with the corrections (phase 1: a reversal and
+        its replacement, in that order) after the rest. Lifecycle moves and reversals take part
+        as the signed legs they add to the cached sums (:meth:`_lifecycle_effects`), so a
+        condition sees the balance a reversal or an archive earlier in the file has left.
+        """
         candidates = self.alive(legs)
         if candidates.is_empty():
             return
-        order = (pl.col("phase").cast(pl.Int64) * (1 << 40)) + pl.col("seq")
-        refusals = evaluate_guards(
-            candidates.select(
-                order.alias("order"), "seq", "account", "account_id", "currency", "direction", "amount", "status",
-                "lock_version", "conditions",
-            ),
-            state.drop_nulls("normal_balance"),
+        postings = candidates.select(
+            _replay_order(pl.col("phase"), 1).alias("order"), "seq", "account", "account_id", "currency", "direction",
+            "amount", "status", "lock_version", "conditions", pl.lit(1, pl.Int64).alias("bumps"),
         )
+        effects = self._lifecycle_effects(candidates, self.alive(moves), self.alive(reversals), target_legs)
+        refusals = evaluate_guards(pl.concat([postings, effects], how="diagonal_relaxed"), state.drop_nulls("normal_balance"))
         if refusals:
             self.refuse(pl.DataFrame(
                 {"seq": [r.seq for r in refusals], "reason_code": [r.reason_code for r in refusals],
                  "message": [r.message for r in refusals]},
                 schema={"seq": pl.Int64, "reason_code": pl.Utf8, "message": pl.Utf8},
             ))
+
+    @staticmethod
+    def _lifecycle_effects(
+        legs: pl.DataFrame, moves: pl.DataFrame, reversals: pl.DataFrame, target_legs: pl.DataFrame
+    ) -> pl.DataFrame:
+        """The moves and reversals of the batch as signed legs, each at its event's place in the replay.
+
+        A move to posted takes each leg of its target out of the pending sums and into the posted
+        ones; a move to archived only takes it out of the pending sums; a reversal posts each
+        leg of its target in the other direction. Each entry a move carries or a reversal posts
+        adds one to its account's lock version (``bumps``).
+        """
+        in_batch = legs.select(
+            pl.col("seq").alias("target_seq"), pl.col("phase").alias("target_phase"), "account", "account_id",
+            "currency", "direction", "amount",
+        )
+        stored = target_legs.select(
+            pl.col("transaction_id").alias("db_id"), pl.col("account_id").alias("account"), "account_id", "currency",
+            "direction", "amount",
+        )
+
+        def legs_of(events: pl.DataFrame) -> pl.DataFrame:
+            """The target legs of each event (``target_seq``/``target_phase`` in the batch, or ``db_id``)."""
+            return pl.concat([
+                events.drop("db_id").join(in_batch, on=["target_seq", "target_phase"], how="inner"),
+                events.drop("target_seq", "target_phase").join(stored, on="db_id", how="inner"),
+            ], how="diagonal_relaxed")
+
+        parts = []
+        if moves.height:
+            moved = legs_of(moves.select(
+                "seq", "to_status",
+                # the write moves the stored transaction when a reference names both (see _write)
+                pl.when(pl.col("db_id").is_null()).then(pl.col("target_seq")).cast(pl.Int64).alias("target_seq"),
+                pl.lit(0, pl.Int8).alias("target_phase"), "db_id", pl.lit(0, pl.Int8).alias("phase"),
+            ))
+            out_of_pending = moved.with_columns(status=pl.lit("pending"), amount=-pl.col("amount"), bumps=pl.lit(1, pl.Int64))
+            into_posted = moved.filter(pl.col("to_status") == "posted").with_columns(
+                status=pl.lit("posted"), bumps=pl.lit(0, pl.Int64)
+            )
+            parts += [out_of_pending, into_posted]
+        if reversals.height:
+            corrections = legs.filter(pl.col("phase") == 1).select("seq").unique()
+            is_correction = pl.col("seq").is_in(corrections["seq"].implode())
+            reversed_legs = legs_of(reversals.select(
+                "seq",
+                pl.when(pl.col("rank") > 0).then(pl.col("previous_seq")).otherwise(pl.col("target_seq")).cast(pl.Int64)
+                .alias("target_seq"),
+                pl.when(pl.col("rank") > 0).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int8).alias("target_phase"),
+                # the write reverses the batch's own posting when a reference names both (see _copy_reversals)
+                pl.when((pl.col("rank") > 0) | pl.col("target_seq").is_not_null()).then(None)
+                .otherwise(pl.col("db_id")).alias("db_id"),
+                pl.when(is_correction).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int8).alias("phase"),
+            ))
+            parts.append(reversed_legs.with_columns(
+                status=pl.lit("posted"), bumps=pl.lit(1, pl.Int64),
+                direction=pl.when(pl.col("direction") == "debit").then(pl.lit("credit")).otherwise(pl.lit("debit")),
+            ))
+        schema = {"order": pl.Int64, "seq": pl.Int64, "account": pl.Utf8, "account_id": pl.Utf8, "currency": pl.Utf8,
+                  "direction": pl.Utf8, "amount": pl.Int64, "status": pl.Utf8, "bumps": pl.Int64}
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        # A reversal in phase 1 comes just before the replacement of the same event (offset 0 < 1).
+        return pl.concat(parts, how="diagonal_relaxed").select(
+            _replay_order(pl.col("phase"), 0).alias("order"), "seq", "account", "account_id", "currency", "direction",
+            "amount", "status", "bumps",
+        ).cast(schema)
 
     # -- 7. lifecycle moves and reversals ------------------------------------------------------
     def _resolve_lifecycle(self, db_targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -603,6 +677,11 @@ class _Run:
     def _query_frame(self, query: str, schema: dict, params: dict | None = None) -> pl.DataFrame:
         rows = self.conn.execute(query, params).fetchall()
         return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _replay_order(phase: pl.Expr, offset: int) -> pl.Expr:
+    """Where an event's rows sit in the guard replay: phase first, then seq; ``offset`` 0 runs before 1."""
+    return (phase.cast(pl.Int64) * (1 << 41)) + pl.col("seq") * 2 + offset
 
 
 def _ascending_ids(n: int) -> pl.Series:

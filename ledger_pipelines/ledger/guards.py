@@ -1,11 +1,13 @@
 """Deciding, for a batch, which postings pass their balance conditions and lock versions.
 
 The bulk path locks every balance the batch touches (``ledger.lock_balances``) and reads their
-state; this module then replays the batch's postings in order against that state and says which
-ones to refuse -- as if they had been posted one at a time, in ``(phase, seq)`` order:
+state; this module then replays the batch in order against that state and says which postings
+to refuse -- as if the events had been applied one at a time, in the replay ``order`` the caller
+gives (file order; lifecycle moves and reversals take part as the signed legs they add, so a
+condition sees what an earlier reversal or archive left):
 
 * a leg's ``lock_version`` must equal the account's version before its transaction (each entry
-  an earlier accepted transaction posts to the account adds one);
+  an earlier accepted transaction posts to the account, or an earlier move carries, adds one);
 * every condition must hold for the balance *after* the transaction;
 * no cached sum may leave the signed 64-bit range (a hostile batch of huge amounts is refused
   event by event instead of failing the whole batch in the database).
@@ -48,13 +50,17 @@ def evaluate_guards(legs: pl.DataFrame, state: pl.DataFrame) -> list[Refusal]:
     """Which postings to refuse.
 
     ``legs``: ``order`` (Int64, the replay order), ``seq``, ``account`` (code, for messages),
-    ``account_id``, ``currency``, ``direction``, ``amount``, ``status`` ('posted'/'pending'),
-    ``lock_version`` (nullable), ``conditions`` (list of {balance, op, amount}).
+    ``account_id``, ``currency``, ``direction``, ``amount`` (negative for what a move takes out
+    of the pending sums), ``status`` ('posted'/'pending': which sums the amount goes to),
+    ``lock_version`` (nullable), ``conditions`` (list of {balance, op, amount}), and optionally
+    ``bumps`` (what the row adds to its account's lock version; 1 if absent).
     ``state``: the locked state per ``account_id, currency``: ``normal_balance, lock_version,
     posted_debits, posted_credits, pending_debits, pending_credits``.
     """
     if legs.is_empty():
         return []
+    if "bumps" not in legs.columns:
+        legs = legs.with_columns(bumps=pl.lit(1, pl.Int64))
     legs = legs.with_columns(
         pl.col("amount").cast(pl.Int128),
         has_guard=(pl.col("lock_version").is_not_null() | (pl.col("conditions").list.len() > 0)),
@@ -71,8 +77,8 @@ def evaluate_guards(legs: pl.DataFrame, state: pl.DataFrame) -> list[Refusal]:
 def _watched_pairs(legs: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
     """Pairs with a condition, plus pairs whose sums could overflow if everything were accepted."""
     guarded = legs.filter(pl.col("conditions").list.len() > 0).select("account_id", "currency").unique()
-    totals = (
-        legs.group_by("account_id", "currency")
+    totals = (  # only what adds to a sum can take it past the range
+        legs.filter(pl.col("amount") > 0).group_by("account_id", "currency")
         .agg(
             pl.col("amount").filter(pl.col("direction") == "debit").sum().alias("d"),
             pl.col("amount").filter(pl.col("direction") == "credit").sum().alias("c"),
@@ -134,9 +140,9 @@ def _anything_fails(legs, state, watched_pairs, watched_accounts) -> bool:
     if not watched_accounts.is_empty():
         versions = (
             legs.join(watched_accounts, on="account_id", how="semi")
-            .select("account_id", "order", "currency", "lock_version")
+            .select("account_id", "order", "currency", "lock_version", "bumps")
             .group_by("account_id", "order")
-            .agg(pl.col("lock_version").drop_nulls(), pl.len().alias("bumps"))
+            .agg(pl.col("lock_version").drop_nulls(), pl.col("bumps").sum())
             .sort("account_id", "order")
             .with_columns(before=(pl.col("bumps").cum_sum() - pl.col("bumps")).over("account_id"))
             .join(state.group_by("account_id").agg(pl.col("lock_version").first().alias("base")), on="account_id", how="left")
@@ -181,7 +187,7 @@ def _sequential(legs, state, watched_pairs, watched_accounts) -> list[Refusal]:
         # lock_version grows by one per entry posted to the account.
         for leg in tx:
             if leg["account_id"] in account_keys:
-                versions[leg["account_id"]] += 1
+                versions[leg["account_id"]] += leg["bumps"]
     return refusals
 
 

@@ -178,6 +178,94 @@ def test_lifecycle_and_reversal_refusals(ledger_db):
     assert outcome(result, 0) == ("quarantined", "invalid_transition")  # a pending one is archived, not reversed
 
 
+def account_lock_version(db, code):
+    with psycopg.connect(db.reader_dsn) as conn:
+        return conn.execute("SELECT lock_version FROM ledger.accounts WHERE code = %s", [code]).fetchone()[0]
+
+
+def spend(key, account, amount):
+    """A journal that takes ``amount`` out of ``account`` only if its available balance stays >= 0."""
+    return key, [(account, "credit", amount, "USD", {"conditions": [("available", "gte", 0)]}),
+                 ("expenses:spend", "debit", amount, "USD")]
+
+
+@pytest.mark.parametrize("reversal_first", [True, False])
+def test_a_condition_sees_a_reversal_earlier_in_the_file(ledger_db, reversal_first):
+    """File order decides, moves and reversals included: the batch is judged as if applied event by event."""
+    b = PlanBuilder()
+    b.post("fund", [("assets:wallet:r1", "debit", 100, "USD"), ("equity:capital", "credit", 100, "USD")])
+    run(ledger_db, b)
+    b = PlanBuilder()
+    if reversal_first:
+        reversal = b.reverse("undo-fund", key="fund")
+        spent = b.post(*spend("spend", "assets:wallet:r1", 100))
+    else:
+        spent = b.post(*spend("spend", "assets:wallet:r1", 100))
+        reversal = b.reverse("undo-fund", key="fund")
+    result = run(ledger_db, b)
+    assert outcome(result, reversal) == ("posted", None)
+    if reversal_first:  # the reversal took the 100 out first: spending it would go below zero
+        assert outcome(result, spent) == ("quarantined", "balance_condition_failed")
+        assert posted_balance(ledger_db, "assets:wallet:r1") == (0, 0, 0)
+    else:  # the spend came first and was within the balance; a reversal carries no condition
+        assert outcome(result, spent) == ("posted", None)
+        assert posted_balance(ledger_db, "assets:wallet:r1") == (-100, -100, -100)
+    assert_ledger_consistent(ledger_db)
+
+
+@pytest.mark.parametrize("archive_first", [True, False])
+def test_a_condition_sees_a_pending_hold_released_earlier_in_the_file(ledger_db, archive_first):
+    credits = "liabilities:customer_credits:h1"
+    b = PlanBuilder()
+    b.post("grant", [("expenses:promotional_credits", "debit", 100, "USD"), (credits, "credit", 100, "USD")])
+    b.post("hold", [(credits, "debit", 80, "USD"), ("revenue:other", "credit", 80, "USD")], status="pending")
+    run(ledger_db, b)
+    assert posted_balance(ledger_db, credits) == (100, 20, 20)  # posted, pending, available
+
+    use = ("use", [(credits, "debit", 50, "USD", {"conditions": [("available", "gte", 0)]}),
+                   ("revenue:other", "credit", 50, "USD")])
+    b = PlanBuilder()
+    if archive_first:
+        release = b.move("release", "archived", key="hold")
+        used = b.post(*use)
+    else:
+        used = b.post(*use)
+        release = b.move("release", "archived", key="hold")
+    result = run(ledger_db, b)
+    assert outcome(result, release) == ("posted", None)
+    if archive_first:  # the hold is gone: 100 available, 50 used
+        assert outcome(result, used) == ("posted", None)
+        assert posted_balance(ledger_db, credits) == (50, 50, 50)
+    else:  # only 20 was available when the use came
+        assert outcome(result, used) == ("quarantined", "balance_condition_failed")
+        assert posted_balance(ledger_db, credits) == (100, 100, 100)
+    assert_ledger_consistent(ledger_db)
+
+
+def test_lock_versions_count_the_moves_and_reversals_earlier_in_the_file(ledger_db):
+    wallet = "assets:wallet:v9"
+    b = PlanBuilder()
+    b.post("pay", [(wallet, "debit", 10, "USD"), ("equity:capital", "credit", 10, "USD")], status="pending")
+    b.post("top-up", [(wallet, "debit", 5, "USD"), ("equity:capital", "credit", 5, "USD")])
+    run(ledger_db, b)
+    assert account_lock_version(ledger_db, wallet) == 2
+
+    b = PlanBuilder()
+    b.move("settle", "posted", key="pay")  # carries 1 entry of the wallet: version 3
+    stale = b.post("stale", [(wallet, "debit", 1, "USD", {"lock_version": 2}), ("equity:capital", "credit", 1, "USD")])
+    fresh = b.post("fresh", [(wallet, "debit", 1, "USD", {"lock_version": 3}), ("equity:capital", "credit", 1, "USD")])
+    b.reverse("undo-top-up", key="top-up")  # posts 1 entry on the wallet: version 5
+    after = b.post("after", [(wallet, "debit", 1, "USD", {"lock_version": 5}), ("equity:capital", "credit", 1, "USD")])
+    result = run(ledger_db, b)
+    assert outcome(result, stale) == ("quarantined", "version_conflict")
+    assert outcome(result, fresh) == ("posted", None)
+    assert outcome(result, after) == ("posted", None)
+    # The database's own count agrees with the replay: 2 + move 1 + fresh 1 + reversal 1 + after 1.
+    assert account_lock_version(ledger_db, wallet) == 6
+    assert posted_balance(ledger_db, wallet)[0] == 10 + 5 + 1 - 5 + 1
+    assert_ledger_consistent(ledger_db)
+
+
 def test_a_refused_posting_takes_its_dependents_with_it(ledger_db):
     b = PlanBuilder()
     b.post("hold", [("liabilities:customer_credits:s2", "debit", 10, "USD", {"conditions": [("available", "gte", 0)]}),
