@@ -158,8 +158,9 @@ def mirror_complete(conn: duckdb.DuckDBPyConnection, dsn: str, tz: str) -> Check
     pg = _pg_frame(dsn, read_sql("warehouse/checks/pg_mirror_days.sql").format(tz=tz, snapshot=state.watermark.text))
     wh = _duck_frame(conn, read_sql("warehouse/checks/mirror_days.sql"))
     value_columns = ["transactions", "entries", "debits", "credits"]
-    pg = pg.select(keys + value_columns).cast({c: pl.Int64 for c in value_columns})
-    wh = wh.select(keys + value_columns).cast({c: pl.Int64 for c in value_columns})
+    # 128-bit: a day's sum of 64-bit amounts may pass the 64-bit range (the sums arrive as text)
+    pg = pg.select(keys + value_columns).cast({c: pl.Int128 for c in value_columns})
+    wh = wh.select(keys + value_columns).cast({c: pl.Int128 for c in value_columns})
     frame = (
         pg.join(wh, on=keys, how="full", coalesce=True, suffix="_mirror")
         .rename({c: f"{c}_postgres" for c in value_columns})

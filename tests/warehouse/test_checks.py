@@ -106,3 +106,30 @@ def test_an_unbalanced_transaction_in_the_ledger_is_reported(built):
         conn.execute("UPDATE ledger.entries SET amount = amount + 1 WHERE ctid = (SELECT min(ctid) FROM ledger.entries)")
     result = checks.balanced_transactions_ledger(db.reader_dsn)
     assert not result.passed and result.offending.height == 1 and abs(result.offending["net"][0]) == 1
+
+
+def test_the_mirror_check_sums_a_day_beyond_64_bits(ledger_db, files):
+    """Each amount fits 64 bits and so does each account's sum, but a day's total over accounts may not.
+
+    (The category snapshots still hold 64-bit sums: a category total beyond that range stops
+    their computation with an error; docs/warehouse.md, "Limits".)
+    """
+    from datetime import UTC, datetime
+
+    from ledger_pipelines.warehouse.mirror import mirror
+    from tests.ledger.helpers_ledger import open_ledger, transfer
+
+    biggest = 2**63 - 1
+    ledger = open_ledger(ledger_db.writer_dsn)
+    at = datetime(2024, 3, 5, 12, tzinfo=UTC)
+    ledger.post(transfer("huge-1", "assets:vault:one", "equity:one", biggest, at=at))
+    ledger.post(transfer("huge-2", "assets:vault:two", "equity:two", biggest, at=at))
+    with open_work(files.work) as conn:
+        mirror(conn, ledger_db.reader_dsn, TZ)
+        complete = checks.mirror_complete(conn, ledger_db.reader_dsn, TZ)
+        conn.execute("UPDATE analytics.entries SET amount = amount - 1 WHERE transaction_id = "
+                     "(SELECT min(transaction_id) FROM analytics.entries) AND direction = 'debit'")
+        damaged = checks.mirror_complete(conn, ledger_db.reader_dsn, TZ)
+    assert complete.passed, complete.offending
+    assert complete.offending.height == 0
+    assert not damaged.passed and damaged.offending["diff_debits"].to_list() == [-1]

@@ -1,8 +1,8 @@
 -- The mirror per effective day, currency and status: the same figures as pg_mirror_days.sql.
 SELECT e.effective_date, e.currency, coalesce(t.status, '(no transaction)') AS status,
        count(DISTINCT e.transaction_id) AS transactions, count(*) AS entries,
-       CAST(coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS BIGINT) AS debits,
-       CAST(coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS BIGINT) AS credits
+       CAST(CAST(coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS HUGEINT) AS VARCHAR) AS debits,
+       CAST(CAST(coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS HUGEINT) AS VARCHAR) AS credits
   FROM analytics.entries e
   LEFT JOIN analytics.transactions t ON t.transaction_id = e.transaction_id
  GROUP BY ALL

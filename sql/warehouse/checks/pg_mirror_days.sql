@@ -3,8 +3,9 @@
 SELECT (e.effective_at AT TIME ZONE '{tz}')::date AS effective_date, e.currency,
        CASE WHEN pg_visible_in_snapshot(t.changed_xid, '{snapshot}'::pg_snapshot) THEN t.status ELSE 'pending' END AS status,
        count(DISTINCT e.transaction_id) AS transactions, count(*) AS entries,
-       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0)::bigint AS debits,
-       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0)::bigint AS credits
+       -- as text: a day's sum of 64-bit amounts may pass the 64-bit range (compared as 128-bit ints)
+       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0)::text AS debits,
+       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0)::text AS credits
   FROM ledger.entries e
   JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
  WHERE pg_visible_in_snapshot(t.created_xid, '{snapshot}'::pg_snapshot)
