@@ -9,6 +9,7 @@ so tests and the CLI can point a fresh process (or a fresh call) at another home
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,6 +55,77 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+
+DATABASE_URL_FORM = "postgresql://user:password@host:port/database"
+_URL_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<user>[^:@/?#]*)(?::(?P<password>[^@/?#]*))?@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe to print or log."""
+    match = _URL_USERINFO.match(url)
+    if not match or match.group("password") is None:
+        return url
+    return url[: match.start("password")] + "***" + url[match.end("password"):]
+
+
+def url_password(url: str | None) -> str | None:
+    """The password written in a ``scheme://user:password@host`` URL (raw, as written), if any."""
+    match = _URL_USERINFO.match(url or "")
+    return match.group("password") if match and match.group("password") else None
+
+
+def database_url_parts(url: str) -> dict[str, str]:
+    """libpq's reading of a ``postgresql://`` URL (host, port, user, dbname, ...).
+
+    Raises :class:`ConfigError` naming ``SUBLEDGER_DATABASE_URL`` (never its password) when the
+    URL is not one libpq accepts.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        scheme = url.split("://", 1)[0] + "://..." if "://" in url else "a value without a scheme"
+        raise ConfigError(
+            f"SUBLEDGER_DATABASE_URL must be a PostgreSQL URL of the form {DATABASE_URL_FORM} "
+            f"(got {scheme}); fix it, or unset it to use the embedded Postgres."
+        )
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    password = url_password(url)
+    try:
+        parts = {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    except ProgrammingError as exc:
+        reason = str(exc).strip().replace(password, "***") if password else str(exc).strip()
+        raise ConfigError(
+            f"SUBLEDGER_DATABASE_URL is not a valid PostgreSQL URL ({reason}); "
+            f"write it as {DATABASE_URL_FORM} (percent-encode special characters in the password)."
+        ) from None
+    for port in filter(None, parts.get("port", "").split(",")):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"SUBLEDGER_DATABASE_URL has port {port!r}, which is not a TCP port number; "
+                f"write it as {DATABASE_URL_FORM}, e.g. ...@localhost:5432/subledger."
+            )
+    return parts
+
+
+def database_address(url: str) -> str:
+    """``host:port`` (or several, comma-separated) that ``url`` points at, for messages."""
+    try:
+        parts = database_url_parts(url)
+    except ConfigError:
+        return "(an invalid SUBLEDGER_DATABASE_URL)"
+    hosts = (parts.get("host") or os.environ.get("PGHOST") or "localhost").split(",")
+    ports = (parts.get("port") or os.environ.get("PGPORT") or "5432").split(",")
+    if len(ports) == 1:
+        ports = ports * len(hosts)
+    pairs = []
+    for host, port in zip(hosts, ports, strict=False):
+        host = host or "localhost"
+        if host.startswith("/"):
+            pairs.append(f"{host} (Unix socket, port {port or '5432'})")
+        else:
+            pairs.append(f"[{host}]:{port or '5432'}" if ":" in host else f"{host}:{port or '5432'}")
+    return ", ".join(pairs)
 
 
 def _env(name: str) -> str | None:
@@ -136,12 +208,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             f"SUBLEDGER_CLOSED_PERIOD_POLICY={policy!r}: use 'quarantine' (refuse events dated in a closed month) "
             "or 'next_open_day' (post them on the first open day, keeping the intended date in metadata)."
         )
+    database_url = get("SUBLEDGER_DATABASE_URL")
+    if database_url is not None:
+        database_url_parts(database_url)
     rules = get("SUBLEDGER_RULES_PATH")
     duckdb_path = Path(get("SUBLEDGER_DUCKDB_PATH") or home / "warehouse.duckdb")
     landing_dir = Path(get("SUBLEDGER_LANDING_DIR") or home / "landing")
     return Settings(
         home=home,
-        database_url=get("SUBLEDGER_DATABASE_URL"),
+        database_url=database_url,
         duckdb_path=duckdb_path.expanduser().resolve(),
         timezone=timezone,
         landing_dir=landing_dir.expanduser().resolve(),

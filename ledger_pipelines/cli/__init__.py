@@ -1,7 +1,8 @@
 """``subledger``: the command line of interfaces.md.
 
 Each command group lives in its own module and is registered in :data:`COMMAND_MODULES`.
-Exit codes: 0 success, 1 failed check or rejected input, 2 usage error (click's own).
+Exit codes: 0 success, 1 failed check, rejected input or runtime failure (e.g. the database cannot
+be reached), 2 usage error (click's own, and invalid settings).
 """
 
 from __future__ import annotations
@@ -22,7 +23,27 @@ COMMAND_MODULES = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class SubledgerGroup(click.Group):
+    """The ``subledger`` group: turns the known failures of every command into one clear message.
+
+    Expected failures (database unreachable, invalid setting, unusable path; see
+    :func:`ledger_pipelines.cli.common.known_error`) print ``error: ...`` on stderr with the exit
+    code of interfaces.md. Anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context):
+        from ledger_pipelines.cli.common import known_error
+
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            error = known_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+@click.group(cls=SubledgerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="subledger")
 def main() -> None:
     """subledger: an immutable double-entry ledger for a subscription business.

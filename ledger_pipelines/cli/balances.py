@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 import click
 
@@ -14,16 +14,38 @@ from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.postgres.database import connect
 from ledger_pipelines.timeparse import TimeInputError, parse_instant
 
-FIELDS = ["currency", "posted", "pending", "available", "as_of", "version"]
+FIELDS = ["currency", "posted", "pending", "available", "as_of", "version"]  # + lock_version for accounts
 
 
 def _instant(value: str | None, settings, what: str) -> datetime | None:
+    """``--as-of``/``--known-at`` as an aware datetime; a usage error naming the option otherwise."""
     if value is None:
         return None
     try:
-        return parse_instant(value, settings.tz, what=what)
+        try:
+            instant = parse_instant(value, settings.tz, what=what)
+        except OverflowError:
+            # Only the end of 9999-12-31 overflows (its next midnight is past datetime.max); the last
+            # microsecond of that day is the same instant timeparse.end_of_day means.
+            day = date.fromisoformat(value.strip())
+            instant = datetime.combine(day, time.max, tzinfo=settings.tz)
+        instant.astimezone(UTC)  # must be representable in UTC too (queries, JSON)
     except TimeInputError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        message = str(exc)
+        raise _bad_option(what, message.removeprefix(f"{what} ")) from exc
+    except (OverflowError, ValueError) as exc:
+        raise _bad_option(
+            what, f"{value.strip()!r} is out of the supported range (years 0001-9999 in UTC and in "
+                  f"SUBLEDGER_TIMEZONE={settings.timezone}); give a time between 0001-01-02 and 9999-12-30."
+        ) from exc
+    return instant
+
+
+def _bad_option(name: str, message: str) -> click.BadParameter:
+    """A usage error shown as "Invalid value for '--as-of': ..." (exit 2)."""
+    ctx = click.get_current_context(silent=True)
+    param = next((p for p in ctx.command.params if name in getattr(p, "opts", ())), None) if ctx else None
+    return click.BadParameter(message, ctx=ctx, param=param, param_hint=None if param else f"'{name}'")
 
 
 def _currency(ctx, param, value: str | None) -> str | None:
@@ -64,6 +86,8 @@ def balance(account: str, as_of: str | None, known_at: str | None, currency: str
     for doc in documents:
         # The version is the cached balance's; a past instant (--as-of/--known-at) has none.
         version = "" if doc["version"] is None else f", version {doc['version']}"
+        if doc.get("lock_version") is not None:  # what a producer sends as a leg's lock_version
+            version += f", account lock_version {doc['lock_version']}"
         click.echo(
             f"{doc['account']} {doc['currency']}: posted {doc['posted']}, pending {doc['pending']}, "
             f"available {doc['available']} (minor units{version}, as of {doc['as_of']})"
@@ -98,7 +122,7 @@ def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: s
         emit_json(documents)
         return
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[key, *FIELDS], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[key, *FIELDS] + (["lock_version"] if key == "account" else []), lineterminator="\n")
     writer.writeheader()
     for doc in documents:
         writer.writerow({k: ("" if v is None else v) for k, v in doc.items()})

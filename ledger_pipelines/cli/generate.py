@@ -33,6 +33,13 @@ def generate(out_dir: Path, subscriptions: int, months: int, seed: int, start: d
     """
     from ledger_pipelines.generate import generate as run
 
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot create the folder {out_dir} ({exc.strerror or exc}); give a folder you may write to.",
+            param_hint="'--out'",
+        ) from exc
     result = run(out_dir, subscriptions=subscriptions, months=months, seed=seed, start=start)
     click.echo(result.summary())
     click.echo(f"files in {out_dir}: {', '.join(p.name for p in result.files)}")
