@@ -8,7 +8,7 @@ or ``...Z``); without one it is ambiguous and refused.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -20,8 +20,14 @@ class TimeInputError(ValueError):
 
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
-    """The last representable instant of ``day`` in ``tz`` (next local midnight minus 1 µs)."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) - ONE_MICROSECOND
+    """The last representable instant of ``day`` in ``tz`` (next local midnight minus 1 µs).
+
+    Computed in UTC: aware arithmetic in Python is wall-clock arithmetic, which picks the first
+    of two 23:59:59.999999 when the clock goes back at midnight (America/Santiago in April) and
+    would end the day an hour early.
+    """
+    next_midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return (next_midnight - ONE_MICROSECOND).astimezone(tz)
 
 
 def parse_instant(text: str, tz: ZoneInfo, *, what: str = "--as-of") -> datetime:

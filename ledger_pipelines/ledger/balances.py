@@ -16,7 +16,7 @@ Without anchors every account simply uses its whole history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import psycopg
@@ -26,6 +26,7 @@ from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.paths import read_sql
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+_SUMS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,30 @@ def balances(
 ) -> list[Balance]:
     """Balances of ``accounts`` (every account when None), one per account and currency.
 
-    Without ``as_of``/``known_at`` this reads the cached balances (one index lookup per account,
-    ``version`` included); otherwise it answers from the latest anchor before ``as_of`` plus the
-    delta (see the module docs), with the same result as :func:`recomputed_balances`.
+    Without ``as_of``/``known_at`` this is the balance *now* (every entry effective at or before
+    now, moves as dated), with ``version`` and the account's ``lock_version``. It reads the
+    cached balances (one index lookup per account); an account whose cache counts something
+    dated later (a future-dated entry or move) is answered as of now instead, since the cache
+    holds every entry whatever its date. With ``as_of``/``known_at`` it answers from the latest
+    anchor before ``as_of`` plus the delta (see the module docs), with the same result as
+    :func:`recomputed_balances`.
     """
-    if as_of is None and known_at is None:
-        rows = conn.execute(read_sql("ledger/current_balances.sql"), {"codes": accounts, "currency": currency}).fetchall()
-        now = datetime.now(UTC)
-        return [Balance(r[0], r[2], r[1], r[3], r[4], r[5], r[6], version=r[7], as_of=now) for r in rows]
-    return _as_of(conn, "ledger/balance_at.sql", accounts, currency, as_of, known_at)
+    if as_of is not None or known_at is not None:
+        return _as_of(conn, "ledger/balance_at.sql", accounts, currency, as_of, known_at)
+    now = datetime.now(UTC)
+    rows = conn.execute(read_sql("ledger/current_balances.sql"), {"codes": accounts, "currency": currency}).fetchall()
+    later = {r[0] for r in conn.execute(
+        read_sql("ledger/accounts_with_later_activity.sql"), {"codes": accounts, "currency": currency, "now": now}
+    ).fetchall()}
+    found = [Balance(r[0], r[2], r[1], r[3], r[4], r[5], r[6], version=r[7], as_of=now, lock_version=r[8]) for r in rows]
+    if not later:
+        return found
+    as_of_now = {(b.account, b.currency): b for b in _as_of(conn, "ledger/balance_at.sql", sorted(later), currency, now, None)}
+    zero = Balance("", "", "debit", 0, 0, 0, 0)  # a pair with nothing effective yet
+    return [
+        replace(b, **{f: getattr(as_of_now.get((b.account, b.currency), zero), f) for f in _SUMS}) if b.account in later else b
+        for b in found
+    ]
 
 
 def recomputed_balances(
@@ -135,7 +151,10 @@ def balance(
         return found[0]
     info = get_account(conn, account)
     normal = info.normal_balance if info else "debit"
-    return Balance(account, currency, normal, 0, 0, 0, 0, version=0, as_of=as_of or datetime.now(UTC))
+    if as_of is None and known_at is None:  # now: the versions are known
+        return Balance(account, currency, normal, 0, 0, 0, 0, version=0, as_of=datetime.now(UTC),
+                       lock_version=info.lock_version if info else 0)
+    return Balance(account, currency, normal, 0, 0, 0, 0, as_of=as_of or datetime.now(UTC))
 
 
 def category_balances(
@@ -149,7 +168,7 @@ def category_balances(
 
     A category's debit and credit sums are the sums of its member accounts'; its balances are
     signed by the category's normal balance (a path category's top segment's; a group's own,
-    debit by default). ``Balance.account`` holds the category code.
+    else that of the account type its code starts with, else debit). ``Balance.account`` holds the category code.
     """
     import polars as pl
 

@@ -451,8 +451,9 @@ class _Run:
         unknown = moves.filter(pl.col("target_seq").is_null() & pl.col("db_id").is_null())
         self.refuse(_refusals(
             unknown, "unknown_target",
-            pl.format("no transaction matches {} {}: it was never posted or was quarantined. Post (or replay) the "
-                      "original first, then replay this event.", pl.col("kind"), pl.col("name")),
+            pl.format("no current transaction matches {} {}: it was never posted, was quarantined, or was reversed "
+                      "(a reversed transaction no longer moves). Post (or replay) the original first, then replay this "
+                      "event.", pl.col("kind"), pl.col("name")),
         ))
         moves = moves.join(unknown.select("seq"), on="seq", how="anti").with_columns(
             current=pl.coalesce("batch_status", "db_status"),

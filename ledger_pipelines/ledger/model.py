@@ -145,8 +145,9 @@ class Balance:
     posted_credits: int
     pending_debits: int
     pending_credits: int
-    version: int | None = None
+    version: int | None = None  # the cached balance's version (this account and currency)
     as_of: datetime | None = None
+    lock_version: int | None = None  # the account's version: what a producer sends as a leg's lock_version
 
     @property
     def posted(self) -> int:
@@ -171,8 +172,8 @@ class Balance:
         return {"posted": self.posted, "pending": self.pending, "available": self.available}[kind]
 
     def as_dict(self, key: str = "account") -> dict[str, object]:
-        """The interfaces.md JSON shape."""
-        return {
+        """The interfaces.md JSON shape; an account's also carries the account's ``lock_version``."""
+        shape = {
             key: self.account,
             "currency": self.currency,
             "posted": self.posted,
@@ -181,6 +182,9 @@ class Balance:
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "version": self.version,
         }
+        if key == "account":
+            shape["lock_version"] = self.lock_version
+        return shape
 
 
 @dataclass(frozen=True)

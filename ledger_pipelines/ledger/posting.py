@@ -285,10 +285,11 @@ class Ledger:
                     [transition_key],
                 ).fetchone()
                 if used is not None:
-                    if used[0] != transaction_id or used[3] != transition_hash:
+                    if used[0] != transaction_id or used[3] != transition_hash or used[2] != to_status:
                         raise IdempotencyConflict(
                             f"transition_key={transition_key!r} already moved transaction {used[1]!r} to {used[2]}"
-                            + (" with different content" if used[0] == transaction_id else "")
+                            + (f", not to {to_status}" if used[0] == transaction_id and used[2] != to_status
+                               else " with different content" if used[0] == transaction_id else "")
                             + "; the first move stands. Use a new transition_key for a different move."
                         )
                     return PostedTransaction(transaction_id, key, used[2], created=False)
@@ -311,7 +312,8 @@ class Ledger:
             ).fetchone()
             if moved is None:  # moved by someone else between the read and the lock
                 now = self._find(transaction_id)
-                if transition_key is not None and now is not None and now[4] == transition_key and now[5] == transition_hash:
+                if (transition_key is not None and now is not None and now[4] == transition_key and now[5] == transition_hash
+                        and now[2] == to_status):
                     return PostedTransaction(transaction_id, key, now[2], created=False)
                 raise InvalidTransition(
                     f"transaction {key!r} is no longer pending: a concurrent move made it "

@@ -21,7 +21,9 @@ SELECT m.category, m.account,
        coalesce(c.normal_balance, at.normal_balance, 'debit') AS normal_balance
   FROM memberships m
   JOIN ledger.categories c ON c.code = m.category
-  LEFT JOIN ledger.account_types at ON c.kind = 'path' AND at.top_segment = split_part(c.code, ':', 1)
+  -- a category under an account type's segment (path or group, e.g. a group 'revenue:promo') is
+  -- signed like that type unless it names its own normal balance
+  LEFT JOIN ledger.account_types at ON at.top_segment = split_part(c.code, ':', 1)
  WHERE %(prefix)s::text IS NULL
     OR m.category = %(prefix)s::text
     OR left(m.category, length(%(prefix)s::text) + 1) = %(prefix)s::text || ':'

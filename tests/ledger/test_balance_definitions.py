@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -122,7 +122,7 @@ def test_balances_now_and_as_of_every_earlier_time(ledger_db):
             for as_of in INSTANTS:
                 got = reads.balance(conn, account, currency, as_of=as_of)
                 assert (got.posted, got.pending, got.available) == reference(postings, account, currency, as_of), (account, currency, as_of)
-            # now: the cache, which counts every entry (also the one dated in the future)
+            # now (the cache; every posting of the scenario, 'future' included, is dated before the real now)
             cached = reads.balance(conn, account, currency)
             expected_now = reference(postings, account, currency, FAR_FUTURE)
             assert (cached.posted, cached.pending, cached.available) == expected_now, account
@@ -150,6 +150,8 @@ def test_category_balances_sum_members_signed_by_the_category(ledger_db):
     _post(ledger, postings)
     ledger.create_category("region:eu", reason="test")  # a group: debit-signed by default
     ledger.add_to_category("region:eu", ["assets:cash", "liabilities:wallet"])
+    ledger.create_category("revenue:promo", reason="test")  # a group under 'revenue': credit-signed like it
+    ledger.add_to_category("revenue:promo", ["revenue:sales"])
     as_of = T0 + 2 * DAY
     with connect(ledger_db.reader_dsn) as conn:
         rows = {(b.account, b.currency): b for b in reads.category_balances(conn, None, as_of=as_of)}
@@ -166,9 +168,12 @@ def test_category_balances_sum_members_signed_by_the_category(ledger_db):
     # the group holds a debit-normal and a credit-normal account; it is debit-signed
     got = rows[("region:eu", "USD")]
     assert (got.posted, got.pending, got.available) == category("debit", ["assets:cash", "liabilities:wallet"])
-    # 'revenue' is credit-signed
+    # 'revenue' is credit-signed, and so is a group named under it
     got = rows[("revenue", "USD")]
     assert (got.posted, got.pending, got.available) == reference(postings, "revenue:sales", "USD", as_of)
+    got = rows[("revenue:promo", "USD")]
+    assert (got.posted, got.pending, got.available) == reference(postings, "revenue:sales", "USD", as_of)
+    assert got.posted > 0
     assert set(now_rows) >= {("assets", "USD"), ("assets:cash", "USD"), ("assets:cash", "JPY")}
     assert all(k[0] == "assets" or k[0].startswith("assets:") for k in now_rows)
     ledger.conn.close()
@@ -243,3 +248,36 @@ def test_available_counts_pending_outflows_but_not_pending_inflows(ledger_db, ac
         b = reads.balance(conn, account, "USD")
     assert (b.posted, b.pending, b.available) == (500, 530, 460)
     ledger.conn.close()
+
+
+def test_a_balance_now_leaves_out_what_is_dated_later(ledger_db):
+    """interfaces.md: --as-of defaults to now, i.e. every entry with effective_at <= now, moves as dated.
+
+    The cache counts every entry whatever its date, so an account with something dated later
+    (here: an entry three years ahead and a settlement two days ahead) must not be read from it.
+    """
+    from ledger_pipelines.ledger.model import Leg, NewTransaction
+
+    now = datetime.now(UTC)
+    ledger = open_ledger(ledger_db.writer_dsn)
+    ledger.post(transfer("today", "assets:cash:f1", "equity:capital", 1500, at=now - DAY))
+    ledger.post(transfer("in-three-years", "assets:cash:f1", "equity:capital", 18, at=now + 3 * 365 * DAY))
+    ledger.post(transfer("out", "expenses:fees", "assets:cash:f1", 40, status="pending", at=now - DAY))
+    ledger.move("out", "posted", at=now + 2 * DAY)  # settles the day after tomorrow
+    ledger.post(NewTransaction("plain", (Leg("assets:cash:f2", "debit", 7, "USD"), Leg("equity:capital", "credit", 7, "USD")), now - DAY))
+    with connect(ledger_db.reader_dsn) as conn:
+        cash = reads.balance(conn, "assets:cash:f1", "USD")
+        # posted: only the 1500; the 40 going out is still pending now (available counts it)
+        assert (cash.posted, cash.pending, cash.available) == (1500, 1460, 1460)
+        later = reads.balance(conn, "assets:cash:f1", "USD", as_of=now + 4 * 365 * DAY)
+        assert (later.posted, later.pending, later.available) == (1500 + 18 - 40,) * 3
+        # the versions still come from the cache, and lock_version is the account's own
+        with psycopg.connect(ledger_db.reader_dsn) as raw:
+            lock_version, version = raw.execute(
+                "SELECT a.lock_version, b.version FROM ledger.accounts a JOIN ledger.balances b USING (account_id) "
+                "WHERE a.code = 'assets:cash:f1'").fetchone()
+        assert (cash.version, cash.lock_version) == (version, lock_version) and lock_version == 4
+        listed = {(b.account, b.currency): (b.posted, b.pending, b.available) for b in reads.balances(conn)}
+        assert listed[("assets:cash:f1", "USD")] == (1500, 1460, 1460)
+        assert listed[("assets:cash:f2", "USD")] == (7, 7, 7)  # nothing later: read from the cache
+        assert listed[("equity:capital", "USD")] == (1507, 1507, 1507)  # the 18 is three years ahead

@@ -248,10 +248,14 @@ def test_balances_json_and_csv(home, seeded):
     result = cli(home, "balances", "--format", "csv")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "account,currency,posted,pending,available,as_of,version"
+    assert lines[0] == "account,currency,posted,pending,available,as_of,version,lock_version"
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {(r["account"], r["currency"]): (int(r["posted"]), int(r["pending"]), int(r["available"])) for r in rows} == seeded
     assert all(int(r["version"]) > 0 for r in rows)
+    # lock_version is the account's (all currencies): the number a producer sends on a leg
+    cash_versions = {int(r["lock_version"]) for r in rows if r["account"] == "assets:cash"}
+    assert len(cash_versions) == 1
+    assert cash_versions.pop() == sum(int(r["version"]) for r in rows if r["account"] == "assets:cash")
 
     early = json.loads(cli(home, "balances", "--as-of", "2024-01-10").stdout)
     assert {(d["account"], d["currency"]): numbers(d) for d in early} == {

@@ -167,7 +167,14 @@ def test_move_refusals_and_transition_keys(ledger, ledger_db):
         ledger.move("p1", "posted", transition_key="settle-1", transition_hash="other")
     with pytest.raises(IdempotencyConflict, match="transition_key='settle-1' already moved transaction 'p1'"):
         ledger.move("p2", "posted", transition_key="settle-1", transition_hash="h1")
-    assert snapshot(ledger_db.dsn) == before
+    assert snapshot(ledger_db.dsn) == before  # the refused calls wrote nothing
+    # the same key asking for the other move is no replay, also without a content hash
+    ledger.move("p2", "archived", transition_key="fail-2")
+    archived = snapshot(ledger_db.dsn)
+    with pytest.raises(IdempotencyConflict, match="already moved transaction 'p2' to archived, not to posted"):
+        ledger.move("p2", "posted", transition_key="fail-2")
+    assert snapshot(ledger_db.dsn) == archived
+    assert ledger.move("p2", "archived", transition_key="fail-2").created is False
 
 
 # ---------------------------------------------------------------------------------------------

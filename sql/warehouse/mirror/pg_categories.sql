@@ -1,5 +1,6 @@
--- Every category with its normal balance resolved: its own, else (path) its top segment's, else debit.
+-- Every category with its normal balance resolved: its own, else its top segment's account type's
+-- (paths, and groups named under a type such as 'revenue:promo'), else debit.
 SELECT c.code, c.kind, c.parent_code,
-       coalesce(c.normal_balance, CASE WHEN c.kind = 'path' THEN t.normal_balance END, 'debit') AS normal_balance
+       coalesce(c.normal_balance, t.normal_balance, 'debit') AS normal_balance
   FROM ledger.categories c
   LEFT JOIN ledger.account_types t ON t.top_segment = split_part(c.code, ':', 1)
