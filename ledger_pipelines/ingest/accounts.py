@@ -3,7 +3,8 @@
 A code is a ``:``-separated path of 1-32 segments, each 1-64 printable characters other than
 ``:`` in any script (quotes, spaces, emoji and right-to-left letters are fine and kept verbatim).
 Refused: control, private-use, unassigned and line/paragraph-separator characters, and the
-bidirectional overrides/isolates/marks that can make one code *display* as another. The top-level
+invisible format characters (zero-width space and joiners, soft hyphen, bidirectional marks,
+overrides and isolates) that can make one code *display* as another. The top-level
 segment must be a configured account type (it sets the normal balance).
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from ledger_pipelines.ledger.accounts import BAD_CODE_CHARACTERS
+
 MAX_SEGMENTS = 32
 MAX_SEGMENT_LENGTH = 64
-BAD_CHARACTERS = (
-    r"[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200E}\x{200F}\x{061C}]"
-)
+BAD_CHARACTERS = BAD_CODE_CHARACTERS
 
 
 def account_problem(code: pl.Expr, account_types: dict[str, str]) -> pl.Expr:
@@ -27,8 +28,8 @@ def account_problem(code: pl.Expr, account_types: dict[str, str]) -> pl.Expr:
     return (
         pl.when(code.is_null()).then(None)
         .when(code.str.contains(BAD_CHARACTERS))
-        .then(pl.format("it contains the non-printable or direction-changing character at position {} (bidirectional "
-                        "overrides and control characters are refused because they make codes look alike)",
+        .then(pl.format("it contains the non-printable, invisible or direction-changing character at position {} "
+                        "(control, zero-width and bidirectional characters are refused because they make codes look alike)",
                         code.str.find(BAD_CHARACTERS) + 1))
         .when(segments.list.eval(pl.element().str.len_chars() == 0).list.any())
         .then(pl.lit("it has an empty segment (two ':' in a row, or a ':' at either end)"))

@@ -2,7 +2,8 @@
 
 An account is named by a ``:``-separated code path (``assets:receivables:sub_42``): 1 to 32
 segments of 1 to 64 printable characters other than ``:``, in any script, stored verbatim and
-compared exactly. Every prefix of the path is a category. The top-level segment sets the normal
+compared exactly (invisible and direction-changing characters are refused, so two codes never
+look the same). Every prefix of the path is a category. The top-level segment sets the normal
 balance (``ledger.account_types``: assets and expenses are debit-normal; liabilities, equity,
 revenue and income credit-normal; more can be configured).
 """
@@ -21,11 +22,12 @@ from ledger_pipelines.paths import read_sql
 
 MAX_SEGMENTS = 32
 MAX_SEGMENT_LENGTH = 64
-# Unicode categories that are not printable: controls, surrogates, private use, unassigned,
-# line/paragraph separators. Format characters are refused when they are bidirectional
-# overrides/isolates, which can make one code display as another.
-_REFUSED_CATEGORIES = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
-_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+# Unicode categories refused in a code: controls, invisible format characters (zero-width space
+# and joiners, soft hyphen, byte-order mark, bidirectional marks, overrides and isolates: they make
+# one code display as another), surrogates, private use, unassigned, line/paragraph separators.
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# The same, as a Polars (Rust) regex for the vectorised checks (a valid UTF-8 string holds no surrogate).
+BAD_CODE_CHARACTERS = r"[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]"
 
 
 def account_code_problem(code: object) -> str | None:
@@ -41,8 +43,8 @@ def account_code_problem(code: object) -> str | None:
         if len(segment) > MAX_SEGMENT_LENGTH:
             return f"segment {position} has {len(segment)} characters; at most {MAX_SEGMENT_LENGTH} are allowed"
         for char in segment:
-            if char in _BIDI_CONTROLS or unicodedata.category(char) in _REFUSED_CATEGORIES:
-                return f"segment {position} contains the non-printable character U+{ord(char):04X}"
+            if unicodedata.category(char) in _REFUSED_CATEGORIES:
+                return f"segment {position} contains the non-printable or invisible character U+{ord(char):04X}"
     return None
 
 

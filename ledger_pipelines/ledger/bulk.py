@@ -32,6 +32,7 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.failpoints import failpoint
+from ledger_pipelines.ledger.accounts import BAD_CODE_CHARACTERS
 from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
@@ -41,9 +42,6 @@ from ledger_pipelines.paths import read_sql
 BULK_ADVISORY_LOCK = 0x5B1ED6E2  # one batch at a time per ledger database
 COPY_CHUNK_ROWS = 200_000
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6f%:z"
-# Codes a segment must not contain (controls, surrogates, private use, unassigned, separators,
-# bidi controls); the front end checks the same more verbosely.
-_BAD_CODE_CHARS = r"[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200E}\x{200F}\x{061C}]"
 
 # The columns a batch writes, in COPY order, with their Postgres types (for the binary COPY).
 TRANSACTION_COLUMN_TYPES = {
@@ -256,7 +254,7 @@ class _Run:
             ~top.is_in(list(self.account_types))
             | (segments.list.len() > 32)
             | segments.list.eval((pl.element().str.len_chars() == 0) | (pl.element().str.len_chars() > 64)).list.any()
-            | pl.col("account").str.contains(_BAD_CODE_CHARS)
+            | pl.col("account").str.contains(BAD_CODE_CHARACTERS)
         )
         self.refuse(_refusals(
             legs.filter(bad_code).sort("seq"), "invalid_account",

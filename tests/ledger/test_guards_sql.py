@@ -401,11 +401,27 @@ def test_an_account_restricted_to_one_currency_refuses_others(db):
         ("assets:" + "x" * 65, "ledger.account_id_of('assets:' || repeat('x', 65))"),
         ("assets:tab\there", "ledger.account_id_of(E'assets:tab\\there')"),
         ("assets:wrong_id", "gen_random_uuid()"),
+        # invisible twins of 'assets:cash' (zero-width space, soft hyphen, BOM, word joiner, RLM)
+        ("assets:ca\u200bsh", "ledger.account_id_of(%s)"),
+        ("assets:ca\u00adsh", "ledger.account_id_of(%s)"),
+        ("assets:\ufeffcash", "ledger.account_id_of(%s)"),
+        ("assets:cash\u2060", "ledger.account_id_of(%s)"),
+        ("assets:cash\u200f", "ledger.account_id_of(%s)"),
+        ("assets:private\ue000", "ledger.account_id_of(%s)"),
+        ("assets:tag\U000e0041", "ledger.account_id_of(%s)"),
     ],
 )
 def test_account_codes_and_ids_are_checked_on_insert(db, code, account_id_sql):
-    outcome = attempt(db.writer_dsn, (f"INSERT INTO ledger.accounts (account_id, code, normal_balance) VALUES ({account_id_sql}, %s, 'debit')", [code]))
+    params = [code, code] if "%s" in account_id_sql else [code]
+    outcome = attempt(db.writer_dsn, (f"INSERT INTO ledger.accounts (account_id, code, normal_balance) VALUES ({account_id_sql}, %s, 'debit')", params))
     assert outcome.sqlstate == "23514", outcome
+
+
+@pytest.mark.parametrize("code", ["assets:caisse:été", "assets:现金", "assets:كاش", "assets:wallet 🙂", "assets:o'brien \"q\""])
+def test_printable_codes_in_any_script_are_accepted(db, code):
+    outcome = attempt(db.writer_dsn, ("INSERT INTO ledger.accounts (account_id, code, normal_balance) "
+                                      "VALUES (ledger.account_id_of(%s), %s, 'debit')", [code, code]))
+    assert outcome.sqlstate is None, outcome
 
 
 # ---------------------------------------------------------------------------------------------

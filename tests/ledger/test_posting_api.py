@@ -439,6 +439,8 @@ def test_conditions_on_several_legs_all_hold_or_nothing_is_written(ledger, ledge
         (lambda: Leg("assets::cash", "debit", 10, "USD"), InvalidTransaction, ["account='assets::cash'", "segment 2 is empty", "Name accounts like"]),
         (lambda: Leg("assets:" + "x" * 65, "debit", 10, "USD"), InvalidTransaction, ["segment 2 has 65 characters", "at most 64"]),
         (lambda: Leg("assets:a\u202eb", "debit", 10, "USD"), InvalidTransaction, ["U+202E"]),
+        (lambda: Leg("assets:ca\u200bsh", "debit", 10, "USD"), InvalidTransaction, ["U+200B", "invisible"]),
+        (lambda: Leg("assets:ca\u00adsh", "debit", 10, "USD"), InvalidTransaction, ["U+00AD"]),
         (lambda: Leg("assets:cash", "debit", 10, "USD", lock_version=-1), InvalidTransaction, ["lock_version=-1", "as read"]),
         (lambda: Condition("available", "gt", 0), InvalidTransaction, ["conditions.op='gt'", "gte, lte or eq"]),
         (lambda: Condition("free", "gte", 0), InvalidTransaction, ["conditions.balance='free'", "posted, pending or available"]),
