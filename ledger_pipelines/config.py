@@ -33,6 +33,11 @@ class Settings:
     max_future_years: int = 10
     closed_period_policy: str = "quarantine"  # or "next_open_day"
     rules_path: Path | None = None
+    # External server only: own login URLs for the writer and reader (members of subledger_writer /
+    # subledger_reader). Without them the platform uses the owner's URL with SET ROLE, which keeps
+    # honest code honest but is no security boundary (a session can RESET ROLE).
+    writer_database_url: str | None = None
+    reader_database_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -75,16 +80,16 @@ def url_password(url: str | None) -> str | None:
     return match.group("password") if match and match.group("password") else None
 
 
-def database_url_parts(url: str) -> dict[str, str]:
+def database_url_parts(url: str, variable: str = "SUBLEDGER_DATABASE_URL") -> dict[str, str]:
     """libpq's reading of a ``postgresql://`` URL (host, port, user, dbname, ...).
 
-    Raises :class:`ConfigError` naming ``SUBLEDGER_DATABASE_URL`` (never its password) when the
+    Raises :class:`ConfigError` naming ``variable`` (never its password) when the
     URL is not one libpq accepts.
     """
     if not url.startswith(("postgresql://", "postgres://")):
         scheme = url.split("://", 1)[0] + "://..." if "://" in url else "a value without a scheme"
         raise ConfigError(
-            f"SUBLEDGER_DATABASE_URL must be a PostgreSQL URL of the form {DATABASE_URL_FORM} "
+            f"{variable} must be a PostgreSQL URL of the form {DATABASE_URL_FORM} "
             f"(got {scheme}); fix it, or unset it to use the embedded Postgres."
         )
     from psycopg import ProgrammingError
@@ -96,13 +101,13 @@ def database_url_parts(url: str) -> dict[str, str]:
     except ProgrammingError as exc:
         reason = str(exc).strip().replace(password, "***") if password else str(exc).strip()
         raise ConfigError(
-            f"SUBLEDGER_DATABASE_URL is not a valid PostgreSQL URL ({reason}); "
+            f"{variable} is not a valid PostgreSQL URL ({reason}); "
             f"write it as {DATABASE_URL_FORM} (percent-encode special characters in the password)."
         ) from None
     for port in filter(None, parts.get("port", "").split(",")):
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(
-                f"SUBLEDGER_DATABASE_URL has port {port!r}, which is not a TCP port number; "
+                f"{variable} has port {port!r}, which is not a TCP port number; "
                 f"write it as {DATABASE_URL_FORM}, e.g. ...@localhost:5432/subledger."
             )
     return parts
@@ -211,6 +216,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     database_url = get("SUBLEDGER_DATABASE_URL")
     if database_url is not None:
         database_url_parts(database_url)
+    role_urls = {name: get(name) for name in ("SUBLEDGER_WRITER_DATABASE_URL", "SUBLEDGER_READER_DATABASE_URL")}
+    for name, url in role_urls.items():
+        if url is None:
+            continue
+        if database_url is None:
+            raise ConfigError(
+                f"{name} is set but SUBLEDGER_DATABASE_URL is not: the writer and reader URLs are for an external "
+                "server (the embedded one makes its own login roles). Set SUBLEDGER_DATABASE_URL too, or unset "
+                f"{name}."
+            )
+        database_url_parts(url, variable=name)
     rules = get("SUBLEDGER_RULES_PATH")
     duckdb_path = Path(get("SUBLEDGER_DUCKDB_PATH") or home / "warehouse.duckdb")
     landing_dir = Path(get("SUBLEDGER_LANDING_DIR") or home / "landing")
@@ -224,4 +240,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_future_years=int(raw_years),
         closed_period_policy=policy,
         rules_path=Path(rules).expanduser().resolve() if rules else None,
+        writer_database_url=role_urls["SUBLEDGER_WRITER_DATABASE_URL"],
+        reader_database_url=role_urls["SUBLEDGER_READER_DATABASE_URL"],
     )

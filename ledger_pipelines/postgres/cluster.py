@@ -402,11 +402,16 @@ class EmbeddedCluster:
         return self._superuser_conninfo(self._read_state(), database)
 
 
-def external_dsns(database_url: str) -> Dsns:
-    """DSNs for an external server: the writer and reader act through ``SET ROLE`` options.
+def external_dsns(database_url: str, writer_url: str | None = None, reader_url: str | None = None) -> Dsns:
+    """DSNs for an external server.
 
-    The owner in ``SUBLEDGER_DATABASE_URL`` must be a member of ``subledger_writer`` and
-    ``subledger_reader`` (the first migration grants that when it creates them).
+    The writer and reader log in with their own URLs when given (``SUBLEDGER_WRITER_DATABASE_URL``,
+    ``SUBLEDGER_READER_DATABASE_URL``: login roles that are members of ``subledger_writer`` /
+    ``subledger_reader``, checked by :func:`ledger_pipelines.postgres.database.check_role_logins`).
+    Otherwise they are the owner's URL with a ``SET ROLE`` option; the owner in
+    ``SUBLEDGER_DATABASE_URL`` is a member of both (the first migration grants that). That keeps the
+    platform's own code to the writer's and reader's rights, but a session can ``RESET ROLE``: give
+    applications that are not the platform their own URLs.
     """
     sep = "&" if "?" in database_url else "?"
 
@@ -415,7 +420,7 @@ def external_dsns(database_url: str) -> Dsns:
 
     return Dsns(
         dsn=database_url,
-        writer_dsn=with_role(WRITER_ROLE),
-        reader_dsn=with_role(READER_ROLE),
+        writer_dsn=writer_url or with_role(WRITER_ROLE),
+        reader_dsn=reader_url or with_role(READER_ROLE),
         dagster_dsn=os.environ.get("SUBLEDGER_DAGSTER_DATABASE_URL", database_url),
     )

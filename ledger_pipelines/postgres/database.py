@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from ledger_pipelines.config import Settings
-from ledger_pipelines.postgres.cluster import Dsns, EmbeddedCluster, external_dsns
+from ledger_pipelines.config import ConfigError, Settings
+from ledger_pipelines.postgres.cluster import READER_ROLE, WRITER_ROLE, Dsns, EmbeddedCluster, external_dsns
 from ledger_pipelines.postgres.migrate import migrate
 
 
@@ -16,13 +16,50 @@ def database_dsns(settings: Settings, *, start: bool = True, apply_migrations: b
     (``start``); a running cluster is reused. Migrations already applied are skipped.
     """
     if settings.database_url:
-        dsns = external_dsns(settings.database_url)
+        dsns = external_dsns(settings.database_url, settings.writer_database_url, settings.reader_database_url)
     else:
         cluster = EmbeddedCluster(settings)
         dsns = cluster.up() if start else cluster.dsns()
     if apply_migrations:
         migrate(dsns.dsn)
+        if settings.writer_database_url or settings.reader_database_url:
+            check_role_logins(dsns)
     return dsns
+
+
+def check_role_logins(dsns: Dsns) -> None:
+    """The writer URL logs in as a member of subledger_writer, the reader URL of subledger_reader only.
+
+    Neither may hold the owner's rights (or the other's, for the reader): a URL that would give
+    more than its name says is refused with :class:`ConfigError` before anything uses it.
+    """
+    owner = _login_role(dsns.dsn)
+    expectations = [
+        ("SUBLEDGER_WRITER_DATABASE_URL", dsns.writer_dsn, WRITER_ROLE, (owner,)),
+        ("SUBLEDGER_READER_DATABASE_URL", dsns.reader_dsn, READER_ROLE, (owner, WRITER_ROLE)),
+    ]
+    for variable, dsn, role, forbidden in expectations:
+        if "options=" in dsn:  # the SET ROLE fallback for the URL not given
+            continue
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            user, member, super_user, too_much = conn.execute(
+                "SELECT current_user, pg_has_role(current_user, %s, 'USAGE'), "
+                "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+                "(SELECT array_agg(r) FROM unnest(%s::text[]) r WHERE r <> current_user AND pg_has_role(current_user, r, 'MEMBER'))",
+                [role, list(forbidden)],
+            ).fetchone()
+        if not member:
+            raise ConfigError(f"{variable} logs in as {user!r}, which is not a member of {role}. "
+                              f"As the owner run: GRANT {role} TO {user};")
+        if super_user or too_much or user == owner:
+            held = "superuser" if super_user else ", ".join(too_much or [owner])
+            raise ConfigError(f"{variable} logs in as {user!r}, which also holds {held}: it must have only the "
+                              f"{role} rights. Give it a login role of its own that is a member of {role} only.")
+
+
+def _login_role(dsn: str) -> str:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT current_user").fetchone()[0]
 
 
 def connect(dsn: str, *, autocommit: bool = False, application_name: str = "subledger") -> psycopg.Connection:
