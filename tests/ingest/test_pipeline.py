@@ -101,6 +101,13 @@ def test_cli_ingest_json_and_exit_codes(ingest_env, write_events):
     rejected = runner.invoke(main, ["ingest", str(bad), "--json"])
     assert rejected.exit_code == 1
     assert '"quarantined": 1' in rejected.stdout
+    # the same files again: a no-op whose events are this run's duplicates (scripts adding up
+    # the counts of runs never count an event twice), and nothing was quarantined by this run
+    again = runner.invoke(main, ["ingest", str(good), str(bad), "--json"])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == '{"events": 3, "posted": 0, "pending": 0, "duplicate": 3, "quarantined": 0}'
+    human = runner.invoke(main, ["ingest", str(good)])
+    assert "already ingested, skipped" in human.stdout
 
 
 def test_each_batch_logs_one_line_carrying_its_batch_id(ingest_env, write_events):
