@@ -12,10 +12,17 @@ posting rules (:mod:`mapping`). Every input event ends up in exactly one of:
 ``counts["events"] == counts["planned"] + counts["rejected"] + counts["duplicates"]`` is asserted
 for every batch. The database side (:mod:`ledger_pipelines.ingest.writer`) then posts the plan
 and adds its own outcomes.
+
+A source whose reading, validation or mapping fails with an unexpected error (a file shape no
+check foresaw, a library error) never stops the batch or the run: like an unreadable file, it
+becomes one whole-file reject (``unreadable_file``, the message names the error and says what to
+do) and the other sources go on. Errors that are not about the data (database errors, memory,
+interrupts) are raised as before.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import psycopg
 
 from ledger_pipelines.config import Settings, load_settings
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.hashing import content_hashes
 from ledger_pipelines.ingest.mapping import map_events
-from ledger_pipelines.ingest.readers import RawFile, read_frame, read_path
+from ledger_pipelines.ingest.readers import RawFile, read_frame, read_path, unreadable_file
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS, validate_events
 from ledger_pipelines.ledger.plan import PostingPlan
@@ -40,6 +48,11 @@ EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "content_hash": pl.Utf8,
 }
 DUPLICATES_SCHEMA: dict[str, pl.DataType] = {"seq": pl.Int64, "event_id": pl.Utf8, "first_seq": pl.Int64}
+
+LOG = logging.getLogger(__name__)
+# Not a problem of the data: never turned into a quarantined file (database errors are retried by
+# the caller; memory and interrupts are the machine's or the operator's).
+NOT_DATA_ERRORS: tuple[type[BaseException], ...] = (psycopg.Error, MemoryError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass
@@ -68,15 +81,67 @@ def prepare_batch(
     settings = settings or load_settings()
     rules = rules or load_rules(settings.rules_path)
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    clock = time.perf_counter()
+    raws = [_read_source(number, source) for number, source in enumerate(sources)]
+    read_seconds = time.perf_counter() - clock
+    try:
+        return _prepare_raws(raws, rules, settings, now, read_seconds)
+    except NOT_DATA_ERRORS:
+        raise
+    except (Exception, pl.exceptions.PanicException) as exc:
+        failure = exc
+    # One of the sources broke validation or mapping: find which (each alone), set it aside as a
+    # whole unreadable file and prepare the others again.
+    readable = [number for number, raw in enumerate(raws) if not raw.unreadable]
+    if len(readable) == 1:
+        raws[readable[0]] = _failed_source(sources[readable[0]], raws[readable[0]].source_file, failure)
+    else:
+        for number in readable:
+            try:
+                _prepare_raws([raws[number]], rules, settings, now, 0.0)
+            except NOT_DATA_ERRORS:
+                raise
+            except (Exception, pl.exceptions.PanicException) as exc:
+                raws[number] = _failed_source(sources[number], raws[number].source_file, exc)
+    try:
+        return _prepare_raws(raws, rules, settings, now, read_seconds)
+    except NOT_DATA_ERRORS:
+        raise
+    except (Exception, pl.exceptions.PanicException) as exc:  # only together do they fail: set all aside
+        raws = [raw if raw.unreadable else _failed_source(sources[number], raw.source_file, exc) for number, raw in enumerate(raws)]
+        return _prepare_raws(raws, rules, settings, now, read_seconds)
+
+
+def _read_source(number: int, source: str | Path | pl.DataFrame) -> RawFile:
+    """Read one source; an unexpected error makes it a whole unreadable file (see the module docs)."""
+    name = f"frame:{number}" if isinstance(source, pl.DataFrame) else str(source)
+    try:
+        return read_frame(source, name) if isinstance(source, pl.DataFrame) else read_path(source)
+    except NOT_DATA_ERRORS:
+        raise
+    except (Exception, pl.exceptions.PanicException) as exc:
+        return _failed_source(source, name, exc)
+
+
+def _failed_source(source: str | Path | pl.DataFrame, name: str, exc: BaseException) -> RawFile:
+    """The whole source as one ``unreadable_file`` reject, after an unexpected error on it."""
+    LOG.error("ingestion of %s failed unexpectedly; the file is quarantined as a whole", name, exc_info=exc)
+    data = b""
+    if not isinstance(source, pl.DataFrame):
+        try:
+            data = Path(source).read_bytes()
+        except OSError:
+            pass
+    detail = " ".join(str(exc).split())[:200] or "no details"
+    return unreadable_file(name, f"the file could not be processed: an unexpected {type(exc).__name__} ({detail}); nothing from "
+                            "it was posted. Check that it follows docs/source-events.md (format, column names and column "
+                            "types), re-export it and drop it again; if it does, report this message to the platform team "
+                            "(the ingest log has the details).", data)
+
+
+def _prepare_raws(raws: list[RawFile], rules: RuleSet, settings: Settings, now: datetime, read_seconds: float) -> PreparedBatch:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-
-    raws: list[RawFile] = []
-    for number, source in enumerate(sources):
-        if isinstance(source, pl.DataFrame):
-            raws.append(read_frame(source, f"frame:{number}"))
-        else:
-            raws.append(read_path(source))
     frames, file_rejects, offset = [], [], 0
     for raw in raws:
         if raw.unreadable:
@@ -88,7 +153,7 @@ def prepare_batch(
         frames.append(raw.frame.with_columns(pl.col("seq") + offset))
         offset += raw.frame.height
     lines = pl.concat(frames) if frames else pl.DataFrame(schema=_raw_schema())
-    timings["read"] = time.perf_counter() - clock
+    timings["read"] = read_seconds + time.perf_counter() - clock
 
     clock = time.perf_counter()
     line_rejects = lines.filter(pl.col("reason_code").is_not_null()).select(

@@ -115,7 +115,8 @@ def object_entries(texts: pl.Series) -> pl.DataFrame:
     """Every ``(row, key, key_json, value)`` of JSON objects (value as compact JSON text).
 
     For the rare rows that carry keys beyond the known ones. Objects with a repeated key are
-    left out (their map would be ambiguous; callers reject those earlier).
+    left out (their map would be ambiguous; callers reject those earlier). A JSON ``null``
+    value comes back as the text ``null`` (not as a missing value), so it is never dropped.
     """
     schema = {"row": pl.Int64, "key": pl.Utf8, "key_json": pl.Utf8, "value": pl.Utf8}
     if texts.is_empty():
@@ -130,9 +131,100 @@ def object_entries(texts: pl.Series) -> pl.DataFrame:
         .with_columns(pl.col("row").cast(pl.Int64))
         .explode("k", "v")
         .drop_nulls("k")
-        .select("row", pl.col("k").alias("key"), pl.col("v").cast(pl.Utf8).alias("value"))
+        .select("row", pl.col("k").alias("key"), pl.col("v").cast(pl.Utf8).fill_null("null").alias("value"))
     )
     return long.with_columns(key_json=json_string(pl.col("key"))).select(list(schema))
+
+
+_NESTING_PROBLEMS = {"row": pl.Int64, "problem": pl.Utf8, "key": pl.Utf8, "path": pl.Utf8}
+
+
+def nesting_problems(nodes: pl.DataFrame, max_depth: int) -> pl.DataFrame:
+    """Repeated keys and too deep nesting anywhere inside JSON values, one level per DuckDB pass.
+
+    ``nodes`` (``row``, ``path``, ``text``, ``depth``): JSON texts of values (objects and arrays;
+    anything else is skipped), where they sit (``payload``; ``""`` for an object whose members
+    are named by their own keys) and their nesting level (the event object itself is level 1).
+    Each pass splits every object and array of the current level into its members (objects
+    with a repeated key are reported, not split), so the whole tree of every value is walked
+    without Python recursion and without decoding anything into Python objects; a container
+    deeper than ``max_depth`` is reported without being parsed. A value without a bracket after
+    its first character has no members to split: its keys are all there is to check (most
+    payloads and metadata stop at the first level). Identical root texts (the same metadata
+    object on every row) are walked once.
+
+    Returns ``row, problem ('repeated_key' | 'too_deep'), key (the repeated key as a JSON string
+    literal), path (where the problem is)``: the first (shallowest) problem of each row that has one.
+    """
+    containers = nodes.filter(pl.col("text").str.starts_with("{") | pl.col("text").str.starts_with("["))
+    if containers.is_empty():
+        return pl.DataFrame(schema=_NESTING_PROBLEMS)
+    roots = containers.select("text", "depth", "path").unique().with_row_index("root").with_columns(pl.col("root").cast(pl.Int64))
+    frontier = roots.select("root", "text", "depth", "path")
+    found: list[pl.DataFrame] = []
+    while frontier.height:
+        deep = frontier.filter(pl.col("depth") > max_depth)
+        if deep.height:
+            found.append(deep.select("root", pl.lit("too_deep").alias("problem"), pl.lit(None, pl.Utf8).alias("key"), "path", "depth"))
+            frontier = frontier.filter(pl.col("depth") <= max_depth)
+            if frontier.is_empty():
+                break
+        text = pl.col("text")
+        frontier = frontier.with_columns(
+            _object=text.str.starts_with("{"),
+            # no bracket after the first character: no member is an object or array (a bracket inside a
+            # string only costs a closer look)
+            _nested=text.str.slice(1).str.contains(r"[\[{]"),
+        )
+        objects = frontier.filter(pl.col("_object"))
+        if objects.height:  # a repeated key: one cheap pass over the keys of every object
+            keys = _query("SELECT i, json_keys(t) AS k FROM t", t=_as_text(objects["text"]))["k"].cast(pl.List(pl.Utf8))
+            repeated = objects.select("root", "path", "depth", keys.alias("k")).filter(
+                pl.col("k").list.n_unique() < pl.col("k").list.len())
+            if repeated.height:
+                found.append(repeated.select(
+                    "root", pl.lit("repeated_key").alias("problem"),
+                    json_string(pl.col("k").list.eval(pl.element().filter(pl.element().is_duplicated())).list.first()).alias("key"),
+                    "path", "depth",
+                ))
+                frontier = frontier.filter(~pl.col("root").is_in(repeated["root"].implode()))
+        frontier = frontier.filter(pl.col("_nested"))
+        if frontier.is_empty():
+            break
+        split = _query(
+            "SELECT i, CASE WHEN o THEN map_keys(m) END AS ck, CASE WHEN o THEN map_values(m) ELSE a END AS cv FROM ("
+            "  SELECT i, o, CASE WHEN o THEN json_transform(t, '\"MAP(VARCHAR, JSON)\"') END AS m,"
+            "         CASE WHEN NOT o THEN json_transform(t, '[\"JSON\"]') END AS a FROM t)",
+            t=_as_text(frontier["text"]), o=frontier["_object"].rename("o"),
+        )
+        level = pl.concat([frontier.select("root", "depth", "path"), split.select(
+            pl.col("ck").cast(pl.List(pl.Utf8)), pl.col("cv").cast(pl.List(pl.Utf8)),
+        )], how="horizontal")
+        level = level.filter(pl.col("cv").list.len() > 0)
+        container = pl.col("cv").str.starts_with("{") | pl.col("cv").str.starts_with("[")
+        members = level.filter(pl.col("ck").is_not_null()).explode("ck", "cv").filter(container).select(
+            "root", "cv", "depth",
+            pl.when(pl.col("path") == "").then(pl.col("ck")).otherwise(pl.col("path") + pl.lit(".") + pl.col("ck")).alias("path"),
+        )
+        elements = (
+            level.filter(pl.col("ck").is_null()).with_columns(index=pl.int_ranges(pl.col("cv").list.len()))
+            .explode("cv", "index").filter(container)
+            .select("root", "cv", "depth", pl.format("{}[{}]", pl.col("path"), pl.col("index")).alias("path"))
+        )
+        frontier = pl.concat([members, elements]).select(
+            "root", pl.col("cv").alias("text"), (pl.col("depth") + 1).alias("depth"), pl.col("path").str.slice(0, 200),
+        )
+    if not found:
+        return pl.DataFrame(schema=_NESTING_PROBLEMS)
+    per_root = pl.concat(found).sort("depth").unique("root", keep="first")
+    flagged = per_root.join(
+        roots.select("root", "text", pl.col("depth").alias("root_depth"), pl.col("path").alias("root_path")), on="root"
+    ).select("text", "root_depth", "root_path", "problem", "key", pl.col("path").alias("where"), pl.col("depth").alias("at"))
+    hits = containers.join(flagged, left_on=["text", "depth", "path"], right_on=["text", "root_depth", "root_path"])
+    return (
+        hits.sort("row", "at").unique("row", keep="first", maintain_order=True)
+        .select("row", "problem", "key", pl.col("where").alias("path")).cast(_NESTING_PROBLEMS)
+    )
 
 
 def array_elements(texts: pl.Series) -> pl.Series:

@@ -48,6 +48,7 @@ ENVELOPE_FIELDS: tuple[str, ...] = (
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("event_id", "event_type", "effective_at")
 MAX_EVENT_BYTES = 1 << 20  # 1 MiB per event (contract "Limits")
+MAX_NESTING_DEPTH = 64  # objects/arrays nested deeper than this (the event object is level 1) are refused
 MAX_FILE_RAW_BYTES = 16 << 20  # how much of an unreadable file is kept as its quarantine raw
 SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
 
@@ -93,6 +94,11 @@ def _unreadable(source: str, message: str, data: bytes = b"") -> RawFile:
     raw = data[:MAX_FILE_RAW_BYTES]
     return RawFile(source, empty_raw(), bytes_read=len(data), file_reason=R.UNREADABLE_FILE,
                    file_message=message, file_raw=raw)
+
+
+def unreadable_file(source: str, message: str, data: bytes = b"") -> RawFile:
+    """A whole source that cannot be read: one ``unreadable_file`` reject whose raw is (the start of) the file."""
+    return _unreadable(source, message, data)
 
 
 # -- entry points ---------------------------------------------------------------------------------
@@ -302,6 +308,7 @@ def _parse_objects(lines: pl.DataFrame) -> pl.DataFrame:
                 .join(extras.select("_row", "extras", "extra_keys"), on="_row", how="left", maintain_order="left")
                 .drop("_row")
             )
+    frame = _nested_problems(frame)
     if len(blank):
         keep = pl.Series(np.ones(frame.height, dtype=bool)).scatter(blank, False)
         frame = frame.filter(keep)
@@ -310,6 +317,46 @@ def _parse_objects(lines: pl.DataFrame) -> pl.DataFrame:
     )
     frame = frame.with_row_index("seq").with_columns(pl.col("seq").cast(pl.Int64))
     return frame.select(list(RAW_SCHEMA)).cast(RAW_SCHEMA)
+
+
+def _nested_problems(frame: pl.DataFrame) -> pl.DataFrame:
+    """Refuse lines with a repeated key in any nested object, or nested too deep (``malformed_json``).
+
+    The top level was checked above; here every object or array value of every accepted line
+    (the envelope fields, unknown top-level fields) is walked level by level in DuckDB
+    (:func:`jsontext.nesting_problems`), so ``{"available": {"gte": 0, "gte": 5}}`` can never be
+    read as either bound, and no later step meets a value nested deeper than
+    :data:`MAX_NESTING_DEPTH` levels.
+    """
+    accepted = pl.col("reason_code").is_null() & pl.col("_valid").fill_null(False)
+    container = pl.col("text").str.starts_with("{") | pl.col("text").str.starts_with("[")
+    indexed = frame.select(accepted.alias("_ok"), "extras", *ENVELOPE_FIELDS).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    nodes = pl.concat(
+        [indexed.filter(pl.col("_ok")).select("row", pl.lit(name).alias("path"), pl.col(name).alias("text"), pl.lit(2, pl.Int64).alias("depth"))
+         .filter(container) for name in ENVELOPE_FIELDS]
+        + [indexed.filter(pl.col("_ok") & pl.col("extras").is_not_null())
+           .select("row", pl.lit("").alias("path"), pl.col("extras").alias("text"), pl.lit(1, pl.Int64).alias("depth"))]
+    )
+    found = jsontext.nesting_problems(nodes, MAX_NESTING_DEPTH)
+    if found.is_empty():
+        return frame
+    line_no = frame["line_no"].gather(found["row"])
+    where = pl.select(
+        pl.when(found["path"].str.len_chars() > 60).then(found["path"].str.slice(0, 60) + pl.lit("…")).otherwise(found["path"])
+        .str.replace_all(r"\p{Cc}", "\u2426")
+    ).to_series()
+    messages = pl.select(
+        pl.when(found["problem"] == "repeated_key")
+        .then(pl.format("line {} has the key {} more than once in {}; send each key once (a repeated key makes the "
+                        "event ambiguous).", line_no, found["key"], where))
+        .otherwise(pl.format("line {} nests objects and arrays more than {} levels deep (at {}); an event may be nested "
+                             "at most {} levels: flatten the data or send it as a string.", line_no,
+                             pl.lit(MAX_NESTING_DEPTH), where, pl.lit(MAX_NESTING_DEPTH)))
+    ).to_series()
+    return frame.with_columns(
+        frame["reason_code"].scatter(found["row"], pl.repeat(R.MALFORMED_JSON, found.height, eager=True)),
+        frame["message"].scatter(found["row"], messages),
+    )
 
 
 # DuckDB's parser also accepts trailing commas and NaN/Infinity, which JSON does not allow; lines
@@ -467,8 +514,42 @@ def read_parquet_bytes(data: bytes, source: str) -> RawFile:
 
 def _read_table(table: pl.DataFrame, source: str, *, bytes_read: int) -> RawFile:
     line_numbers = pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64).rename("line_no")
-    rendered = _render_table(table, line_numbers, source, kind="row")
+    table, not_utf8 = _binary_as_text(table)
+    rendered = _render_table(table, line_numbers, source, kind="row", not_utf8=not_utf8)
     return RawFile(source, _finish_rendered(rendered), bytes_read=bytes_read)
+
+
+def _binary_as_text(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """Binary columns hold text as UTF-8 bytes: read them as string columns.
+
+    A cell that is not valid UTF-8 cannot be text; its row is refused (``not_utf8`` marks those
+    cells, per column). The cell is rendered with the bad bytes escaped (``\\xff``) so the
+    row's ``raw`` still shows what was sent. One C-level pass validates a whole column; only the
+    bad cells are looked at in Python.
+    """
+    not_utf8: dict[str, pl.Series] = {}
+    for name, dtype in table.schema.items():
+        if dtype != pl.Binary:
+            continue
+        column = table[name]
+        arrow = column.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_binary: offsets + one data buffer
+        if isinstance(arrow, pa.ChunkedArray):
+            arrow = arrow.combine_chunks()
+        _, offsets_buffer, data_buffer = arrow.buffers()
+        offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[arrow.offset:arrow.offset + len(arrow) + 1]
+        data = data_buffer.to_pybytes() if data_buffer is not None else b""
+        bad = sorted(_invalid_utf8_lines(data, offsets)) if len(arrow) else []
+        if not bad:
+            table = table.with_columns(column.cast(pl.Utf8).alias(name))
+            continue
+        mask = pl.Series(np.zeros(table.height, dtype=bool)).scatter(bad, True)
+        good = (~mask).arg_true()
+        shown = [value.decode("utf-8", "backslashreplace") for value in column.gather(bad).to_list()]
+        text = (pl.repeat(None, table.height, dtype=pl.Utf8, eager=True)
+                .scatter(good, column.gather(good).cast(pl.Utf8)).scatter(bad, pl.Series(shown, dtype=pl.Utf8)))
+        table = table.with_columns(text.alias(name))
+        not_utf8[name] = mask
+    return table, not_utf8
 
 
 def _value_json(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -487,9 +568,15 @@ def _json_of(col: pl.Expr, dtype: pl.DataType, *, top_level: bool = False) -> pl
         body = pl.concat_str(parts, separator=",", ignore_nulls=True) if parts else pl.lit("")
         return pl.when(col.is_not_null()).then(pl.lit("{") + body + pl.lit("}"))
     if isinstance(dtype, (pl.List, pl.Array)):
-        return pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+        # Polars' JSON writer cannot write binary (it panics): binary inside a list is read as UTF-8 text
+        text_dtype = _binary_to_text(dtype)
+        value = col.cast(text_dtype) if text_dtype != dtype else col
+        return pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
     if dtype.is_integer() or dtype == pl.Boolean:
         return col.cast(pl.Utf8)
+    if isinstance(dtype, pl.Duration):
+        # not a point in time: rendered as text (ISO 8601, "P1D") and refused with a per-event reason
+        return jsontext.json_string(col.dt.to_string("iso"))
     if isinstance(dtype, pl.Datetime):
         fmt = "%Y-%m-%dT%H:%M:%S%.f" + ("%:z" if dtype.time_zone else "")
         return jsontext.json_string(col.dt.to_string(fmt))
@@ -501,17 +588,45 @@ def _json_of(col: pl.Expr, dtype: pl.DataType, *, top_level: bool = False) -> pl
     return jsontext.json_string(col.cast(pl.Utf8))
 
 
-def _render_table(table: pl.DataFrame, line_numbers: pl.Series, source: str, *, kind: str) -> pl.DataFrame:
-    """Render each row as one JSON object (absent cells left out); JSON-text cells are checked."""
+def _binary_to_text(dtype: pl.DataType) -> pl.DataType:
+    """``dtype`` with every binary type inside it replaced by the string type."""
+    if dtype == pl.Binary:
+        return pl.Utf8()
+    if isinstance(dtype, pl.List):
+        return pl.List(_binary_to_text(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(_binary_to_text(dtype.inner), dtype.shape)
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _binary_to_text(f.dtype) for f in dtype.fields})
+    return dtype
+
+
+def _render_table(table: pl.DataFrame, line_numbers: pl.Series, source: str, *, kind: str,
+                  not_utf8: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+    """Render each row as one JSON object (absent cells left out); JSON-text cells are checked.
+
+    ``not_utf8`` marks cells of binary columns that are not UTF-8 text (:func:`_binary_as_text`):
+    their rows are refused as ``malformed_json``. A table without rows renders as no rows.
+    """
     schema = table.schema
     problems: list[pl.Expr] = []
     pieces: list[pl.Expr] = []
     json_text_columns = [c for c in ("payload", "metadata") if c in schema and schema[c] == pl.Utf8]
     checks = pl.DataFrame()
-    if json_text_columns and table.height:
+    if json_text_columns:  # validity() of no rows is an empty, typed frame: a header-only file has no rows
         checks = pl.concat(
             [jsontext.validity(table[c]).select(pl.col("valid").alias(f"_valid_{c}")) for c in json_text_columns],
             how="horizontal",
+        )
+    for name, bad in (not_utf8 or {}).items():
+        checks = checks.with_columns(bad.alias(f"_not_utf8_{name}")) if checks.width else bad.alias(f"_not_utf8_{name}").to_frame()
+        problems.append(
+            pl.when(pl.col(f"_not_utf8_{name}")).then(pl.struct(
+                reason_code=pl.lit(R.MALFORMED_JSON),
+                message=pl.format("{} at line {}: the {} cell is binary data that is not UTF-8 text ({}); write text columns "
+                                  "as UTF-8 strings.", pl.lit(kind), pl.col("_line_no"), pl.lit(name),
+                                  pl.col(name).str.slice(0, 80)),
+            ))
         )
     work = pl.concat([table, checks], how="horizontal") if checks.width else table
     for name, dtype in schema.items():

@@ -26,13 +26,17 @@ class Reason:
 _TABLE: tuple[Reason, ...] = (
     Reason("unreadable_file", "file",
            "The whole file could not be read: not UTF-8 text (e.g. UTF-16), not gzip although named .gz, "
-           "a truncated or corrupt Parquet file, or a CSV without the required header columns.",
-           "Re-export the file as UTF-8 (JSON lines, gzip, CSV with a header, or Parquet) and drop it again.",
+           "a truncated or corrupt Parquet file, or a CSV without the required header columns; or processing it "
+           "failed with an unexpected error (the message names it; nothing from the file was posted).",
+           "Re-export the file as UTF-8 (JSON lines, gzip, CSV with a header, or Parquet) and drop it again; if it "
+           "follows docs/source-events.md, report the message.",
            "a UTF-16 encoded `events.jsonl`; `events.jsonl.gz` that is plain text"),
     Reason("malformed_json", "line",
            "The line is not one well-formed JSON object: broken syntax, an array or scalar instead of an "
-           "object, a key that appears twice, or bytes that are not UTF-8.",
-           "Write exactly one JSON object per line (no trailing commas, no comments, unique keys).",
+           "object, a key that appears twice in any object (at any depth), nesting deeper than 64 levels, or bytes "
+           "that are not UTF-8 (a line, or a binary Parquet cell).",
+           "Write exactly one JSON object per line (no trailing commas, no comments, unique keys in every object, "
+           "at most 64 levels deep).",
            '`{"event_id": "e1", "amount": 100,}`'),
     Reason("malformed_csv_row", "line",
            "A CSV row has a different number of fields than the header (often an unescaped quote or comma).",
@@ -125,7 +129,8 @@ _TABLE: tuple[Reason, ...] = (
            "Send at least two legs like `{\"account\": \"assets:cash\", \"direction\": \"debit\", \"amount\": 100, \"currency\": \"USD\"}`.",
            '`"legs": [{"account": "assets:cash", "direction": "up"}]`'),
     Reason("invalid_condition", "event",
-           "A leg's `conditions` is not of the form `{\"posted\"|\"pending\"|\"available\": {\"gte\"|\"lte\"|\"eq\": integer}}`.",
+           "A leg's `conditions` is not of the form `{\"posted\"|\"pending\"|\"available\": {\"gte\"|\"lte\"|\"eq\": integer}}` "
+           "with at least one bound per named balance (`{}`, `{\"available\": {}}` and nulls name no bound).",
            "Use e.g. `\"conditions\": {\"available\": {\"gte\": 0}}` (amounts in minor units).",
            '`"conditions": {"available": {">=": 0}}`'),
     Reason("event_id_conflict", "batch",

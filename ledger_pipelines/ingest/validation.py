@@ -669,6 +669,10 @@ def validate_events(raw: pl.DataFrame, rules: RuleSet, settings: Settings, now: 
             journal = validate_journal(group, rules.account_types)
             rejects.append(journal.rejects)
             group = group.join(journal.rejects.select("seq"), on="seq", how="anti", maintain_order="left")
+            unbounded = _empty_condition_bounds(group)
+            if unbounded.height:
+                rejects.append(unbounded)
+                group = group.join(unbounded.select("seq"), on="seq", how="anti", maintain_order="left")
             legs = group.select("seq").join(journal.legs, on="seq", how="left", maintain_order="left")
             legs_json = legs["legs_json"]
             legs_frames.append(legs.select("seq", pl.col("legs").alias("payload.legs#legs")))
@@ -699,6 +703,47 @@ def validate_events(raw: pl.DataFrame, rules: RuleSet, settings: Settings, now: 
     if all_rejects.height:
         all_rejects = all_rejects.drop("raw").join(raw_bytes, on="seq", how="left").select(list(REJECT_COLUMNS)).sort("seq")
     return Validated(events=events, rejects=_exact_number_tokens(all_rejects))
+
+
+def _empty_condition_bounds(group: pl.DataFrame) -> pl.DataFrame:
+    """Journal legs whose ``conditions`` map a balance to an empty object (``{"available": {}}``).
+
+    Such a condition names no bound, exactly like ``{}``, and is refused the same way
+    (``invalid_condition``) instead of being read as "no condition". Only journals whose legs
+    contain an empty object at all (``{}`` in the compact text) are looked at closely.
+    """
+    legs_text = group["_pj.legs"]
+    candidates = legs_text.str.contains("{}", literal=True).fill_null(False)
+    if not candidates.any():
+        return pl.DataFrame(schema=REJECT_COLUMNS)
+    events = group.filter(candidates)
+    legs = (
+        events.select("seq", jsontext.array_elements(events["_pj.legs"]).alias("element"))
+        .with_columns(leg_no=pl.int_ranges(pl.col("element").list.len()))
+        .explode("element", "leg_no")
+        .filter(pl.col("element").str.starts_with("{").fill_null(False))
+    )
+    legs = legs.with_columns(conditions=jsontext.object_fields(legs["element"], ["conditions"], keys=False)["conditions"])
+    legs = legs.filter(pl.col("conditions").str.starts_with("{").fill_null(False))
+    if legs.is_empty():
+        return pl.DataFrame(schema=REJECT_COLUMNS)
+    entries = jsontext.object_entries(legs["conditions"])
+    empty = (
+        legs.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+        .join(entries.filter(pl.col("value") == "{}"), on="row")
+        .sort("seq", "leg_no").unique("seq", keep="first", maintain_order=True)
+    )
+    if empty.is_empty():
+        return pl.DataFrame(schema=REJECT_COLUMNS)
+    found = empty.select(
+        "seq", pl.lit(R.INVALID_CONDITION).alias("reason_code"),
+        pl.format("payload.legs[{}].conditions {} is not valid: {} names no bound (give an operator and an amount); "
+                  "write it like {}.", pl.col("leg_no"), display(pl.col("conditions")), pl.col("key_json"),
+                  pl.lit('{"available": {"gte": 0}}')).alias("message"),
+    )
+    return events.join(found, on="seq").select(
+        "seq", "line_no", "event_id", "event_type", "reason_code", "message", pl.lit(None, pl.Binary).alias("raw"), "source_file",
+    ).cast(REJECT_COLUMNS)
 
 
 def _rejects(frame: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
