@@ -103,16 +103,32 @@ def unreadable_file(source: str, message: str, data: bytes = b"") -> RawFile:
 
 # -- entry points ---------------------------------------------------------------------------------
 
+def format_of(path: str | Path) -> str:
+    """The format :func:`read_path` reads a file as, decided by its name alone.
+
+    ``jsonl.gz`` (any ``.gz``), ``jsonl`` (``.jsonl``, ``.ndjson``), ``csv``, ``parquet``, or the
+    bare suffix of an unsupported name.
+    """
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        return "jsonl.gz"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".csv", ".parquet")):
+        return name.rsplit(".", 1)[1]
+    return Path(name).suffix or "(no suffix)"
+
+
 def read_path(path: str | Path) -> RawFile:
-    """Read one landed file, choosing the format by its name."""
+    """Read one landed file, choosing the format by its name (:func:`format_of`)."""
     path = Path(path)
-    name = path.name.lower()
+    kind = format_of(path)
     source = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return _unreadable(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
-    if name.endswith(".jsonl.gz") or name.endswith(".gz"):
+    if kind == "jsonl.gz":
         try:
             text = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
@@ -120,11 +136,11 @@ def read_path(path: str | Path) -> RawFile:
         raw = read_jsonl_bytes(text, source)
         raw.bytes_read = len(data)
         return raw
-    if name.endswith(".jsonl") or name.endswith(".ndjson"):
+    if kind == "jsonl":
         return read_jsonl_bytes(data, source)
-    if name.endswith(".csv"):
+    if kind == "csv":
         return read_csv_bytes(data, source)
-    if name.endswith(".parquet"):
+    if kind == "parquet":
         return read_parquet_bytes(data, source)
     return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.", data)
 

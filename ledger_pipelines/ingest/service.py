@@ -23,6 +23,7 @@ import psycopg
 from ledger_pipelines.config import Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
+from ledger_pipelines.ingest.readers import format_of
 from ledger_pipelines.ingest.rules import load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
 from ledger_pipelines.ledger.accounts import load_account_types
@@ -62,6 +63,22 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unreadable_claim(content_hash: str, path: Path) -> str:
+    """The claim of a file that could not be read at all: its bytes *and* the format its name chose.
+
+    A file quarantined whole because its name says one format and its bytes are another (plain
+    JSON lines named ``.jsonl.gz``) is fixed by renaming it: the same bytes under the right name
+    are a new attempt, while the same file dropped again as it was stays a no-op.
+    """
+    return f"{content_hash}:unreadable:{format_of(path)}"
+
+
+def _whole_file_unreadable(prepared: PreparedBatch) -> bool:
+    rejects = prepared.rejects
+    return (prepared.events.is_empty() and rejects.height > 0 and rejects["seq"].is_null().all()
+            and (rejects["reason_code"] == "unreadable_file").all())
+
+
 def _log_already_ingested(report: BatchReport, path: Path) -> None:
     with log_context(batch_id=report.batch_id, source=str(path)):
         LOG.info("batch %s (%s): already ingested, nothing to do", report.batch_id, path)
@@ -84,8 +101,7 @@ class Ingestor:
         started = time.perf_counter()
         path = Path(path)
         content_hash = file_hash(path)
-        existing = already_ingested(self.conn, source_kind, content_hash)
-        self.conn.commit()
+        existing = self._already_ingested(source_kind, content_hash, path)
         if existing is not None:
             _log_already_ingested(existing, path)
             return existing
@@ -111,8 +127,7 @@ class Ingestor:
         for index, path in enumerate(paths):
             clock = time.perf_counter()
             content_hash = file_hash(path)
-            existing = already_ingested(self.conn, source_kind, content_hash)
-            self.conn.commit()
+            existing = self._already_ingested(source_kind, content_hash, path)
             if existing is not None:
                 _log_already_ingested(existing, path)
                 reports[index] = existing
@@ -167,7 +182,16 @@ class Ingestor:
             content_hash=f"outbox:{low}:{high}", outbox_window=(int(str(low)), int(str(high))), started=started,
         )
 
+    def _already_ingested(self, source_kind: str, content_hash: str, path: Path) -> BatchReport | None:
+        """The earlier batch of this content, or of these bytes found unreadable under this format."""
+        existing = (already_ingested(self.conn, source_kind, content_hash)
+                    or already_ingested(self.conn, source_kind, unreadable_claim(content_hash, path)))
+        self.conn.commit()
+        return existing
+
     def _write(self, prepared, **kwargs) -> BatchReport:
+        if kwargs.get("content_hash") and _whole_file_unreadable(prepared) and kwargs.get("source_kind") != "outbox":
+            kwargs["content_hash"] = unreadable_claim(kwargs["content_hash"], Path(kwargs["source_name"]))
         for attempt in range(1, 4):
             try:
                 return write_batch(

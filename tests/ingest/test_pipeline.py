@@ -91,6 +91,22 @@ def test_an_unreadable_file_is_quarantined_whole_and_the_rest_goes_on(ingest_env
     assert by_name[good.name].posted == 1
 
 
+def test_a_misnamed_file_renamed_as_the_message_says_is_ingested(ingest_env, ledger_db, write_events):
+    """'rename it to .jsonl' must work: the claim of an unreadable file includes the format its name chose."""
+    misnamed = write_events("events.jsonl.gz", [_event("r1"), _event("r2")])  # plain JSON lines named .gz
+    first = ingest_paths(ingest_env, [misnamed])[0]
+    assert first.reasons == {"unreadable_file": 1} and first.posted == 0
+    again = ingest_paths(ingest_env, [misnamed])[0]
+    assert again.skipped and again.batch_id == first.batch_id  # the same file as it was: a no-op
+    renamed = misnamed.rename(misnamed.with_name("events.jsonl"))
+    fixed = ingest_paths(ingest_env, [renamed])[0]
+    assert not fixed.skipped and fixed.posted == 2
+    assert ingest_paths(ingest_env, [renamed])[0].skipped
+    with psycopg.connect(ledger_db.dsn) as conn:
+        posted = conn.execute("SELECT count(*) FROM ledger.transactions WHERE source_event_id IN ('r1', 'r2')").fetchone()[0]
+    assert posted == 2
+
+
 def test_cli_ingest_json_and_exit_codes(ingest_env, write_events):
     good = write_events("good.jsonl", [_event("c1"), _event("c2")])
     runner = CliRunner()
