@@ -493,8 +493,13 @@ class _Run:
         target = pl.coalesce(pl.col("target_seq").cast(pl.Utf8), pl.col("db_id"))
         posted_now = moves.filter(pl.col("to_status") == "posted")["target"].implode()
         archived_now = moves.filter(pl.col("to_status") == "archived")["target"].implode()
+        # A reversal written by this same batch is not a target yet (its legs are written in the same
+        # statement as the reversals that would flip them back): refused with what to do instead.
+        batch_reversal_keys = self.alive(self.plan.reversals)["idempotency_key"].implode()
         resolved = resolved.with_columns(
-            state=pl.when((pl.col("rank") > 0) & pl.col("has_replacement").fill_null(False)).then(pl.lit("posted"))
+            state=pl.when(target.is_null() & (pl.col("kind") == "key") & pl.col("name").is_in(batch_reversal_keys))
+            .then(pl.lit("reversal_in_batch"))
+            .when((pl.col("rank") > 0) & pl.col("has_replacement").fill_null(False)).then(pl.lit("posted"))
             .when((pl.col("rank") > 0) & (pl.col("kind") == "key")).then(pl.lit("reversed"))
             .when(pl.col("rank") > 0).then(pl.lit("unknown"))
             .when(target.is_null()).then(pl.lit("unknown"))
@@ -503,6 +508,12 @@ class _Run:
             .when(target.is_in(archived_now)).then(pl.lit("archived"))
             .otherwise(pl.coalesce("batch_status", "db_status"))
         )
+        self.refuse(_refusals(
+            resolved.filter(pl.col("state") == "reversal_in_batch"), "invalid_transition",
+            pl.format("the target (key {}) is a reversal posted by this same file; a reversal can be reversed once it "
+                      "is in the ledger: send this event in a later file (or `subledger replay` it after this file)",
+                      pl.col("name")),
+        ))
         self.refuse(_refusals(
             resolved.filter(pl.col("state") == "unknown"), "unknown_target",
             pl.format("no current transaction matches {} {} (never posted, quarantined, or already reversed); post or "
@@ -514,7 +525,7 @@ class _Run:
                       pl.col("kind"), pl.col("name")),
         ))
         self.refuse(_refusals(
-            resolved.filter(~pl.col("state").is_in(["posted", "unknown", "reversed"])), "invalid_transition",
+            resolved.filter(~pl.col("state").is_in(["posted", "unknown", "reversed", "reversal_in_batch"])), "invalid_transition",
             pl.format("the target ({} {}) is {}; only a posted transaction can be reversed (archive a pending one)",
                       pl.col("kind"), pl.col("name"), pl.col("state")),
         ))

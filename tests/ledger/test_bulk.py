@@ -266,6 +266,22 @@ def test_lock_versions_count_the_moves_and_reversals_earlier_in_the_file(ledger_
     assert_ledger_consistent(ledger_db)
 
 
+def test_reversing_a_reversal_of_the_same_file_is_refused_with_what_to_do_and_works_later(ledger_db):
+    b = PlanBuilder()
+    b.post("j", [("assets:cash", "debit", 30, "USD"), ("revenue:other", "credit", 30, "USD")])
+    first = b.reverse("undo-j", key="j")
+    second = b.reverse("undo-undo-j", key="undo-j")
+    result = run(ledger_db, b)
+    assert outcome(result, first) == ("posted", None)
+    assert outcome(result, second) == ("quarantined", "invalid_transition")
+    assert "later file" in result.outcomes.filter(pl.col("seq") == second)["message"][0]
+    b = PlanBuilder()
+    b.reverse("undo-undo-j", key="undo-j")
+    assert outcome(run(ledger_db, b), 0) == ("posted", None)
+    assert posted_balance(ledger_db, "assets:cash") == (30, 30, 30)
+    assert_ledger_consistent(ledger_db)
+
+
 def test_a_refused_posting_takes_its_dependents_with_it(ledger_db):
     b = PlanBuilder()
     b.post("hold", [("liabilities:customer_credits:s2", "debit", 10, "USD", {"conditions": [("available", "gte", 0)]}),
