@@ -145,10 +145,15 @@ def known_error(exc: BaseException) -> CliError | None:
     """The message and exit code for an expected failure, or ``None`` (a bug: let it show a traceback).
 
     Known: the database cannot be reached (1, the runtime-failure code of interfaces.md); a setting
-    is invalid (2, a usage error); a file or folder cannot be read or written (1).
+    or the posting rules file is invalid (2, a usage error); a file or folder cannot be read or
+    written (1).
     """
     if isinstance(exc, ConfigError):
         return CliError(f"{exc}", 2)
+    from ledger_pipelines.ingest.rules import RuleError
+
+    if isinstance(exc, RuleError):  # the posting rules file (SUBLEDGER_RULES_PATH) is a setting too
+        return CliError(f"the posting rules are invalid: {exc} Fix the file and retry.", 2)
     if _is_connection_failure(exc):
         return _database_unreachable(exc)
     if isinstance(exc, OSError) and exc.filename is not None and exc.errno in _PATH_ERRNOS:

@@ -24,9 +24,9 @@ from ledger_pipelines.config import Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.readers import format_of
-from ledger_pipelines.ingest.rules import load_rules
+from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
-from ledger_pipelines.ledger.accounts import load_account_types
+from ledger_pipelines.ledger.accounts import load_account_types, sync_account_types
 from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
@@ -90,9 +90,10 @@ class Ingestor:
 
     settings: Settings
     conn: psycopg.Connection
+    rules: RuleSet | None = None  # loaded from settings.rules_path when not given
 
     def __post_init__(self) -> None:
-        self.rules = load_rules(self.settings.rules_path)
+        self.rules = self.rules or load_rules(self.settings.rules_path)
         with self.conn.transaction():
             self.account_types = load_account_types(self.conn)
 
@@ -207,10 +208,17 @@ class Ingestor:
 
 @contextmanager
 def ingestor(settings: Settings) -> Iterator[Ingestor]:
-    """An :class:`Ingestor` on the ledger database (started and migrated if needed)."""
+    """An :class:`Ingestor` on the ledger database (started and migrated if needed).
+
+    The posting rules' account types are added to the ledger first (as the owner), so a type a
+    rules file declares can be posted to (docs/posting-rules.md).
+    """
     dsns = database_dsns(settings)
+    rules = load_rules(settings.rules_path)
+    with connect(dsns.dsn, application_name="subledger-ingest") as owner, owner.transaction():
+        sync_account_types(owner, rules.account_types)
     with connect(dsns.writer_dsn, application_name="subledger-ingest") as conn:
-        yield Ingestor(settings, conn)
+        yield Ingestor(settings, conn, rules)
 
 
 def ingest_paths(settings: Settings, paths: Iterable[Path], *, overlap: bool = True) -> list[BatchReport]:

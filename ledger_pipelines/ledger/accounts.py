@@ -62,6 +62,40 @@ def load_account_types(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT top_segment, normal_balance FROM ledger.account_types").fetchall())
 
 
+def sync_account_types(conn: psycopg.Connection, account_types: Mapping[str, str]) -> list[str]:
+    """Add the configured account types (posting rules' ``account_types``) the ledger lacks.
+
+    The ledger decides an account's normal balance from ``ledger.account_types``, so a type the
+    rules file adds must be there before anything posts to it. A type the ledger already has
+    keeps its normal balance: accounts and reports are signed by it, so a rules file that says
+    otherwise is refused (:class:`InvalidTransaction`, naming the type). Runs as the owner (the
+    writer cannot change the ledger's configuration), in the caller's transaction. Returns the
+    added top-level segments.
+    """
+    known = load_account_types(conn)
+    for top, normal in sorted(account_types.items()):
+        problem = account_code_problem(top)
+        if problem or ":" in top:
+            raise InvalidTransaction("account_types", top, problem or "a type is one top-level segment, without ':'",
+                                     "Name account types like 'assets' or 'contra' in the rules file.")
+        if normal not in ("debit", "credit"):
+            raise InvalidTransaction("account_types", f"{top}: {normal}", "the normal balance is 'debit' or 'credit'",
+                                     "Fix the rules file.")
+        if top in known and known[top] != normal:
+            raise InvalidTransaction(
+                "account_types", f"{top}: {normal}", f"the ledger's type {top!r} is {known[top]}-normal, and its accounts "
+                "and reports are signed that way", f"Keep '{top}: {known[top]}' in the rules file, or post to a new type.",
+            )
+    added = sorted(top for top in account_types if top not in known)
+    if added:
+        conn.execute(
+            "INSERT INTO ledger.account_types (top_segment, normal_balance) "
+            "SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (top_segment) DO NOTHING",
+            [added, [account_types[top] for top in added]],
+        )
+    return added
+
+
 def normal_balance_of(code: str, account_types: Mapping[str, str]) -> str:
     top = code.split(":", 1)[0]
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
@@ -105,6 +106,39 @@ def test_a_misnamed_file_renamed_as_the_message_says_is_ingested(ingest_env, led
     with psycopg.connect(ledger_db.dsn) as conn:
         posted = conn.execute("SELECT count(*) FROM ledger.transactions WHERE source_event_id IN ('r1', 'r2')").fetchone()[0]
     assert posted == 2
+
+
+def test_an_account_type_the_rules_file_adds_can_be_posted_to(ingest_env, ledger_db, write_events, tmp_path):
+    """docs/posting-rules.md: new account types go under account_types in the rules file."""
+    import dataclasses
+
+    from ledger_pipelines.ledger.balances import balance
+    from ledger_pipelines.ledger.errors import InvalidTransaction
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\naccount_types:\n  contra: debit\n  reserves: credit\nevent_types: {}\n")
+    settings = dataclasses.replace(ingest_env, rules_path=rules)
+    legs = [{"account": "contra:returns", "direction": "debit", "amount": 40, "currency": "USD"},
+            {"account": "reserves:returns", "direction": "credit", "amount": 40, "currency": "USD"}]
+    journal = {"event_id": "t1", "event_type": "journal.posted", "effective_at": "2024-01-05T00:00:00Z", "payload": {"legs": legs}}
+    report = ingest_paths(settings, [write_events("types.jsonl", [journal])])[0]
+    assert report.posted == 1, report.reasons
+    with psycopg.connect(ledger_db.reader_dsn) as conn:
+        contra, reserves = balance(conn, "contra:returns", "USD"), balance(conn, "reserves:returns", "USD")
+    assert (contra.normal_balance, contra.posted) == ("debit", 40)
+    assert (reserves.normal_balance, reserves.posted) == ("credit", 40)
+
+    # a rules file may not flip the normal balance of a type the ledger already signs by
+    rules.write_text("version: 1\naccount_types:\n  contra: credit\nevent_types: {}\n")
+    with pytest.raises(InvalidTransaction, match="'contra' is debit-normal"):
+        ingest_paths(settings, [write_events("more.jsonl", [dict(journal, event_id="t2")])])
+    runner = CliRunner(env={"SUBLEDGER_RULES_PATH": str(rules)})
+    flipped = runner.invoke(main, ["ingest", str(ingest_env.landing_dir / "more.jsonl"), "--json"])
+    assert flipped.exit_code == 1 and "contra" in flipped.stderr and "Traceback" not in flipped.output
+    rules.write_text("version: 1\nevent_types:\n  x.y: {action: nope}\n")
+    broken = runner.invoke(main, ["ingest", str(ingest_env.landing_dir / "more.jsonl"), "--json"])
+    assert broken.exit_code == 2 and "the posting rules are invalid" in broken.stderr and "unknown action 'nope'" in broken.stderr
+    assert broken.stdout == ""
 
 
 def test_cli_ingest_json_and_exit_codes(ingest_env, write_events):
