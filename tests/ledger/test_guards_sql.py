@@ -738,3 +738,33 @@ def test_no_global_sequence_on_the_write_path_and_ids_come_from_the_writer(db):
     # transaction ids are time-ordered UUIDv7 made by the writer
     first, second = uuid7(), uuid7()
     assert first.version == 7 and first.bytes[:6] <= second.bytes[:6]
+
+
+def test_a_transaction_inserted_as_posted_is_posted_at_its_effective_time(db):
+    """posted_at after effective_at is what a lifecycle move records; inserted directly it is refused (LDG04)."""
+    transaction_id = str(uuid.uuid4())
+    later = (
+        "INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at) "
+        "VALUES (%(id)s, 'late-post', 'posted', %(at)s, %(later)s)",
+        {"id": transaction_id, "at": T0, "later": T0 + timedelta(days=365)},
+    )
+    legs = [insert_entry_sql(transaction_id, n, *leg) for n, leg in enumerate(USD_100)]
+    outcome = attempt(db.writer_dsn, later, *legs)
+    assert (outcome.sqlstate, outcome.at) == ("LDG04", "statement"), outcome
+    assert "posted_at" in outcome.message
+    _, fine = transaction_statements("on-time")  # posted_at = effective_at
+    assert attempt(db.writer_dsn, *fine).sqlstate is None
+
+
+@pytest.mark.parametrize(
+    ("code", "normal", "says"),
+    [
+        ("assets:flipped", "credit", "assets accounts are debit-normal"),
+        ("revenue:flipped", "debit", "revenue accounts are credit-normal"),
+        ("bogus:top", "debit", "is not an account type"),
+    ],
+)
+def test_an_account_is_signed_by_its_type(db, code, normal, says):
+    outcome = attempt(db.writer_dsn, ("INSERT INTO ledger.accounts (account_id, code, normal_balance) "
+                                      "VALUES (ledger.account_id_of(%s), %s, %s)", [code, code, normal]))
+    assert outcome.sqlstate == "23514" and says in outcome.message, outcome
