@@ -379,9 +379,9 @@ class _Run:
         if moves.height:
             moved = legs_of(moves.select(
                 "seq", "to_status",
-                # the write moves the stored transaction when a reference names both (see _write)
-                pl.when(pl.col("db_id").is_null()).then(pl.col("target_seq")).cast(pl.Int64).alias("target_seq"),
-                pl.lit(0, pl.Int8).alias("target_phase"), "db_id", pl.lit(0, pl.Int8).alias("phase"),
+                # a reference named by a posting of this batch and a stored one means the batch's (see _write)
+                pl.col("target_seq").cast(pl.Int64), pl.lit(0, pl.Int8).alias("target_phase"),
+                pl.when(pl.col("target_seq").is_null()).then(pl.col("db_id")).alias("db_id"), pl.lit(0, pl.Int8).alias("phase"),
             ))
             out_of_pending = moved.with_columns(status=pl.lit("pending"), amount=-pl.col("amount"), bumps=pl.lit(1, pl.Int64))
             into_posted = moved.filter(pl.col("to_status") == "posted").with_columns(
@@ -549,8 +549,10 @@ class _Run:
         moved_ids: list[str] = []
         if moves.height:
             with self._stage("write.moves"):
+                # A reference named by a posting of this batch and by a stored transaction means the
+                # batch's (the latest created is the current one), as in _resolve_moves.
                 moves = moves.join(phase0_ids, left_on="target_seq", right_on="seq", how="left", suffix="_in_batch").with_columns(
-                    transaction_id=pl.coalesce("db_id", "transaction_id")
+                    transaction_id=pl.coalesce("transaction_id", "db_id")
                 )
                 copy_frame(
                     self.conn, "bulk_moves",

@@ -282,6 +282,27 @@ def test_reversing_a_reversal_of_the_same_file_is_refused_with_what_to_do_and_wo
     assert_ledger_consistent(ledger_db)
 
 
+def test_a_reference_posted_again_in_the_batch_moves_the_batch_s_own_transaction(ledger_db):
+    """The current transaction of a reference is the latest created: one of this batch beats a stored one."""
+    pay = [("assets:cash:in_transit", "debit", 50, "USD"), ("assets:receivables:s1", "credit", 50, "USD")]
+    b = PlanBuilder()
+    b.post("pay-1", pay, status="pending", reference="payment:p1")
+    b.move("settle-1", "posted", reference="payment:p1")
+    run(ledger_db, b)
+    b = PlanBuilder()
+    again = b.post("pay-1-again", pay, status="pending", reference="payment:p1")  # the producer reused the id
+    settle = b.move("settle-2", "posted", reference="payment:p1")
+    result = run(ledger_db, b)
+    assert outcome(result, again) == ("pending", None)
+    assert outcome(result, settle) == ("posted", None)  # was: quarantined, 'moved by another writer'
+    with psycopg.connect(ledger_db.reader_dsn) as conn:
+        statuses = conn.execute("SELECT idempotency_key, status FROM ledger.transactions WHERE reference = 'payment:p1' "
+                                "ORDER BY idempotency_key").fetchall()
+    assert statuses == [("pay-1", "posted"), ("pay-1-again", "posted")]
+    assert posted_balance(ledger_db, "assets:cash:in_transit") == (100, 100, 100)
+    assert_ledger_consistent(ledger_db)
+
+
 def test_a_refused_posting_takes_its_dependents_with_it(ledger_db):
     b = PlanBuilder()
     b.post("hold", [("liabilities:customer_credits:s2", "debit", 10, "USD", {"conditions": [("available", "gte", 0)]}),
