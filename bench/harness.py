@@ -48,6 +48,28 @@ class BenchCluster:
         return self.cluster.superuser_dsn("subledger")
 
 
+# The baselines every write benchmark compares against, in schema `bench` (recreated empty).
+PLAIN_DDL = """
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+-- (a) unguarded: same columns and defaults (created_at, created_xid, ...), no index, no
+-- constraint but NOT NULL, no trigger
+CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
+CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+-- (b) the ledger's indexes, no trigger, no check/foreign-key constraint
+CREATE TABLE bench.indexed_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
+CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (transaction_id);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (idempotency_key);
+CREATE UNIQUE INDEX ON bench.indexed_transactions (reverses_transaction_id) WHERE reverses_transaction_id IS NOT NULL;
+CREATE UNIQUE INDEX ON bench.indexed_transactions (transition_key) WHERE transition_key IS NOT NULL;
+CREATE INDEX ON bench.indexed_transactions (reference) WHERE reference IS NOT NULL;
+CREATE INDEX ON bench.indexed_transactions (changed_xid);
+CREATE UNIQUE INDEX ON bench.indexed_entries (transaction_id, entry_no);
+CREATE INDEX ON bench.indexed_entries (account_id, currency, effective_at);
+"""
+
+
 @contextmanager
 def temporary_cluster(prefix: str, *, keep: bool = False) -> Iterator[BenchCluster]:
     """A fresh ``SUBLEDGER_HOME`` with an embedded cluster at default durability; stopped and

@@ -38,7 +38,7 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from bench.harness import describe_server, server_facts, temporary_cluster, write_results
+from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.generate import MANIFEST_NAME, generate
 from ledger_pipelines.ingest.service import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
@@ -52,23 +52,6 @@ DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
 QUICK = {"subscriptions": 300, "months": 3}
 QUICK_ARGV = ["--quick"]  # what `python -m bench` passes
 
-PLAIN_DDL = """
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
-CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
-CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
--- the ledger's indexes (as in bench/ledger_bench.py), no trigger, no check/foreign-key constraint
-CREATE TABLE bench.indexed_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
-CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (transaction_id);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (idempotency_key);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (reverses_transaction_id) WHERE reverses_transaction_id IS NOT NULL;
-CREATE UNIQUE INDEX ON bench.indexed_transactions (transition_key) WHERE transition_key IS NOT NULL;
-CREATE INDEX ON bench.indexed_transactions (reference) WHERE reference IS NOT NULL;
-CREATE INDEX ON bench.indexed_transactions (changed_xid);
-CREATE UNIQUE INDEX ON bench.indexed_entries (transaction_id, entry_no);
-CREATE INDEX ON bench.indexed_entries (account_id, currency, effective_at);
-"""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 import psycopg
 
-from bench.harness import describe_server, server_facts, temporary_cluster, write_results
+from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.ledger.bulk import (
     ENTRY_COLUMN_TYPES,
     ENTRY_COLUMNS,
@@ -120,25 +120,6 @@ def plain_rows(plan: PostingPlan) -> tuple[pl.DataFrame, pl.DataFrame]:
 # ---------------------------------------------------------------------------------------------
 # bulk runs
 # ---------------------------------------------------------------------------------------------
-PLAIN_DDL = """
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
--- (a) unguarded: same columns and defaults (created_at, created_xid, ...), no index, no
--- constraint but NOT NULL, no trigger
-CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
-CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
--- (b) the ledger's indexes, no trigger, no check/foreign-key constraint
-CREATE TABLE bench.indexed_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
-CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (transaction_id);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (idempotency_key);
-CREATE UNIQUE INDEX ON bench.indexed_transactions (reverses_transaction_id) WHERE reverses_transaction_id IS NOT NULL;
-CREATE UNIQUE INDEX ON bench.indexed_transactions (transition_key) WHERE transition_key IS NOT NULL;
-CREATE INDEX ON bench.indexed_transactions (reference) WHERE reference IS NOT NULL;
-CREATE INDEX ON bench.indexed_transactions (changed_xid);
-CREATE UNIQUE INDEX ON bench.indexed_entries (transaction_id, entry_no);
-CREATE INDEX ON bench.indexed_entries (account_id, currency, effective_at);
-"""
 
 
 def timed_copy(dsn: str, kind: str, tx: pl.DataFrame, entries: pl.DataFrame) -> float:

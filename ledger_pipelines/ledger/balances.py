@@ -73,11 +73,11 @@ def balances(
     if not later:
         return found
     as_of_now = {(b.account, b.currency): b for b in _as_of(conn, "ledger/balance_at.sql", sorted(later), currency, now, None)}
-    zero = Balance("", "", "debit", 0, 0, 0, 0)  # a pair with nothing effective yet
-    return [
-        replace(b, **{f: getattr(as_of_now.get((b.account, b.currency), zero), f) for f in _SUMS}) if b.account in later else b
-        for b in found
-    ]
+    def now_sums(b: Balance) -> dict[str, int]:  # a pair with nothing effective yet is all zeros
+        fresh = as_of_now.get((b.account, b.currency))
+        return {f: getattr(fresh, f) if fresh else 0 for f in _SUMS}
+
+    return [replace(b, **now_sums(b)) if b.account in later else b for b in found]
 
 
 def recomputed_balances(
