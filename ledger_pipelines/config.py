@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,6 +42,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """Today in the reporting time zone (the last day the snapshots cover)."""
+        return datetime.now(self.tz).date()
 
     @property
     def postgres_dir(self) -> Path:

@@ -24,16 +24,10 @@ def _progress(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _materialize_everything(settings, dsns, select: str | None, partition: str | None):
+def _materialize_everything(settings, dsns, select: str | None, partition: str | None, rebuild_from=None):
     """Load the definitions with the platform's instance and run the stages; returns the report."""
-    import warnings
-
-    import dagster as dg
-
     from ledger_pipelines.platform.instance import instance_for
 
-    # Dagster flags the single-run backfill policy as beta; a terminal user cannot act on that.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     instance = instance_for(settings, dsns)  # exports the Dagster environment before the defs load
     try:
         from ledger_pipelines.defs.definitions import defs
@@ -41,7 +35,8 @@ def _materialize_everything(settings, dsns, select: str | None, partition: str |
 
         try:
             stages = plan_stages(defs, resolve_selection(defs, select))
-            return run_stages(defs, stages, instance, settings, partition=partition, progress=_progress)
+            return run_stages(defs, stages, instance, settings, reader_dsn=dsns.reader_dsn, partition=partition,
+                              explicit=select is not None, rebuild_from=rebuild_from, progress=_progress)
         except RunSelectionError as exc:
             fail(str(exc), 2)
     finally:
@@ -69,19 +64,31 @@ def _explain_failures(report) -> None:
 @click.option("--select", "select", metavar="SELECTION",
               help="A Dagster asset selection, e.g. 'group:warehouse' or 'key:\"reports/trial_balance\"+'. Default: every asset.")
 @click.option("--partition", "partition", metavar="KEY",
-              help="Only this partition of the partitioned assets: a day YYYY-MM-DD, or a landed file <path>@<hash12>.")
-def run(select: str | None, partition: str | None) -> None:
+              help="Only this landed file (a partition <path>@<hash12>, as the Dagster UI lists them).")
+@click.option("--rebuild-from", "rebuild_from", metavar="YYYY-MM-DD", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Recompute the daily snapshots from this day on even if nothing changed (a repair; what changes "
+                   "is recorded in analytics.restatements).")
+@click.option("--list", "list_assets", is_flag=True, help="Print every asset key (with its group) and exit.")
+def run(select: str | None, partition: str | None, rebuild_from, list_assets: bool) -> None:
     """Materialise the asset graph in process, checks included.
 
-    Stage by stage in dependency order: landed files not yet ingested (one run per file), the
-    unpartitioned assets, then the daily partitions from SUBLEDGER_START_DATE through today that
-    are missing or changed by entries posted since they were built (one run over their range),
-    then what depends on them. Exit 1 if a run or an ERROR-severity check fails.
+    Stage by stage in dependency order: landed files not yet ingested (one run per file), then ONE
+    run of what is stale -- the outbox, the DuckDB mirror, the daily snapshots (from the first day
+    anything changed through today), the reports and their exports -- and everything downstream of
+    it. With --select, what is selected runs, stale or not. Exit 1 if a run or an ERROR-severity
+    check fails. Asset keys: `subledger run --list`.
     """
+    if list_assets:
+        from ledger_pipelines.defs.definitions import defs
+
+        graph = defs.resolve_asset_graph()
+        for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
+            click.echo(f"{key.to_user_string():60} group:{graph.get(key).group_name}")
+        return
     settings = settings_or_exit()
     dsns = dsns_or_exit(settings)
     started = time.monotonic()
-    report = _materialize_everything(settings, dsns, select, partition)
+    report = _materialize_everything(settings, dsns, select, partition, rebuild_from.date() if rebuild_from else None)
     if not report.ok:
         _explain_failures(report)
         raise SystemExit(1)

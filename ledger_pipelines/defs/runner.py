@@ -9,10 +9,12 @@ so they appear in the UI):
 * **landed files** (dynamic partitions, one per file): the landing folder is scanned as the sensor
   does; every current file whose partition has not been materialised yet gets its own run, in
   path order (a file is one batch, one database transaction);
-* **daily** (reporting time zone): the days from ``SUBLEDGER_START_DATE`` through today that are
-  missing or stale given the mirror (``warehouse.restatements.days_to_build``) -- ONE run over
-  their range (the single-run backfill policy: the computation is vectorised over the range);
-* **unpartitioned**: one run.
+* **unpartitioned** (the outbox, the mirror, the snapshots, the reports and their exports): ONE
+  run of what is stale and everything downstream of it, judged as the freshness sensor judges it
+  (``ledger_pipelines.warehouse.freshness``) -- so a run after an interruption rebuilds exactly
+  what the interruption left behind, and a run with nothing new says "up to date". An explicit
+  ``--select`` runs what it selects, stale or not; ``--rebuild-from DAY`` recomputes the
+  snapshots from that day.
 
 ``--partition KEY`` replaces that choice in the stages whose partitions definition has the key;
 unpartitioned stages still run; other partitioned stages are skipped. A stage fails when its run
@@ -23,22 +25,32 @@ Stage planning (:func:`plan_stages`) is pure over the asset graph; execution
 (:func:`run_stages`) needs an instance and the loaded definitions.
 """
 
+import os
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
+from pathlib import Path
 
 import dagster as dg
+from dagster._core.utils import make_new_run_id
 
 from ledger_pipelines.config import Settings
+from ledger_pipelines.defs.ingestion.outbox import pending_outbox_rows
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
+from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY, OUTBOX_BATCHES
 from ledger_pipelines.ingest.service import file_hash, landed_files
-from ledger_pipelines.warehouse.restatements import days_to_build
-from ledger_pipelines.warehouse.store import open_work
+from ledger_pipelines.platform.instance import RUN_HOST_TAG, RUN_PID_TAG, free_orphaned_pool_slots, pool_holders
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 RUN_SOURCE_TAG = "subledger/launched_by"
+INGEST_FILES_JOB = "ingest_landed_files"
+SUBLEDGER_RUN_JOB = "subledger_run"
+WAIT_NOTE_SECONDS = 10.0
+REPORTS_PREFIX = "reports"
+SNAPSHOT_OPS = ("warehouse__account_balance_snapshots", "warehouse__category_balance_snapshots")
 
 # Dagster's own event lines (step started, handled output, ...) are for the UI and the event log;
 # on the terminal the runner prints one line per run instead.
@@ -62,8 +74,6 @@ class Stage:
             return "unpartitioned"
         if isinstance(self.partitions_def, dg.DynamicPartitionsDefinition):
             return f"dynamic:{self.partitions_def.name}"
-        if isinstance(self.partitions_def, dg.TimeWindowPartitionsDefinition):
-            return "daily"
         return type(self.partitions_def).__name__
 
     @property
@@ -114,7 +124,7 @@ def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetK
     except Exception as exc:  # Dagster raises several types for a bad expression or unknown key
         raise RunSelectionError(
             f"--select {select!r}: {exc}. Use Dagster's selection syntax, e.g. 'key:\"warehouse/ledger_mirror\"+' or "
-            "'group:reports'; `subledger run --help` lists the asset keys."
+            "'group:reports'; `subledger run --list` lists the asset keys."
         ) from exc
     keys = chosen & materializable
     if not keys:
@@ -182,11 +192,49 @@ def _dynamic_partitions(stage: Stage, instance: dg.DagsterInstance, settings: Se
     return [k for k in keys if k not in (done or set())]
 
 
-def _daily_partitions(stage: Stage, settings: Settings) -> list[str]:
-    today = datetime.now(settings.tz).date()
+def stale_roots(settings: Settings, reader_dsn: str) -> dict[dg.AssetKey | str, str]:
+    """What is stale now, as the freshness sensor sees it: asset key (or ``"reports"``) -> why.
+
+    Judged on the work file (what the next materialisation builds on) against the ledger, so what
+    an interrupted run left behind is found whatever the published file says.
+    """
+    from ledger_pipelines.warehouse import freshness
+    from ledger_pipelines.warehouse.mirror import read_state
+    from ledger_pipelines.warehouse.store import open_work
+
+    roots: dict[dg.AssetKey | str, str] = {}
+    outbox, _ = pending_outbox_rows(reader_dsn)
+    if outbox:
+        roots[OUTBOX_BATCHES] = f"{outbox} outbox row(s) to post"
     with open_work(settings.warehouse_work_path) as conn:
-        days = days_to_build(conn, settings.start_date, today, start=settings.start_date, tz=settings.timezone)
-    return [d.isoformat() for d in days]
+        state = read_state(conn)
+        position = freshness.ledger_position(reader_dsn, state.watermark if state else None)
+        statuses = freshness.assess(conn, tz=settings.timezone, start=settings.start_date, today=settings.today(),
+                                    ledger=position)
+    keys = {freshness.MIRROR: MIRROR_KEY, freshness.ACCOUNT_SNAPSHOTS: ACCOUNT_SNAPSHOTS_KEY,
+            freshness.CATEGORY_SNAPSHOTS: CATEGORY_SNAPSHOTS_KEY, freshness.REPORTS: REPORTS_PREFIX}
+    for status in statuses:
+        if not status.fresh:
+            roots[keys[status.product]] = status.reason
+    return roots
+
+
+def _stale_selection(defs: dg.Definitions, stage: Stage, roots: dict[dg.AssetKey | str, str]) -> tuple[dg.AssetKey, ...]:
+    """The stage's assets that are stale roots or downstream of one."""
+    graph = defs.resolve_asset_graph()
+    chosen: set[dg.AssetKey] = set()
+    for root in roots:
+        if root == REPORTS_PREFIX:
+            chosen |= {k for k in stage.keys if k.path[0] == REPORTS_PREFIX and k.path[1:2] != ["exports"]}
+        elif root in stage.keys:
+            chosen.add(root)
+    frontier = list(chosen)
+    while frontier:
+        for child in graph.get(frontier.pop()).child_keys:
+            if child in stage.keys and child not in chosen:
+                chosen.add(child)
+                frontier.append(child)
+    return tuple(k for k in stage.keys if k in chosen)
 
 
 def _accepts(stage: Stage, key: str, instance: dg.DagsterInstance) -> bool:
@@ -207,25 +255,102 @@ def _register_landed_partition(key: str, instance: dg.DagsterInstance, settings:
         instance.add_dynamic_partitions(landed_files_partitions.name, [key])
 
 
-def _materialize(
-    defs: dg.Definitions,
-    stage: Stage,
+def _job_for(defs: dg.Definitions, stage: Stage) -> dg.JobDefinition:
+    """The named job a stage's runs belong to (what the UI lists them under)."""
+    name = INGEST_FILES_JOB if stage.partitions_def is not None else SUBLEDGER_RUN_JOB
+    return defs.resolve_job_def(name)
+
+
+def _run_config(keys: Sequence[dg.AssetKey], rebuild_from: date | None) -> dict:
+    if rebuild_from is None:
+        return {}
+    ops = {key.to_python_identifier() for key in keys}
+    return {"ops": {op: {"config": {"rebuild_from": rebuild_from.isoformat()}} for op in SNAPSHOT_OPS if op in ops}}
+
+
+def _terminate_children() -> None:
+    """SIGTERM the processes this process started (a dbt build), so none outlives an interrupted run."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            try:
+                os.kill(int(stat.parent.name), signal.SIGTERM)
+            except OSError:
+                pass
+
+
+def _abandon(instance: dg.DagsterInstance, run_id: str, signo: int, progress: Callable[[str], None]) -> None:
+    """Stop at once on Ctrl-C or SIGTERM: cancel the run, free its pool slots, stop child processes.
+
+    What the run was writing is left as a crash leaves it, which every write path tolerates: the
+    ledger's batches are single database transactions, the DuckDB work file rolls back to its
+    last commit, and the warehouse's build records make the next run redo exactly what is missing.
+    """
+    name = signal.Signals(signo).name
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_canceled(run, message=f"subledger run received {name}: run canceled, pool slots freed")
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    _terminate_children()
+    progress(f"interrupted ({name}): run {run_id[:8]} canceled and its pool slots freed; run `subledger run` again "
+             "to finish the work (it redoes exactly what is missing).")
+
+
+def _execute(
+    job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     *,
-    partition_key: str | None = None,
-    tags: dict[str, str] | None = None,
+    keys: Sequence[dg.AssetKey],
+    partition_key: str | None,
+    run_config: dict,
+    progress: Callable[[str], None],
 ) -> dg.ExecuteInProcessResult:
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
-    return dg.materialize(
-        assets,
-        selection=dg.AssetSelection.assets(*stage.keys),
-        resources=dict(defs.resources or {}),
-        instance=instance,
-        partition_key=partition_key,
-        tags={RUN_SOURCE_TAG: "subledger run", **(tags or {})},
-        run_config=QUIET_RUN_CONFIG,
-        raise_on_error=False,
-    )
+    """Run ``job`` (the ``keys`` of it) in process, answering Ctrl-C / SIGTERM within a second.
+
+    Dagster's in-process executor only looks at interrupts between steps and never while a step
+    waits for a pool slot, so the run goes on in a worker thread while this thread watches for
+    signals and, every :data:`WAIT_NOTE_SECONDS`, says what the run waits for.
+    """
+    run_id = make_new_run_id()
+    tags = {RUN_SOURCE_TAG: "subledger run", RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = job.execute_in_process(
+                run_config={**QUIET_RUN_CONFIG, **run_config}, instance=instance, partition_key=partition_key,
+                asset_selection=list(keys), run_id=run_id, tags=tags, raise_on_error=False,
+            )
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    received: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, lambda signo, _frame: received.append(signo)) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    thread = threading.Thread(target=work, name="subledger-run", daemon=True)
+    try:
+        thread.start()
+        noted = time.monotonic()
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+            if received:
+                _abandon(instance, run_id, received[0], progress)
+                os._exit(128 + received[0])
+            if thread.is_alive() and time.monotonic() - noted >= WAIT_NOTE_SECONDS:
+                noted = time.monotonic()
+                holders = pool_holders(instance, run_id)
+                if holders:
+                    progress(f"    waiting: {'; '.join(holders)} (Ctrl-C stops; docs/operations.md, 'A run waits for a pool slot')")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
 
 
 def _outcome(stage: Stage, partitions: Sequence[str], result: dg.ExecuteInProcessResult, seconds: float) -> RunOutcome:
@@ -244,19 +369,28 @@ def run_stages(
     instance: dg.DagsterInstance,
     settings: Settings,
     *,
+    reader_dsn: str,
     partition: str | None = None,
+    explicit: bool = False,
+    rebuild_from: date | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> PipelineReport:
-    """Execute ``stages`` in order; stop after the first stage with a failed run or ERROR check."""
+    """Execute ``stages`` in order; stop after the first stage with a failed run or ERROR check.
+
+    ``explicit``: the caller selected the assets (``--select``): unpartitioned stages run what is
+    selected, stale or not. Otherwise they run what is stale and what is downstream of it.
+    """
     report = PipelineReport()
+    for run_id, why in free_orphaned_pool_slots(instance):
+        progress(f"freed the pool slots of run {run_id[:8]}: {why}")
     if partition is not None:
         _register_landed_partition(partition, instance, settings)
         if not any(_accepts(stage, partition, instance) for stage in stages):
             kinds = sorted({stage.kind for stage in stages if stage.partitions_def is not None}) or ["none"]
             raise RunSelectionError(
                 f"--partition {partition!r} is not a partition of any selected asset (partitioned: {', '.join(kinds)}). "
-                "Daily partitions are YYYY-MM-DD from SUBLEDGER_START_DATE through today; landed-file partitions are "
-                "<path>@<hash12> (see the Dagster UI, or drop the option)."
+                "Landed-file partitions are <path>@<hash12> (see the Dagster UI, or drop the option); the snapshots "
+                "have no partitions (use --rebuild-from YYYY-MM-DD to recompute them from a day)."
             )
     for number, stage in enumerate(stages, 1):
         prefix = f"[{number}/{len(stages)}]"
@@ -264,31 +398,35 @@ def run_stages(
             report.skipped.append((stage, "an earlier stage failed"))
             progress(f"{prefix} skipped {stage.label}: an earlier stage failed")
             continue
-        runs: list[tuple[str | None, dict[str, str], tuple[str, ...]]]
+        runs: list[tuple[str | None, tuple[dg.AssetKey, ...]]]
         if partition is not None and stage.partitions_def is not None:
             if not _accepts(stage, partition, instance):
                 report.skipped.append((stage, f"not partitioned by {partition!r}"))
                 continue
-            runs = [(partition, {}, (partition,))]
-        elif stage.partitions_def is None:
-            runs = [(None, {}, ())]
-        elif isinstance(stage.partitions_def, dg.DynamicPartitionsDefinition):
-            keys = _dynamic_partitions(stage, instance, settings)
-            runs = [(key, {}, (key,)) for key in keys]
+            runs = [(partition, stage.keys)]
+        elif stage.partitions_def is not None:
+            runs = [(key, stage.keys) for key in _dynamic_partitions(stage, instance, settings)]
+        elif explicit or rebuild_from is not None:
+            runs = [(None, stage.keys)]
         else:
-            days = _daily_partitions(stage, settings)
-            runs = [(None, {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]}, (days[0], days[-1]))] if days else []
+            roots = stale_roots(settings, reader_dsn)
+            chosen = _stale_selection(defs, stage, roots)
+            runs = [(None, chosen)] if chosen else []
+            for root, why in roots.items():
+                progress(f"{prefix} stale: {root if isinstance(root, str) else root.to_user_string()}: {why}")
         if not runs:
             report.skipped.append((stage, "up to date"))
             progress(f"{prefix} {stage.label}: up to date")
             continue
-        for index, (partition_key, tags, partitions) in enumerate(runs, 1):
-            what = partitions[0] if len(partitions) == 1 else "..".join(partitions) if partitions else ""
+        job = _job_for(defs, stage)
+        for index, (partition_key, keys) in enumerate(runs, 1):
             counter = f" {index}/{len(runs)}" if len(runs) > 1 else ""
-            progress(f"{prefix}{counter} {stage.label}{' [' + what + ']' if what else ''} ...")
+            label = Stage(keys, stage.partitions_def).label
+            progress(f"{prefix}{counter} {label}{' [' + partition_key + ']' if partition_key else ''} ...")
             started = time.monotonic()
-            result = _materialize(defs, stage, instance, partition_key=partition_key, tags=tags)
-            outcome = _outcome(stage, partitions, result, time.monotonic() - started)
+            result = _execute(job, instance, keys=keys, partition_key=partition_key,
+                              run_config=_run_config(keys, rebuild_from), progress=progress)
+            outcome = _outcome(stage, (partition_key,) if partition_key else (), result, time.monotonic() - started)
             report.runs.append(outcome)
             state = "ok" if outcome.ok else "FAILED"
             detail = ""
@@ -300,4 +438,3 @@ def run_stages(
             if not outcome.ok:
                 break
     return report
-

@@ -198,3 +198,89 @@ def instance_for(settings: Settings, dsns: Dsns | None = None) -> DagsterInstanc
     instance = DagsterInstance.from_config(str(home))
     initialise_instance(instance)
     return instance
+
+
+#: Run tags that let a later process tell whether the process running an in-process run is alive.
+RUN_PID_TAG = "subledger/pid"
+RUN_HOST_TAG = "subledger/host"
+#: A daemon whose last heartbeat is older than this is gone (Dagster's daemons beat every 30 s).
+DAEMON_GONE_SECONDS = 120.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def daemon_alive(instance: DagsterInstance, within_seconds: float = DAEMON_GONE_SECONDS) -> bool:
+    """Whether a Dagster daemon of this instance (``subledger dev``) beat recently."""
+    import time
+
+    beats = instance.get_daemon_heartbeats()
+    return any(time.time() - beat.timestamp < within_seconds for beat in beats.values())
+
+
+def run_is_orphaned(instance: DagsterInstance, run_id: str) -> str | None:
+    """Why the run holding a pool slot can no longer be running (None if it may be).
+
+    Finished runs are orphaned. A run started by ``subledger run`` carries its process id and host:
+    when that process is gone, so is the run. A run launched by the daemon runs in a child of
+    ``subledger dev``; with no daemon heartbeat for :data:`DAEMON_GONE_SECONDS`, ``subledger dev``
+    (and with it the run's process group) is gone.
+    """
+    import socket
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return "the run no longer exists"
+    if run.is_finished:
+        return f"the run ended ({run.status.value})"
+    pid, host = run.tags.get(RUN_PID_TAG), run.tags.get(RUN_HOST_TAG)
+    if pid and host == socket.gethostname():
+        return None if _pid_alive(int(pid)) else f"its process {pid} is gone"
+    if not pid and not daemon_alive(instance):
+        return "it was launched by the daemon, and no daemon has run for two minutes"
+    return None
+
+
+def free_orphaned_pool_slots(instance: DagsterInstance) -> list[tuple[str, str]]:
+    """Free the pool slots held by runs that cannot be running any more; mark such runs failed.
+
+    Run monitoring frees them only while ``subledger dev``'s daemon runs; without it a slot left
+    by a killed run would block every later run for ever. Returns ``(run_id, why)`` per run freed.
+    """
+    storage = instance.event_log_storage
+    freed: list[tuple[str, str]] = []
+    for pool in POOL_LIMITS:
+        info = storage.get_concurrency_info(pool)
+        holders = {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
+        for run_id in sorted(holders):
+            why = run_is_orphaned(instance, run_id)
+            if why is None:
+                continue
+            run = instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                instance.report_run_failed(run, f"marked failed by subledger: {why}; its pool slots were freed")
+            storage.free_concurrency_slots_for_run(run_id)
+            freed.append((run_id, why))
+    return freed
+
+
+def pool_holders(instance: DagsterInstance, run_id: str) -> list[str]:
+    """If ``run_id`` waits for a pool slot: who holds the slots it waits for (human-readable)."""
+    storage = instance.event_log_storage
+    out = []
+    for pool in POOL_LIMITS:
+        info = storage.get_concurrency_info(pool)
+        if run_id not in info.pending_run_ids:
+            continue
+        for holder in sorted(info.active_run_ids - {run_id}):
+            run = instance.get_run_by_id(holder)
+            what = f"run {holder[:8]} ({run.job_name}, {run.status.value})" if run else f"run {holder[:8]} (gone)"
+            out.append(f"pool {pool} is held by {what}")
+    return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 
 import duckdb
 import pandera.polars as pa
@@ -21,7 +20,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from ledger_pipelines.paths import read_sql
-from ledger_pipelines.warehouse import arrow_source, duck
+from ledger_pipelines.warehouse import arrow_source, duck, freshness
 from ledger_pipelines.warehouse.mirror import read_state
 from ledger_pipelines.warehouse.restatements import SCOPES
 
@@ -179,42 +178,54 @@ SNAPSHOT_COLUMNS = [
 ]
 RUNBOOK_SNAPSHOTS = (
     "Stored snapshot rows differ from a recomputation from the mirror (diff = stored - recomputed; a missing row shows "
-    "as NULL). Someone edited the warehouse file, or a computation was interrupted between tables. Re-materialise the "
-    "affected partitions: `subledger run --select 'warehouse/account_balance_snapshots*' --partition <day>` for each "
-    "listed day (or all days from the first one), then verify again."
+    "as NULL). Someone edited the warehouse file, or it was damaged. Rebuild the days from the first listed one: "
+    "`subledger run --rebuild-from <first listed day>` (it records what changed in analytics.restatements), then "
+    "`subledger verify`."
 )
+RUNBOOK_NOT_BUILT = "The snapshots are not built from the current mirror: run `subledger run`, then verify again."
 
 
-def snapshots_match(conn: duckdb.DuckDBPyConnection, scope: str, *, tz: str, start) -> CheckResult:
-    """Stored snapshot rows equal a fresh recomputation from the mirror (days at the current watermark)."""
-    from ledger_pipelines.warehouse.snapshots import NEW_ROWS, TABLES
+def _not_built(name: str, description: str, columns: list[str], runbook: str, reason: str) -> CheckResult:
+    empty = pl.DataFrame(schema={c: pl.Int64 for c in columns})
+    return CheckResult(name, description, False, empty, 0, runbook, {"stale": reason})
 
+
+def snapshots_match(conn: duckdb.DuckDBPyConnection, scope: str, *, tz: str, start, first=None) -> CheckResult:
+    """Stored snapshot rows equal a fresh recomputation from the mirror.
+
+    Compares every day from ``first`` (default: the start date, i.e. the whole table; the Dagster
+    check passes the first day the latest build wrote) through the last day the table covers. The
+    table must be built from the mirror's current watermark: a stale table fails, it is never
+    passed on zero days checked while the mirror holds entries.
+    """
+    from ledger_pipelines.warehouse.snapshots import NEW_ROWS, PRODUCTS, TABLES
+
+    name, description = f"{scope}_snapshots_match", f"{scope} snapshots equal a recomputation from the mirror"
     state = read_state(conn)
-    name = f"{scope}_snapshots_match"
-    days = duck.rows(conn, "SELECT min(as_of_date), max(as_of_date), count(*) FROM warehouse_meta.snapshot_days WHERE scope = $s AND snapshot = $w",
-                     {"s": scope, "w": state.watermark.text if state else ""})
-    first, last, count = days[0] if days else (None, None, 0)
-    stale = int(duck.scalar(conn, "SELECT count(*) FROM warehouse_meta.snapshot_days WHERE scope = $s AND snapshot <> $w",
-                            {"s": scope, "w": state.watermark.text if state else ""}) or 0)
-    schema = _zero_schema(f"{scope} snapshots equal the recomputation", SNAPSHOT_COLUMNS)
-    if not count:
-        empty = pl.DataFrame(schema={c: pl.Int64 for c in SNAPSHOT_COLUMNS})
-        return CheckResult(name, f"{scope} snapshots equal the recomputation", True, empty, 0, RUNBOOK_SNAPSHOTS,
-                           {"days_checked": 0, "stale_days": stale})
-    params = {"tz": tz, "start": start, "d1": first, "d2": last}
+    build = freshness.read_build(conn, PRODUCTS[scope])
+    entries = int(duck.scalar(conn, "SELECT count(*) FROM analytics.entries"))
+    if build is None or state is None or build.last_day is None:
+        if entries == 0:
+            empty = pl.DataFrame(schema={c: pl.Int64 for c in SNAPSHOT_COLUMNS})
+            return CheckResult(name, description, True, empty, 0, RUNBOOK_SNAPSHOTS, {"days_checked": 0, "note": "empty ledger"})
+        return _not_built(name, description, SNAPSHOT_COLUMNS, RUNBOOK_NOT_BUILT, f"{scope} snapshots are not built yet")
+    if build.watermark != state.watermark.text or build.timezone != tz or build.start_date != start:
+        return _not_built(name, description, SNAPSHOT_COLUMNS, RUNBOOK_NOT_BUILT,
+                          f"built from watermark {build.watermark}, the mirror is at {state.watermark.text}")
+    d1 = max(first or start, start)
+    params = {"tz": tz, "start": start, "d1": d1, "d2": build.last_day}
     duck.run_file(conn, "warehouse/snapshots/account_daily.sql", params)
     duck.run_file(conn, f"warehouse/snapshots/{scope}_rows.sql", params)
     spec = SCOPES[scope]
     frame = _duck_frame(
         conn,
-        read_sql("warehouse/checks/snapshots_vs_recomputed.sql").format(table=TABLES[scope], new_rows=NEW_ROWS[scope], key=spec["key"], scope=scope)
-        .replace("$scope", "$s").replace("$snapshot", "$w"),
-        {"s": scope, "w": state.watermark.text},
+        read_sql("warehouse/checks/snapshots_vs_recomputed.sql").format(table=TABLES[scope], new_rows=NEW_ROWS[scope], key=spec["key"]),
+        {"d1": d1, "d2": build.last_day},
     ).sort("key", "currency", "as_of_date")
     conn.execute(f"DROP TABLE IF EXISTS {NEW_ROWS[scope]}")
     conn.execute("DROP TABLE IF EXISTS account_daily")
-    return _result(name, f"{scope} snapshots equal a recomputation from the mirror", RUNBOOK_SNAPSHOTS, frame, schema,
-                   days_checked=int(count), stale_days=stale)
+    return _result(name, description, RUNBOOK_SNAPSHOTS, frame, _zero_schema(description, SNAPSHOT_COLUMNS),
+                   days_checked=(build.last_day - d1).days + 1, first_day=str(d1), last_day=str(build.last_day))
 
 
 CATEGORY_COLUMNS = [
@@ -224,40 +235,77 @@ CATEGORY_COLUMNS = [
 CATEGORY_TOTALS = _zero_schema("category totals equal the sum of their members", CATEGORY_COLUMNS)
 RUNBOOK_CATEGORIES = (
     "A category row differs from the sum of its member accounts' rows (diff = category - members). Either the "
-    "membership changed since the categories were computed (re-materialise warehouse/category_balance_snapshots for "
-    "all days: it recomputes them and records restatements), or the file was edited (re-materialise the listed days)."
+    "membership changed since the categories were computed (`subledger run` restates them), or the file was edited "
+    "(`subledger run --rebuild-from <first listed day>`)."
 )
 
 
-def complete_history_until(conn: duckdb.DuckDBPyConnection, start) -> object:
-    """The last day up to which every account day from ``start`` on is computed (None: not even ``start``)."""
-    computed = {r[0] for r in duck.rows(conn, "SELECT as_of_date FROM warehouse_meta.snapshot_days WHERE scope = 'account'")}
-    day, last = start, None
-    while day in computed:
-        last, day = day, date.fromordinal(day.toordinal() + 1)
-    return last
-
-
-def category_totals(conn: duckdb.DuckDBPyConnection, *, start) -> CheckResult:
+def category_totals(conn: duckdb.DuckDBPyConnection, *, start, first=None) -> CheckResult:
     """Every category row equals the sum of its members' account rows (stored tables only).
 
-    Only days up to which the account history is complete (every day from ``start`` computed)
-    can be summed from the stored rows; later or isolated days are counted in the notes.
+    Both tables must be built from the same mirror watermark through the same day; days from
+    ``first`` (default: every day) are compared.
     """
-    until = complete_history_until(conn, start)
-    frame = _duck_frame(conn, read_sql("warehouse/checks/category_totals.sql"), {"until": until or date(1, 1, 1)})
+    name, description = "category_totals", "category totals equal the sum of their member accounts"
+    accounts = freshness.read_build(conn, freshness.ACCOUNT_SNAPSHOTS)
+    categories = freshness.read_build(conn, freshness.CATEGORY_SNAPSHOTS)
+    if accounts is None or categories is None:
+        if not int(duck.scalar(conn, "SELECT count(*) FROM analytics.entries")):
+            empty = pl.DataFrame(schema={c: pl.Int64 for c in CATEGORY_COLUMNS})
+            return CheckResult(name, description, True, empty, 0, RUNBOOK_CATEGORIES, {"note": "empty ledger"})
+        return _not_built(name, description, CATEGORY_COLUMNS, RUNBOOK_NOT_BUILT, "account or category snapshots are not built yet")
+    if (accounts.watermark, accounts.last_day) != (categories.watermark, categories.last_day):
+        return _not_built(name, description, CATEGORY_COLUMNS, RUNBOOK_NOT_BUILT, (
+            f"account snapshots are at {accounts.watermark} through {accounts.last_day}, category snapshots at "
+            f"{categories.watermark} through {categories.last_day}"))
+    d1 = max(first or start, start)
+    frame = _duck_frame(conn, read_sql("warehouse/checks/category_totals.sql"), {"d1": d1, "d2": categories.last_day})
     frame = frame.sort("category", "currency", "as_of_date")
-    skipped = int(duck.scalar(conn, "SELECT count(*) FROM warehouse_meta.snapshot_days WHERE scope = 'category' AND as_of_date > $u",
-                              {"u": until or date(1, 1, 1)}))
-    return _result("category_totals", "category totals equal the sum of their member accounts",
-                   RUNBOOK_CATEGORIES, frame, CATEGORY_TOTALS, complete_history_until=str(until), days_not_checked=skipped)
+    return _result(name, description, RUNBOOK_CATEGORIES, frame, CATEGORY_TOTALS,
+                   first_day=str(d1), last_day=str(categories.last_day))
 
 
-def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start) -> list[CheckResult]:
-    """Every integrity check (``subledger verify``); warehouse checks only when ``conn`` is given."""
+RUNBOOK_FRESH = (
+    "Part of the warehouse is behind the ledger or behind what it is built from (see the 'stale' rows: product and "
+    "reason). Finance would read old numbers. Run `subledger run` (it rebuilds exactly what is stale, whatever "
+    "interrupted the previous run), or start `subledger dev` and let warehouse_freshness_sensor do it; then verify again."
+)
+
+
+def warehouse_fresh(conn: duckdb.DuckDBPyConnection | None, dsn: str | None, *, tz: str, start, today) -> CheckResult:
+    """Every product of the warehouse is built from its input (and the mirror from the ledger, when ``dsn`` is given).
+
+    ``conn`` None: there is no warehouse file; that is stale as soon as the ledger holds a transaction.
+    """
+    state = read_state(conn) if conn is not None else None
+    ledger = freshness.ledger_position(dsn, state.watermark if state else None) if dsn else None
+    if conn is None:
+        missing = ledger is not None and ledger.transactions
+        statuses = [freshness.Staleness("warehouse", not missing, f"the warehouse is not built yet; {freshness.RUN_HINT}"
+                                        if missing else "")]
+    else:
+        statuses = freshness.assess(conn, tz=tz, start=start, today=today, ledger=ledger)
+    frame = pl.DataFrame(
+        {"product": [s.product for s in statuses], "stale": [int(not s.fresh) for s in statuses],
+         "reason": [s.reason for s in statuses]},
+        schema={"product": pl.String, "stale": pl.Int64, "reason": pl.String},
+    )
+    return _result("warehouse_fresh", "every warehouse table and report is built from the current ledger", RUNBOOK_FRESH,
+                   frame, _zero_schema("nothing is stale", ["stale"]), today=str(today))
+
+
+def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start, today) -> list[CheckResult]:
+    """Every integrity check (``subledger verify``); warehouse checks only when ``conn`` is given.
+
+    On the warehouse every check covers every row, and ``warehouse_fresh`` compares it with the
+    ledger: a warehouse behind the ledger fails, it never passes on what it has not checked.
+    """
     results = [balanced_transactions_ledger(dsn), cache_drift(dsn)]
-    if conn is not None:
+    if conn is None:
+        results.append(warehouse_fresh(None, dsn, tz=tz, start=start, today=today))
+    else:
         warehouse: list[Callable[[], CheckResult]] = [
+            lambda: warehouse_fresh(conn, dsn, tz=tz, start=start, today=today),
             lambda: balanced_transactions_mirror(conn),
             lambda: mirror_complete(conn, dsn, tz),
             lambda: snapshots_match(conn, "account", tz=tz, start=start),

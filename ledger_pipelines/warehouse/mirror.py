@@ -50,6 +50,7 @@ class MirrorState:
     mirrored_at: datetime
     timezone: str
     runs: int
+    ledger_fingerprint: str | None = None  # categories, memberships, account types, account count
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,13 @@ class MirrorResult:
 
 def read_state(conn: duckdb.DuckDBPyConnection) -> MirrorState | None:
     """The mirror's watermark, or None before the first run."""
-    found = duck.rows(conn, "SELECT snapshot, taken_at, mirrored_at, timezone, runs FROM warehouse_meta.mirror_state")
+    found = duck.rows(
+        conn, "SELECT snapshot, taken_at, mirrored_at, timezone, runs, ledger_fingerprint FROM warehouse_meta.mirror_state"
+    )
     if not found:
         return None
     row = found[0]
-    return MirrorState(Watermark.parse(row[0]), row[1], row[2], row[3], row[4])
+    return MirrorState(Watermark.parse(row[0]), row[1], row[2], row[3], row[4], row[5])
 
 
 def _window(previous: Watermark | None) -> tuple[str, str]:
@@ -135,9 +138,10 @@ def mirror(
         duck_conn.execute("BEGIN TRANSACTION")
         try:
             counts = _copy(duck_conn, source, tz, state, changed, created, mark)
+            fingerprint = source.table(read_sql("warehouse/mirror/pg_fingerprint.sql")).column(0)[0].as_py()
             duck.run_file(duck_conn, "warehouse/mirror/save_state.sql", {
                 "snapshot": source.watermark.text, "taken_at": source.taken_at, "tz": tz,
-                "runs": (state.runs if state else 0) + 1,
+                "runs": (state.runs if state else 0) + 1, "fingerprint": fingerprint,
             })
             mark("state_saved")
             duck_conn.execute("COMMIT")

@@ -130,19 +130,28 @@ CREATE TABLE IF NOT EXISTS warehouse_meta.mirror_state (
     runs        BIGINT NOT NULL
 );
 
--- Which days are computed, from which mirror watermark (restatements compare against these).
-CREATE TABLE IF NOT EXISTS warehouse_meta.snapshot_days (
-    scope      VARCHAR NOT NULL,      -- 'account' | 'category'
-    as_of_date DATE NOT NULL,
-    snapshot   VARCHAR NOT NULL,
-    run_id     VARCHAR NOT NULL,
-    computed_at TIMESTAMPTZ NOT NULL
-);
-
--- Settings the stored snapshots depend on; a change forces a full recomputation.
-CREATE TABLE IF NOT EXISTS warehouse_meta.snapshot_settings (
-    scope           VARCHAR NOT NULL,
+-- What each derived product was last built from (docs/warehouse.md, "Freshness"): the mirror
+-- watermark it reflects, the last day it covers and the settings it depends on. Anything whose
+-- watermark is behind its input's is stale and is rebuilt by the next run, whatever interrupted
+-- the previous one. One row per product: 'account_snapshots', 'category_snapshots', 'reports'.
+CREATE TABLE IF NOT EXISTS warehouse_meta.builds (
+    product         VARCHAR NOT NULL,
+    watermark       VARCHAR NOT NULL,  -- the mirror's pg_snapshot text when it was built
+    last_day        DATE,              -- the last day it covers (reporting time zone)
     timezone        VARCHAR NOT NULL,
     start_date      DATE NOT NULL,
-    membership_hash VARCHAR NOT NULL
+    fingerprint     VARCHAR NOT NULL,  -- what else it depends on (category membership), '' if nothing
+    first_written   DATE,              -- the first day the last build (re)wrote
+    run_id          VARCHAR NOT NULL,
+    built_at        TIMESTAMPTZ NOT NULL
 );
+
+-- Files written by earlier versions: one row per computed day, replaced by warehouse_meta.builds.
+DROP TABLE IF EXISTS warehouse_meta.snapshot_days;
+DROP TABLE IF EXISTS warehouse_meta.snapshot_settings;
+
+-- Additions to tables of earlier versions (CREATE TABLE IF NOT EXISTS does not add columns).
+-- Every batch that caused a restated row (batch_id is the first of them; one row per restated row).
+ALTER TABLE analytics.restatements ADD COLUMN IF NOT EXISTS batch_ids VARCHAR[];
+-- A fingerprint of the ledger's categories, memberships, account types and accounts at the watermark.
+ALTER TABLE warehouse_meta.mirror_state ADD COLUMN IF NOT EXISTS ledger_fingerprint VARCHAR;

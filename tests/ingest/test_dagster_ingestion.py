@@ -11,11 +11,11 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+from ledger_pipelines.defs.ingestion.schedules import outbox_schedule
 
 from ledger_pipelines.defs.ingestion.assets import landing_files, outbox_batches, outbox_table, posted_batches
 from ledger_pipelines.defs.ingestion.definitions import defs as ingestion_defs
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
-from ledger_pipelines.defs.ingestion.schedules import outbox_schedule
 from ledger_pipelines.defs.ingestion.sensors import SETTLE_SECONDS, landing_folder_sensor
 from ledger_pipelines.ingest.service import file_hash
 from tests.ingest.conftest import assert_consistent, ledger_snapshot

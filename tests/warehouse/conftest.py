@@ -30,12 +30,12 @@ def files() -> Iterator[Files]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def build(db, work: Path, *, tz: str, start: date, last: date, first: date | None = None, anchors: bool = True,
+def build(db, work: Path, *, tz: str, start: date, last: date, rebuild_from: date | None = None, anchors: bool = True,
           anchor_every: int = 256) -> tuple[MirrorResult, snapshots.SnapshotResult, snapshots.SnapshotResult]:
-    """Mirror, then account and category snapshots for ``first``(default ``start``)..``last``."""
+    """Mirror, then refresh the account and category snapshots through ``last`` (standing for today)."""
     with open_work(work) as conn:
         mirrored = mirror(conn, db.reader_dsn, tz)
-        accounts = snapshots.compute_accounts(conn, first or start, last, tz=tz, start=start,
+        accounts = snapshots.refresh_accounts(conn, tz=tz, start=start, through=last, rebuild_from=rebuild_from,
                                               writer_dsn=db.writer_dsn if anchors else None, anchor_every=anchor_every)
-        categories = snapshots.compute_categories(conn, first or start, last, tz=tz, start=start)
+        categories = snapshots.refresh_categories(conn, tz=tz, start=start, through=last, rebuild_from=rebuild_from)
     return mirrored, accounts, categories

@@ -7,7 +7,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from ledger_pipelines.warehouse import checks
+from ledger_pipelines.warehouse import checks, freshness
 from ledger_pipelines.warehouse.store import open_work
 from tests.warehouse.conftest import build
 from tests.warehouse.ledgen import RandomLedger
@@ -22,12 +22,14 @@ def built(ledger_db, files):
     gen = RandomLedger(ledger_db.writer_dsn, seed=31, days=20)
     gen.batch(60, moves=10, reversals=2)
     build(ledger_db, files.work, tz=TZ, start=START, last=LAST)
+    with open_work(files.work) as conn:  # what the dbt asset records after a successful build (no dbt here)
+        freshness.record_reports_build(conn, run_id="reports-of-this-test")
     return ledger_db, files
 
 
 def run_all(db, files):
     with open_work(files.work) as conn:
-        return {r.name: r for r in checks.run_all(conn, db.reader_dsn, tz=TZ, start=START)}
+        return {r.name: r for r in checks.run_all(conn, db.reader_dsn, tz=TZ, start=START, today=LAST)}
 
 
 def failing(results):
@@ -39,7 +41,7 @@ def test_every_check_passes_on_good_data(built):
     results = run_all(db, files)
     assert failing(results) == []
     assert all(r.checked_rows > 0 for r in results.values())
-    assert len(results) == 7
+    assert len(results) == 8
 
 
 def test_cache_drift_names_the_account_and_the_difference(built):
@@ -133,3 +135,48 @@ def test_the_mirror_check_sums_a_day_beyond_64_bits(ledger_db, files):
     assert complete.passed, complete.offending
     assert complete.offending.height == 0
     assert not damaged.passed and damaged.offending["diff_debits"].to_list() == [-1]
+
+
+def test_a_warehouse_behind_the_ledger_fails_verify_and_says_what_to_do(built):
+    """Never a vacuous pass: the mirror behind Postgres, and a run interrupted between the account and the
+    category snapshots (issue 14, findings 1-2), each fail naming the stale product."""
+    db, files = built
+    RandomLedger(db.writer_dsn, seed=32, days=20).batch(5, lo_day=2, hi_day=4)  # backdated, not mirrored yet
+    results = run_all(db, files)
+    assert failing(results) == ["warehouse_fresh"]
+    stale = results["warehouse_fresh"].offending.to_dicts()
+    assert [r["product"] for r in stale] == ["mirror"] and "created or moved" in stale[0]["reason"]
+    assert "subledger run" in results["warehouse_fresh"].runbook
+
+    # the interrupted run: mirror and account snapshots done, the process dies before the categories
+    from ledger_pipelines.warehouse import snapshots
+    from ledger_pipelines.warehouse.mirror import mirror
+
+    with open_work(files.work) as conn:
+        mirror(conn, db.reader_dsn, TZ)
+        snapshots.refresh_accounts(conn, tz=TZ, start=START, through=LAST)
+    results = run_all(db, files)
+    assert failing(results) == ["category_snapshots_match", "category_totals", "warehouse_fresh"]
+    assert [r["product"] for r in results["warehouse_fresh"].offending.to_dicts()] == ["category_snapshots", "reports"]
+    assert "watermark" in results["category_snapshots_match"].notes["stale"]
+    with open_work(files.work) as conn:  # the next run rebuilds what is stale, whatever interrupted the last one
+        snapshots.refresh_categories(conn, tz=TZ, start=START, through=LAST)
+    assert failing(run_all(db, files)) == ["warehouse_fresh"]  # only the reports are left behind
+    with open_work(files.work) as conn:
+        freshness.record_reports_build(conn, run_id="reports-rebuilt")
+    assert failing(run_all(db, files)) == []
+
+
+def test_a_membership_change_makes_the_categories_stale_until_restated(built):
+    db, files = built
+    with psycopg.connect(db.writer_dsn) as conn:
+        conn.execute("INSERT INTO ledger.categories (code, kind) VALUES ('plan:pro', 'group')")
+        conn.execute("INSERT INTO ledger.category_members (category_code, account_id) "
+                     "SELECT 'plan:pro', account_id FROM ledger.accounts WHERE code LIKE 'assets:receivables:%'")
+    results = run_all(db, files)
+    assert [r["product"] for r in results["warehouse_fresh"].offending.to_dicts()] == ["mirror"]
+    _, _, categories = build(db, files.work, tz=TZ, start=START, last=LAST)
+    assert categories.first_day == START and "membership" in categories.reason
+    results = run_all(db, files)
+    assert failing(results) == ["warehouse_fresh"]
+    assert [r["product"] for r in results["warehouse_fresh"].offending.to_dicts()] == ["reports"]

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from ledger_pipelines.warehouse import snapshots
+from ledger_pipelines.warehouse.mirror import mirror
 from ledger_pipelines.warehouse.store import open_work
 from tests.warehouse import reference as ref
 from tests.warehouse.conftest import build
@@ -93,31 +94,38 @@ def test_snapshots_equal_the_python_recomputation(ledger_db, files, tz, seed):
     assert_matches_reference(ledger_db, files.work, tz)
 
 
-def test_a_range_is_one_computation_equal_to_day_by_day(ledger_db, files):
+def test_refreshing_day_by_day_equals_one_computation(ledger_db, files):
+    """The table kept current one day at a time (as the daemon does) equals one computation of the whole range."""
     gen = RandomLedger(ledger_db.writer_dsn, seed=7, days=24)
     gen.batch(60, moves=20, reversals=2)
     build(ledger_db, files.work, tz="Europe/Berlin", start=START, last=LAST, anchors=False)
     with open_work(files.work) as conn:
         one_run = stored(conn, "analytics.account_balance_snapshots", "account")
         categories_one_run = stored(conn, "analytics.category_balance_snapshots", "category")
-        conn.execute("DELETE FROM analytics.account_balance_snapshots")
-        conn.execute("DELETE FROM analytics.category_balance_snapshots")
-        conn.execute("DELETE FROM warehouse_meta.snapshot_days")
-        day = LAST
-        while day >= START:  # backwards: each day stands alone
-            snapshots.compute_accounts(conn, day, day, tz="Europe/Berlin", start=START)
-            snapshots.compute_categories(conn, day, day, tz="Europe/Berlin", start=START)
-            day -= timedelta(days=1)
+    day_by_day = files.work.with_name("day_by_day.duckdb")
+    written = []
+    with open_work(day_by_day) as conn:
+        mirror(conn, ledger_db.reader_dsn, "Europe/Berlin")
+        day = START
+        while day <= LAST:
+            result = snapshots.refresh_accounts(conn, tz="Europe/Berlin", start=START, through=day)
+            snapshots.refresh_categories(conn, tz="Europe/Berlin", start=START, through=day)
+            written.append((result.first_day, result.last_day))
+            day += timedelta(days=1)
+        again = snapshots.refresh_accounts(conn, tz="Europe/Berlin", start=START, through=LAST)
         assert stored(conn, "analytics.account_balance_snapshots", "account") == one_run
         assert stored(conn, "analytics.category_balance_snapshots", "category") == categories_one_run
         assert conn.execute("SELECT count(*) FROM analytics.restatements").fetchone()[0] == 0
+    # each refresh wrote exactly its new day; a refresh with nothing new writes nothing
+    assert written == [(START + timedelta(days=n), START + timedelta(days=n)) for n in range((LAST - START).days + 1)]
+    assert again.first_day is None and again.rows == 0 and again.reason == "up to date"
 
 
 def test_a_time_zone_change_rebuilds_every_computed_day(ledger_db, files):
     gen = RandomLedger(ledger_db.writer_dsn, seed=8, days=24)
     gen.batch(60, moves=10)
     build(ledger_db, files.work, tz="UTC", start=START, last=LAST)
-    # only the last day is requested, but every computed day is recomputed in the new zone
-    result = build(ledger_db, files.work, tz="America/New_York", start=START, first=LAST, last=LAST)[1]
+    # nothing new in the ledger, but every day is recomputed in the new zone
+    result = build(ledger_db, files.work, tz="America/New_York", start=START, last=LAST)[1]
     assert result.full_rebuild and result.first_day == START
     assert_matches_reference(ledger_db, files.work, "America/New_York", with_groups=False)

@@ -24,7 +24,7 @@ from ledger_pipelines.defs.reports.project import (
     report_asset_key,
     reports_dbt_project,
 )
-from ledger_pipelines.defs.warehouse.automation import AFTER_UPSTREAM_CHECKS_PASS, WAREHOUSE_POOL
+from ledger_pipelines.defs.warehouse.automation import WAREHOUSE_POOL
 from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse
 from ledger_pipelines.reports import charts, preview
 from ledger_pipelines.reports.catalog import REPORTS
@@ -35,6 +35,7 @@ from ledger_pipelines.reports.publishing import (
     export_for_finance,
     file_listing_markdown,
 )
+from ledger_pipelines.warehouse import freshness
 from ledger_pipelines.warehouse.publish import publish_unlocked
 from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
 
@@ -82,7 +83,10 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
         conn = connect(work)  # the analytics tables exist even before the first mirror
         try:
             ensure_schema(conn)
+            freshness.report_inputs(conn)  # never build reports from tables of two generations
             conn.execute("CHECKPOINT")
+        except freshness.StaleInputs as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         finally:
             conn.close()
         with temporary_environment(dbt_env(work, settings.timezone)):
@@ -92,12 +96,17 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
         conn = connect(work)
         try:
             events = [_with_report_metadata(context, conn, event) for event in events]
+            generation = freshness.record_reports_build(conn, context.run.run_id) if succeeded else None
             conn.execute("CHECKPOINT")
         finally:
             conn.close()
         if succeeded:
+            # The one place the warehouse is published: everything in the file (mirror, snapshots
+            # and these reports) is of one generation and passed its checks and tests.
             done = publish_unlocked(work, published)
-            context.log.info(f"reports built and published to {done.path} ({done.bytes:,} bytes)")
+            context.log.info(f"reports built from ledger watermark {generation.watermark} through {generation.last_day} "
+                             f"and published to {done.path} ({done.bytes:,} bytes)")
+            events = [_with_generation(event, generation) for event in events]
     yield from events
     if not succeeded:
         failed = [e for e in events if isinstance(e, dg.AssetCheckResult) and not e.passed]
@@ -126,6 +135,17 @@ def _with_report_metadata(context: dg.AssetExecutionContext, con: duckdb.DuckDBP
     return event
 
 
+def _with_generation(event: Any, generation: Any) -> Any:
+    """A report model's Output with the ledger watermark and last day the published file reflects."""
+    if isinstance(event, dg.Output):
+        return event.with_metadata({
+            **(event.metadata or {}),
+            "ledger watermark": dg.MetadataValue.text(generation.watermark),
+            "balances through": dg.MetadataValue.text(str(generation.last_day)),
+        })
+    return event
+
+
 # -- exports ---------------------------------------------------------------------------------------
 class ExportConfig(dg.Config):
     """Which periods to export (``YYYY-MM``); empty: every period the report has rows for."""
@@ -148,7 +168,6 @@ EXPORT_SPECS = [
         owners=REPORTS_OWNERS,
         kinds={"duckdb", "parquet", "csv"},
         freshness_policy=REPORT_FRESHNESS,
-        automation_condition=AFTER_UPSTREAM_CHECKS_PASS,
         skippable=True,
         description=(
             f"{spec.title} for finance: $SUBLEDGER_HOME/reports/{name}/<YYYY-MM>.{{csv,parquet,xlsx}}, one file set per "

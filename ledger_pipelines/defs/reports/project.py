@@ -20,14 +20,13 @@ from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
 
 from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY
-from ledger_pipelines.defs.warehouse.automation import AFTER_UPSTREAM_CHECKS_PASS
 from ledger_pipelines.paths import dbt_project_dir
 
 REPORTS_GROUP = "reports"
 REPORTS_OWNERS = ["team:finance-data"]
 REPORTS_PREFIX = "reports"
 
-# Reports are rebuilt at least daily (schedule) and after every snapshot update (automation):
+# Reports are rebuilt whenever the ledger moves and every new day (warehouse_freshness_sensor):
 # older than a day and a half means a run failed or the daemon is down.
 REPORT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
@@ -130,9 +129,6 @@ class ReportsTranslator(DagsterDbtTranslator):
         if text:
             return text
         return f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']} (docs/reports.md)."
-
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        return AFTER_UPSTREAM_CHECKS_PASS
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)

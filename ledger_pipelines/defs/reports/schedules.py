@@ -1,28 +1,18 @@
-"""When the reports run: daily after the night's snapshots, and a monthly close pack.
+"""The monthly close pack. (The reports themselves follow the ledger and the calendar through the
+warehouse's ``warehouse_freshness_sensor``: there is no daily report schedule to keep in step.)
 
-The warehouse keeps the snapshots current by itself (automation conditions and the restatement
-sensor); the report assets also follow every snapshot update (``AFTER_UPSTREAM_CHECKS_PASS``).
-The daily schedule is the guarantee finance relies on: at 02:00 in the reporting time zone --
-after midnight's day has been snapshotted -- the reports are rebuilt and exported. The close pack
-exports the previous month once it has normally been closed (``subledger close YYYY-MM``) and
-writes its manifest (``reports/close_pack/<YYYY-MM>.json``, every file with its SHA-256).
+The close pack exports the previous month once it has normally been closed (``subledger close
+YYYY-MM``) and writes its manifest. It runs at 06:00 UTC on the 5th: the previous month is the
+same month in every time zone then, so the schedule needs no setting at import time.
 """
 
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from ledger_pipelines.config import load_settings
-from ledger_pipelines.defs.reports.assets import EXPORT_SPECS, report_exports, report_models
+from ledger_pipelines.defs.reports.assets import report_exports
 
-DAILY_CRON = "0 2 * * *"
 CLOSE_PACK_CRON = "0 6 5 * *"  # the 5th: month-end close is usually done within four working days
-
-daily_reports_job = dg.define_asset_job(
-    "daily_reports",
-    selection=dg.AssetSelection.assets(report_models) | dg.AssetSelection.assets(*[s.key for s in EXPORT_SPECS]),
-    description="dbt build of every report (models and their tests as asset checks), then every report exported per period.",
-)
 
 close_pack_job = dg.define_asset_job(
     "monthly_close_pack",
@@ -31,17 +21,6 @@ close_pack_job = dg.define_asset_job(
         "The close pack of one month: every report's files for that period plus reports/close_pack/<YYYY-MM>.json "
         "(run config ops.report_exports.config.periods = ['YYYY-MM'], close_pack = true)."
     ),
-)
-
-_timezone = load_settings().timezone
-
-daily_reports_schedule = dg.ScheduleDefinition(
-    name="daily_reports",
-    job=daily_reports_job,
-    cron_schedule=DAILY_CRON,
-    execution_timezone=_timezone,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Rebuilds and exports the reports every day at 02:00 (reporting time zone), after the day's snapshots.",
 )
 
 
@@ -58,9 +37,9 @@ def close_pack_run_config(period: str) -> dict:
     name="monthly_close_pack",
     job=close_pack_job,
     cron_schedule=CLOSE_PACK_CRON,
-    execution_timezone=_timezone,
+    execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="On the 5th of each month at 06:00, exports the previous month's close pack.",
+    description="On the 5th of each month at 06:00 UTC, exports the previous month's close pack.",
 )
 def monthly_close_pack_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     period = previous_month(context.scheduled_execution_time)

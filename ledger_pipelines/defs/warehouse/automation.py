@@ -1,18 +1,19 @@
-"""Named pools and automation conditions of the warehouse domain (reused by its assets; report
-assets downstream should reuse ``AFTER_UPSTREAM_CHECKS_PASS`` so that an ERROR check on the
-warehouse blocks them across runs, not only inside one run)."""
+"""Named pools and the one automation mechanism of the warehouse and reports.
+
+The warehouse is kept current by one sensor (``warehouse_freshness_sensor``, sensors.py), not by
+eager automation conditions: it asks what is stale (``ledger_pipelines.warehouse.freshness``) and
+requests ONE run of :data:`REFRESH_JOB_NAME`, which rebuilds exactly what is behind. A run per
+upstream update would queue a run per ingested file; a run per day partition would cost
+bookkeeping per calendar day.
+"""
 
 from __future__ import annotations
 
-import dagster as dg
-
 # DuckDB allows one writer process per file: every asset or check that opens the work file runs
-# in this pool (limit it to 1: `dagster instance concurrency set duckdb_warehouse 1`); the
-# resource's file lock enforces the same for runs outside Dagster (`subledger run`).
+# in this pool (limit 1, pinned on the instance by ledger_pipelines.platform.instance); the work
+# file's lock enforces the same for processes outside Dagster.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
-# Materialise when an upstream asset updated -- but only once the upstream's blocking checks
-# passed, so bad data never flows on.
-AFTER_UPSTREAM_CHECKS_PASS = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("after_upstream_checks_pass")
+# The job that refreshes the mirror, the snapshots, the reports and their exports (groups
+# 'warehouse' and 'reports'); defined in ledger_pipelines/defs/definitions.py.
+REFRESH_JOB_NAME = "refresh_warehouse"

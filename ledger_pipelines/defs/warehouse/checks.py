@@ -1,23 +1,26 @@
 """The warehouse's Pandera checks as blocking Dagster asset checks (ERROR severity).
 
-A failing check stops everything downstream of its asset in the same run (``blocking=True``);
-assets in later runs wait for it through ``AFTER_UPSTREAM_CHECKS_PASS``. The metadata carries
-the offending rows (first 20 as a table), their count and what to do (the runbook,
-docs/warehouse.md).
+A failing check stops everything downstream of its asset in the same run (``blocking=True``):
+the reports are not rebuilt and the published warehouse keeps its last consistent generation.
+The snapshot checks cover exactly the days the latest build wrote. The metadata carries the
+offending rows (first 20 as a table), their count and what to do (the runbook, docs/warehouse.md).
 """
+
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from ledger_pipelines.defs.warehouse.assets import account_balance_snapshots, category_balance_snapshots, ledger_mirror
 from ledger_pipelines.defs.warehouse.automation import WAREHOUSE_POOL
 from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse, LedgerPostgres
-from ledger_pipelines.warehouse import checks
-from ledger_pipelines.warehouse.checks import CheckResult
+
+if TYPE_CHECKING:
+    from ledger_pipelines.warehouse.checks import CheckResult
 
 OFFENDING_PREVIEW_ROWS = 20
 
 
-def to_check_result(result: CheckResult) -> dg.AssetCheckResult:
+def to_check_result(result: "CheckResult") -> dg.AssetCheckResult:
     metadata: dict[str, dg.MetadataValue] = {
         "checked rows": dg.MetadataValue.int(result.checked_rows),
         "offending rows": dg.MetadataValue.int(result.offending.height),
@@ -38,6 +41,8 @@ def to_check_result(result: CheckResult) -> dg.AssetCheckResult:
 @dg.asset_check(asset=ledger_mirror, name="mirror_complete", blocking=True, pool=WAREHOUSE_POOL,
                 description="Per effective day, currency and status: the mirror's counts and sums equal Postgres at the watermark.")
 def mirror_complete(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    from ledger_pipelines.warehouse import checks
+
     with duckdb_warehouse.writer() as conn:
         return to_check_result(checks.mirror_complete(conn, ledger_postgres.dsns().reader_dsn, duckdb_warehouse.settings().timezone))
 
@@ -45,6 +50,8 @@ def mirror_complete(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPo
 @dg.asset_check(asset=ledger_mirror, name="mirror_transactions_balance", blocking=True, pool=WAREHOUSE_POOL,
                 description="Every mirrored transaction balances per currency.")
 def mirror_transactions_balance(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    from ledger_pipelines.warehouse import checks
+
     with duckdb_warehouse.writer() as conn:
         return to_check_result(checks.balanced_transactions_mirror(conn))
 
@@ -52,37 +59,53 @@ def mirror_transactions_balance(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCh
 @dg.asset_check(asset=ledger_mirror, name="ledger_transactions_balance", blocking=True,
                 description="Every ledger transaction balances per currency (Postgres).")
 def ledger_transactions_balance(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    from ledger_pipelines.warehouse import checks
+
     return to_check_result(checks.balanced_transactions_ledger(ledger_postgres.dsns().reader_dsn))
 
 
 @dg.asset_check(asset=ledger_mirror, name="ledger_cache_drift", blocking=True,
                 description="Cached balances in Postgres equal the recomputation from entries (drift per account and currency).")
 def ledger_cache_drift(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    from ledger_pipelines.warehouse import checks
+
     return to_check_result(checks.cache_drift(ledger_postgres.dsns().reader_dsn))
 
 
-@dg.asset_check(asset=account_balance_snapshots, name="account_snapshots_match_recomputation", blocking=True,
-                pool=WAREHOUSE_POOL, description="Stored account snapshot rows equal a recomputation from the mirror.")
-def account_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+def _written_days_check(duckdb_warehouse: DuckDBWarehouse, scope: str) -> dg.AssetCheckResult:
+    """Snapshot rows of the days the latest build (re)wrote equal a recomputation from the mirror."""
+    from ledger_pipelines.warehouse import checks, freshness
+    from ledger_pipelines.warehouse.snapshots import PRODUCTS
+
     settings = duckdb_warehouse.settings()
     with duckdb_warehouse.writer() as conn:
-        return to_check_result(checks.snapshots_match(conn, "account", tz=settings.timezone, start=settings.start_date))
+        build = freshness.read_build(conn, PRODUCTS[scope])
+        first = build.first_written or build.last_day if build else None
+        return to_check_result(checks.snapshots_match(conn, scope, tz=settings.timezone, start=settings.start_date, first=first))
+
+
+@dg.asset_check(asset=account_balance_snapshots, name="account_snapshots_match_recomputation", blocking=True,
+                pool=WAREHOUSE_POOL, description="The account snapshot rows the run wrote equal a recomputation from the mirror.")
+def account_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    return _written_days_check(duckdb_warehouse, "account")
 
 
 @dg.asset_check(asset=category_balance_snapshots, name="category_snapshots_match_recomputation", blocking=True,
-                pool=WAREHOUSE_POOL, description="Stored category snapshot rows equal a recomputation from the mirror.")
+                pool=WAREHOUSE_POOL, description="The category snapshot rows the run wrote equal a recomputation from the mirror.")
 def category_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-    settings = duckdb_warehouse.settings()
-    with duckdb_warehouse.writer() as conn:
-        return to_check_result(checks.snapshots_match(conn, "category", tz=settings.timezone, start=settings.start_date))
+    return _written_days_check(duckdb_warehouse, "category")
 
 
 @dg.asset_check(asset=category_balance_snapshots, name="category_totals_equal_members", blocking=True,
-                pool=WAREHOUSE_POOL, description="Every category row equals the sum of its member accounts' rows.")
+                pool=WAREHOUSE_POOL, description="Every category row the run wrote equals the sum of its member accounts' rows.")
 def category_totals_equal_members(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    from ledger_pipelines.warehouse import checks, freshness
+
     start = duckdb_warehouse.settings().start_date
     with duckdb_warehouse.writer() as conn:
-        return to_check_result(checks.category_totals(conn, start=start))
+        build = freshness.read_build(conn, freshness.CATEGORY_SNAPSHOTS)
+        first = build.first_written or build.last_day if build else None
+        return to_check_result(checks.category_totals(conn, start=start, first=first))
 
 
 WAREHOUSE_CHECKS = [

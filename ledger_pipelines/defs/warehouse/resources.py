@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import duckdb
 
 from ledger_pipelines.config import Settings, load_settings
-from ledger_pipelines.postgres.cluster import Dsns
-from ledger_pipelines.postgres.database import database_dsns
-from ledger_pipelines.warehouse import publish as publishing
-from ledger_pipelines.warehouse.store import DEFAULT_LOCK_TIMEOUT_SECONDS, open_work
+from ledger_pipelines.warehouse.store import DEFAULT_LOCK_TIMEOUT_SECONDS
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from ledger_pipelines.postgres.cluster import Dsns
+    from ledger_pipelines.warehouse.publish import Published
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -43,18 +46,24 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The work file, opened for writing by this process only (waits for another writer)."""
+        from ledger_pipelines.warehouse.store import open_work
+
         work, _ = self.paths()
         with open_work(work, self.lock_timeout_seconds) as conn:
             yield conn
 
-    def publish(self) -> publishing.Published:
+    def publish(self) -> Published:
         """Copy the work file to the published path atomically (temp file, fsync, rename)."""
+        from ledger_pipelines.warehouse.publish import publish
+
         work, published = self.paths()
-        return publishing.publish(work, published)
+        return publish(work, published)
 
     def reader(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the published warehouse (what finance and sensors use)."""
-        return publishing.open_published(self.paths()[1])
+        from ledger_pipelines.warehouse.publish import open_published
+
+        return open_published(self.paths()[1])
 
 
 class LedgerPostgres(dg.ConfigurableResource):
@@ -69,6 +78,9 @@ class LedgerPostgres(dg.ConfigurableResource):
     writer_dsn: str | None = None
 
     def dsns(self) -> Dsns:
+        from ledger_pipelines.postgres.cluster import Dsns
+        from ledger_pipelines.postgres.database import database_dsns
+
         if self.dsn and self.reader_dsn and self.writer_dsn:
             return Dsns(dsn=self.dsn, writer_dsn=self.writer_dsn, reader_dsn=self.reader_dsn, dagster_dsn="")
         return database_dsns(load_settings())

@@ -1,13 +1,9 @@
 -- Category rows next to the sum of their member accounts' rows, from the stored tables only.
 -- A member's change on a day is its cumulative sums minus those of its previous row; a
 -- category's expected cumulative sums on a day are the running total of its members' changes.
--- Compared on days computed for both scopes from the same watermark, up to $until (every account
--- day from the start date through it is computed, so every member's balance is in the table).
-WITH days AS (
-    SELECT c.as_of_date FROM warehouse_meta.snapshot_days c
-      JOIN warehouse_meta.snapshot_days a ON a.as_of_date = c.as_of_date AND a.scope = 'account' AND a.snapshot = c.snapshot
-     WHERE c.scope = 'category' AND c.as_of_date <= $until
-), member_changes AS (
+-- Compared on days $d1..$d2 (both tables are built from the same watermark through $d2, so every
+-- member's balance is in the table).
+WITH member_changes AS (
     SELECT account, currency, as_of_date,
            posted_debits - coalesce(lag(posted_debits) OVER w, 0) AS pd,
            posted_credits - coalesce(lag(posted_credits) OVER w, 0) AS pc,
@@ -34,9 +30,9 @@ WITH days AS (
            CASE c.normal_balance WHEN 'debit' THEN pd - pc - qc ELSE pc - pd - qd END AS available
       FROM expected_sums e
       JOIN analytics.categories c ON c.category = e.category
-     WHERE e.as_of_date IN (SELECT as_of_date FROM days)
+     WHERE e.as_of_date BETWEEN $d1 AND $d2
 ), stored AS (
-    SELECT * FROM analytics.category_balance_snapshots WHERE as_of_date IN (SELECT as_of_date FROM days)
+    SELECT * FROM analytics.category_balance_snapshots WHERE as_of_date BETWEEN $d1 AND $d2
 )
 SELECT coalesce(s.category, x.category) AS category, coalesce(s.currency, x.currency) AS currency,
        coalesce(s.as_of_date, x.as_of_date) AS as_of_date,

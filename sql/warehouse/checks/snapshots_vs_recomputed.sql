@@ -1,12 +1,10 @@
--- Stored {scope} snapshot rows next to a fresh recomputation ({new_rows}, same days), on the days
--- computed from the mirror's current watermark: one row per key/currency/day in either, with
--- the difference of every balance column (NULL where a row exists on one side only).
-WITH days AS (
-    SELECT as_of_date FROM warehouse_meta.snapshot_days WHERE scope = $scope AND snapshot = $snapshot
-), stored AS (
-    SELECT s.* FROM {table} s JOIN days d ON d.as_of_date = s.as_of_date
+-- Stored snapshot rows ({table}) next to a fresh recomputation ({new_rows}) on days $d1..$d2:
+-- one row per key/currency/day in either, with the difference of every balance column (NULL where
+-- a row exists on one side only).
+WITH stored AS (
+    SELECT * FROM {table} WHERE as_of_date BETWEEN $d1 AND $d2
 ), expected AS (
-    SELECT n.* FROM {new_rows} n JOIN days d ON d.as_of_date = n.as_of_date
+    SELECT * FROM {new_rows} WHERE as_of_date BETWEEN $d1 AND $d2
 )
 SELECT coalesce(s.{key}, x.{key}) AS key, coalesce(s.currency, x.currency) AS currency,
        coalesce(s.as_of_date, x.as_of_date) AS as_of_date,

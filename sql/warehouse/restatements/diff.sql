@@ -1,23 +1,20 @@
--- Rows of {table} that the recomputation of $d1..$d2 (temp table {new_rows}) changes, on days
--- that had been computed before (warehouse_meta.snapshot_days): per key, currency and day where
--- either version has a row, the balance in force (the latest row on or before the day -- the
--- contract's reading of a day without a row) before and after. Only differences are kept.
+-- Rows of {table} that the recomputation (temp table {new_rows}, days from $d1) changes on days
+-- that had been reported before ($d1..$d2, $d2 being the last day the previous build covered): per
+-- key, currency and day where either version has a row, the balance in force (the latest row on or
+-- before the day -- the contract's reading of a day without a row) before and after. Only
+-- differences are kept.
 CREATE OR REPLACE TEMP TABLE restated_rows AS
-WITH days AS (
-    SELECT as_of_date, snapshot FROM warehouse_meta.snapshot_days
-     WHERE scope = $scope AND as_of_date BETWEEN $d1 AND $d2
-), old AS (
+WITH old AS (
     SELECT {key} AS key, currency, as_of_date, posted, pending, available FROM {table} WHERE as_of_date <= $d2
 ), new AS (
-    SELECT {key} AS key, currency, as_of_date, posted, pending, available FROM {new_rows}
+    SELECT {key} AS key, currency, as_of_date, posted, pending, available FROM {new_rows} WHERE as_of_date <= $d2
     UNION ALL
     SELECT key, currency, as_of_date, posted, pending, available FROM old WHERE as_of_date < $d1
 ), points AS (
-    SELECT DISTINCT p.key, p.currency, p.as_of_date, d.snapshot
+    SELECT DISTINCT key, currency, as_of_date
       FROM (SELECT key, currency, as_of_date FROM new WHERE as_of_date >= $d1
             UNION ALL
-            SELECT key, currency, as_of_date FROM old WHERE as_of_date >= $d1) p
-      JOIN days d ON d.as_of_date = p.as_of_date
+            SELECT key, currency, as_of_date FROM old WHERE as_of_date >= $d1)
 ), with_old AS (
     SELECT p.*, o.posted AS old_posted, o.pending AS old_pending, o.available AS old_available
       FROM points p ASOF LEFT JOIN old o
@@ -27,7 +24,7 @@ WITH days AS (
       FROM with_old w ASOF LEFT JOIN new n
         ON n.key = w.key AND n.currency = w.currency AND w.as_of_date >= n.as_of_date
 )
-SELECT key, currency, as_of_date, snapshot,
+SELECT key, currency, as_of_date,
        coalesce(old_posted, 0) AS old_posted, coalesce(new_posted, 0) AS new_posted,
        coalesce(old_pending, 0) AS old_pending, coalesce(new_pending, 0) AS new_pending,
        coalesce(old_available, 0) AS old_available, coalesce(new_available, 0) AS new_available
