@@ -96,4 +96,19 @@ def subledger_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """The suite is hermetic: it never reads the user's ``./.subledger`` (a demo's settings.env, its
+    warehouse) or the ``SUBLEDGER_*``/``DAGSTER_HOME`` variables of the shell it was started from.
+    Every test that needs a home makes its own; anything that reads settings without one reads an
+    empty home of the session's (pytest-xdist workers inherit it)."""
+    for name in [n for n in os.environ if n.startswith("SUBLEDGER_") or n == "DAGSTER_HOME"]:
+        if name != "SUBLEDGER_TEST_SESSION_HOME":
+            del os.environ[name]
+    if "SUBLEDGER_TEST_SESSION_HOME" not in os.environ:
+        os.environ["SUBLEDGER_TEST_SESSION_HOME"] = tempfile.mkdtemp(prefix="subledger-session-home-")
+    os.environ["SUBLEDGER_HOME"] = os.environ["SUBLEDGER_TEST_SESSION_HOME"]
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, after every worker is done
+        shutil.rmtree(os.environ.pop("SUBLEDGER_TEST_SESSION_HOME", ""), ignore_errors=True)

@@ -6,28 +6,57 @@ runs show up in the UI of ``subledger dev`` with the same history as the daemon'
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from ledger_pipelines.cli.common import dsns_or_exit, fail, settings_or_exit
-from ledger_pipelines.config import HOME_SETTINGS_FILE, read_home_settings, write_home_setting
 
 DEMO_SUBSCRIPTIONS = 300
 DEMO_MONTHS = 12
 DEMO_SEED = 42
 
 
+_TERMINAL: TextIO | None = None
+
+
+def _terminal() -> TextIO | None:
+    """The command's own stderr, kept aside: while a run executes, Dagster redirects the process's
+    stderr into its compute-log file (echoed a second later by a `tail` child), so progress lines --
+    and the last one before an interrupt -- are written here, at once, instead."""
+    global _TERMINAL
+    if _TERMINAL is None:
+        try:
+            _TERMINAL = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8")
+        except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (click's test runner)
+            return None
+    return _TERMINAL
+
+
 def _progress(line: str) -> None:
-    click.echo(line, err=True)
+    terminal = _terminal()
+    if terminal is None:
+        click.echo(line, err=True)
+    else:
+        terminal.write(line + "\n")
 
 
 def _materialize_everything(settings, dsns, select: str | None, partition: str | None, rebuild_from=None):
     """Load the definitions with the platform's instance and run the stages; returns the report."""
+    import warnings
+
+    import dagster as dg
+
     from ledger_pipelines.platform.instance import instance_for
 
+    # Dagster flags parts of its own configuration as beta; a terminal user cannot act on that.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    _terminal()  # set aside before any run redirects stderr
     instance = instance_for(settings, dsns)  # exports the Dagster environment before the defs load
     try:
         from ledger_pipelines.defs.definitions import defs
@@ -119,12 +148,6 @@ def demo(subscriptions: int, months: int, seed: int) -> None:
     today = date.today()
     # The months before the current one: the last month of the sample is complete.
     first_month = _months_before(date(today.year, today.month, 1), months)
-    if not os.environ.get("SUBLEDGER_START_DATE") and "SUBLEDGER_START_DATE" not in read_home_settings(settings.home):
-        # Daily partitions from the sample's first month, not from the 2020 default: years of
-        # empty days would only cost time. Recorded in the home, so later commands agree.
-        write_home_setting(settings.home, "SUBLEDGER_START_DATE", first_month.isoformat())
-        settings = settings_or_exit()
-        _progress(f"[demo] daily partitions start at {first_month} (recorded in {settings.home / HOME_SETTINGS_FILE})")
     _progress(f"[demo] sample data: {subscriptions} subscriptions x {months} months from {first_month} "
               f"into {settings.landing_dir} ...")
     result = generate(settings.landing_dir, subscriptions=subscriptions, months=months, seed=seed, start=first_month)

@@ -28,6 +28,7 @@ Stage planning (:func:`plan_stages`) is pure over the asset graph; execution
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -78,7 +79,8 @@ class Stage:
 
     @property
     def label(self) -> str:
-        return ", ".join(key.to_user_string() for key in self.keys)
+        names = [key.to_user_string() for key in self.keys]
+        return ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
 @dataclass
@@ -339,6 +341,8 @@ def _execute(
             thread.join(timeout=0.5)
             if received:
                 _abandon(instance, run_id, received[0], progress)
+                sys.stdout.flush()
+                sys.stderr.flush()
                 os._exit(128 + received[0])
             if thread.is_alive() and time.monotonic() - noted >= WAIT_NOTE_SECONDS:
                 noted = time.monotonic()

@@ -281,13 +281,12 @@ def warehouse_fresh(conn: duckdb.DuckDBPyConnection | None, dsn: str | None, *, 
     ledger = freshness.ledger_position(dsn, state.watermark if state else None) if dsn else None
     if conn is None:
         missing = ledger is not None and ledger.transactions
-        statuses = [freshness.Staleness("warehouse", not missing, f"the warehouse is not built yet; {freshness.RUN_HINT}"
-                                        if missing else "")]
+        statuses = [freshness.Staleness("warehouse", not missing, "the warehouse is not built yet" if missing else "")]
     else:
         statuses = freshness.assess(conn, tz=tz, start=start, today=today, ledger=ledger)
     frame = pl.DataFrame(
         {"product": [s.product for s in statuses], "stale": [int(not s.fresh) for s in statuses],
-         "reason": [s.reason for s in statuses]},
+         "reason": [s.advice for s in statuses]},
         schema={"product": pl.String, "stale": pl.Int64, "reason": pl.String},
     )
     return _result("warehouse_fresh", "every warehouse table and report is built from the current ledger", RUNBOOK_FRESH,

@@ -117,11 +117,15 @@ def ledger_position(dsn: str, since: Watermark | None) -> LedgerPosition:
 
 @dataclass(frozen=True)
 class Staleness:
-    """One product: fresh or not, and if not, why and what to do."""
+    """One product: fresh or not, and if not, why (:attr:`advice` adds what to do)."""
 
     product: str
     fresh: bool
     reason: str = ""
+
+    @property
+    def advice(self) -> str:
+        return f"{self.reason}; {RUN_HINT}" if self.reason else ""
 
     def as_json(self) -> dict[str, object]:
         return {"product": self.product, "fresh": self.fresh, "reason": self.reason or None}
@@ -130,21 +134,21 @@ class Staleness:
 def _snapshot_staleness(product: str, build: Build | None, mirror: MirrorState | None, *, tz: str, start: date,
                         today: date, fingerprint: str = "") -> Staleness:
     if mirror is None:
-        return Staleness(product, False, f"the mirror is not built yet; {RUN_HINT}")
+        return Staleness(product, False, "the mirror is not built yet")
     if build is None:
-        return Staleness(product, False, f"not built yet; {RUN_HINT}")
+        return Staleness(product, False, "not built yet")
     if build.timezone != tz or build.start_date != start:
         return Staleness(product, False, (
             f"built for SUBLEDGER_TIMEZONE={build.timezone}, SUBLEDGER_START_DATE={build.start_date}; the settings are "
-            f"{tz}, {start}: every day is rebuilt by the next run; {RUN_HINT}"))
+            f"{tz}, {start}: every day is rebuilt by the next run"))
     if build.watermark != mirror.watermark.text:
         return Staleness(product, False, (
             f"built from mirror watermark {build.watermark}, the mirror is at {mirror.watermark.text}: the days changed "
-            f"since are restated by the next run; {RUN_HINT}"))
+            f"since are restated by the next run"))
     if product == CATEGORY_SNAPSHOTS and build.fingerprint != fingerprint:
-        return Staleness(product, False, f"category membership changed since it was built: every day is restated by the next run; {RUN_HINT}")
+        return Staleness(product, False, "category membership changed since it was built: every day is restated by the next run")
     if build.last_day is None or build.last_day < today:
-        return Staleness(product, False, f"covers days through {build.last_day}, today is {today}; {RUN_HINT}")
+        return Staleness(product, False, f"covers days through {build.last_day}, today is {today}")
     return Staleness(product, True)
 
 
@@ -164,15 +168,15 @@ def assess(
     mirror = read_state(conn)
     out: list[Staleness] = []
     if mirror is None:
-        out.append(Staleness(MIRROR, False, f"the warehouse has no mirror yet; {RUN_HINT}"))
+        out.append(Staleness(MIRROR, False, "the warehouse has no mirror yet"))
     elif mirror.timezone != tz:
-        out.append(Staleness(MIRROR, False, f"entries are dated in {mirror.timezone}, SUBLEDGER_TIMEZONE is {tz}; {RUN_HINT}"))
+        out.append(Staleness(MIRROR, False, f"entries are dated in {mirror.timezone}, SUBLEDGER_TIMEZONE is {tz}"))
     elif ledger is not None and ledger.changed_since:
         out.append(Staleness(MIRROR, False, (
             f"{ledger.changed_since} transaction(s) were created or moved in the ledger after the mirror's watermark "
-            f"{mirror.watermark.text}; {RUN_HINT}")))
+            f"{mirror.watermark.text}")))
     elif ledger is not None and ledger.fingerprint != mirror.ledger_fingerprint:
-        out.append(Staleness(MIRROR, False, f"categories, memberships, account types or accounts changed in the ledger; {RUN_HINT}"))
+        out.append(Staleness(MIRROR, False, "categories, memberships, account types or accounts changed in the ledger"))
     else:
         out.append(Staleness(MIRROR, True))
     accounts = read_build(conn, ACCOUNT_SNAPSHOTS)
@@ -182,14 +186,14 @@ def assess(
                                    fingerprint=membership_fingerprint(conn) if mirror else ""))
     reports = read_build(conn, REPORTS)
     if reports is None:
-        out.append(Staleness(REPORTS, False, f"the reports are not built yet; {RUN_HINT}"))
+        out.append(Staleness(REPORTS, False, "the reports are not built yet"))
     elif accounts is None or categories is None or not (
         reports.watermark == accounts.watermark == categories.watermark
         and reports.last_day == accounts.last_day == categories.last_day
     ):
         out.append(Staleness(REPORTS, False, (
             f"built from snapshots at watermark {reports.watermark} through {reports.last_day}; the snapshots are at "
-            f"{accounts.watermark if accounts else '-'} through {accounts.last_day if accounts else '-'}; {RUN_HINT}")))
+            f"{accounts.watermark if accounts else '-'} through {accounts.last_day if accounts else '-'}")))
     else:
         out.append(Staleness(REPORTS, True))
     return out
