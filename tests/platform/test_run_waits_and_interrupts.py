@@ -86,7 +86,8 @@ def test_a_dead_runs_slot_is_freed_and_a_live_holder_is_waited_for_until_a_signa
                     live = _hold_slot(instance, tags={RUN_PID_TAG: str(holder.pid), RUN_HOST_TAG: os.uname().nodename})
                     log = tmp_path / f"run-{sig.name}.log"
                     command = _run_command(env, log)
-                    wait_for(lambda: "waiting: pool duckdb_warehouse is held by run " + live[:8] in log.read_text(),
+                    expected = "waiting: pool duckdb_warehouse is held by run " + live[:8]
+                    wait_for(lambda log=log, expected=expected: expected in log.read_text(),
                              timeout=240, what="the waiting message", diagnostics=log.read_text)
                     # 3. the signal stops it within seconds, its run canceled and its slots freed
                     sent = time.monotonic()
