@@ -18,7 +18,12 @@ from ledger_pipelines.platform.dev import (
     port_is_free,
     project_workspace,
 )
-from ledger_pipelines.platform.instance import DAGSTER_DATABASE_URL_ENV, dagster_environment, instance_for
+from ledger_pipelines.platform.instance import (
+    DAGSTER_DATABASE_URL_ENV,
+    dagster_environment,
+    fail_runs_of_stopped_daemon,
+    instance_for,
+)
 
 
 @click.command()
@@ -79,9 +84,26 @@ def dev(port: int, workspace: Path | None, log_format: str) -> None:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _fail_interrupted_runs(settings, dsns)
     if code == 0:
         click.echo("Stopped.", err=True)
     raise SystemExit(code)
+
+
+def _fail_interrupted_runs(settings, dsns) -> None:
+    """Runs the daemon had in progress died with `dagster dev`'s process group: say so, free their slots."""
+    try:
+        instance = instance_for(settings, dsns)
+        try:
+            failed = fail_runs_of_stopped_daemon(instance)
+        finally:
+            instance.dispose()
+    except Exception as exc:  # stopping must not fail on bookkeeping; the next `subledger run` frees slots too
+        click.echo(f"warning: could not mark the interrupted runs failed: {exc}", err=True)
+        return
+    for run_id in failed:
+        click.echo(f"run {run_id[:8]} was in progress: marked failed and its pool slots freed; `subledger run` "
+                   "finishes its work.", err=True)
 
 
 COMMANDS = [dev]

@@ -52,6 +52,9 @@ POOL_LIMITS: dict[str, int] = {DUCKDB_POOL: 1}
 #: Runs in progress at once (queued beyond that). Pools, not this number, protect DuckDB.
 MAX_CONCURRENT_RUNS = 8
 
+#: Seconds a Dagster process waits for the code server (starting a run loads the code location).
+GRPC_TIMEOUT_SECONDS = 300
+
 #: The code location name in workspace.yaml and in the Helm values.
 CODE_LOCATION = "subledger"
 
@@ -166,6 +169,11 @@ def dagster_environment(settings: Settings, dsns: Dsns | None = None) -> dict[st
         "SUBLEDGER_DUCKDB_PATH": str(settings.duckdb_path),
         "SUBLEDGER_LANDING_DIR": str(settings.landing_dir),
         "DAGSTER_DISABLE_TELEMETRY": "1",
+        # The daemon's call that starts a run waits until the run's process has loaded the code
+        # location. Dagster gives up after 60 s and re-queues the run -- on a busy 2-core machine
+        # that started a second process for the same run while the first went on. 5 minutes is the
+        # code server's own start-up allowance (code_servers.local_startup_timeout).
+        "DAGSTER_GRPC_TIMEOUT_SECONDS": str(GRPC_TIMEOUT_SECONDS),
     }
 
 
@@ -269,6 +277,27 @@ def free_orphaned_pool_slots(instance: DagsterInstance) -> list[tuple[str, str]]
             storage.free_concurrency_slots_for_run(run_id)
             freed.append((run_id, why))
     return freed
+
+
+def fail_runs_of_stopped_daemon(instance: DagsterInstance) -> list[str]:
+    """After ``subledger dev`` stopped (its process group, run workers included, is gone): mark the
+    runs the daemon had started failed and free their pool slots, so nothing waits for them.
+
+    Runs started by ``subledger run`` (they carry :data:`RUN_PID_TAG`) are left alone; queued runs
+    stay queued and start with the next ``subledger dev``. Returns the run ids marked failed.
+    """
+    from dagster import DagsterRunStatus, RunsFilter
+
+    running = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+    failed = []
+    for run in running:
+        if RUN_PID_TAG in run.tags:
+            continue
+        instance.report_run_failed(run, "subledger dev stopped while this run was in progress; launch it again "
+                                        "(its work is redone exactly once: see docs/operations.md)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append(run.run_id)
+    return failed
 
 
 def pool_holders(instance: DagsterInstance, run_id: str) -> list[str]:

@@ -94,19 +94,20 @@ WORKSPACE_QUERY = """
 ASSET_NODES_QUERY = """
 { assetNodes { assetKey { path } groupName isMaterializable repository { location { name } } } }"""
 
-SCHEDULE_STATE_QUERY = """
-query Schedule($name: String!) { scheduleOrError(scheduleSelector: {repositoryLocationName: "subledger",
-    repositoryName: "__repository__", scheduleName: $name}) {
-  __typename ... on Schedule { scheduleState { id status } } ... on PythonError { message } } }"""
+SENSOR_STATE_QUERY = """
+query Sensor($name: String!) { sensorOrError(sensorSelector: {repositoryLocationName: "subledger",
+    repositoryName: "__repository__", sensorName: $name}) {
+  __typename ... on Sensor { id sensorState { id status } } ... on PythonError { message } } }"""
 
-STOP_SCHEDULE_MUTATION = """
-mutation Stop($id: String!) { stopRunningSchedule(id: $id) {
-  __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
+STOP_SENSOR_MUTATION = """
+mutation Stop($id: String!) { stopSensor(id: $id) {
+  __typename ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }"""
 
-#: Schedules switched off for the test (as an operator would in the UI's Automation page): the
-#: outbox is read every minute, and on two slow cores each of those runs -- a process loading the
-#: whole code location -- would compete with the runs under test. The sensors stay on.
-QUIET_SCHEDULES = ("outbox_every_minute",)
+#: Sensors switched off for the test (as an operator would in the UI's Automation page): the
+#: warehouse refresh it would launch after the landed file (dbt and exports, a minute or more on two
+#: slow cores) would compete with the runs this test launches from the UI and race with the
+#: corruption of step 5. tests/platform/test_unattended.py proves the sensor itself.
+QUIET_SENSORS = ("warehouse_freshness_sensor",)
 
 RUN_ERRORS_QUERY = """
 query Logs($runId: ID!) { logsForRun(runId: $runId, limit: 500) { __typename
@@ -125,11 +126,11 @@ def structured_lines(log_path: Path) -> list[dict]:
     return found
 
 
-def stop_schedule(url: str, name: str) -> None:
-    state = graphql(url, SCHEDULE_STATE_QUERY, {"name": name})["scheduleOrError"]
-    assert state["__typename"] == "Schedule", state
-    result = graphql(url, STOP_SCHEDULE_MUTATION, {"id": state["scheduleState"]["id"]})["stopRunningSchedule"]
-    assert result.get("scheduleState", {}).get("status") == "STOPPED", result
+def stop_sensor(url: str, name: str) -> None:
+    state = graphql(url, SENSOR_STATE_QUERY, {"name": name})["sensorOrError"]
+    assert state["__typename"] == "Sensor", state
+    result = graphql(url, STOP_SENSOR_MUTATION, {"id": state["id"]})["stopSensor"]
+    assert result.get("instigationState", {}).get("status") == "STOPPED", result
 
 
 def runs(url: str, **run_filter) -> list[dict]:
@@ -262,7 +263,6 @@ def test_platform_end_to_end_in_the_browser() -> None:
     with platform_home("subledger-e2e-") as ph:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        # Daily partitions from 2026 only: the automation and sensors have a year to look at, not six.
         # SUBLEDGER_LOG_FORMAT=json: run workers also write structured lines (checked below).
         env = base_environment({**ph.environ, "SUBLEDGER_START_DATE": "2026-01-01", "SUBLEDGER_LOG_FORMAT": "json"})
         processes = Processes(folder)
@@ -289,8 +289,8 @@ def test_platform_end_to_end_in_the_browser() -> None:
 
             phase("ui_url_printed")
             wait_for(locations_loaded, timeout=180, what="the code location to load", diagnostics=processes.diagnostics)
-            for schedule in QUIET_SCHEDULES:
-                stop_schedule(url, schedule)
+            for sensor in QUIET_SENSORS:
+                stop_sensor(url, sensor)
             phase("locations_loaded")
             nodes = graphql(url, ASSET_NODES_QUERY)["assetNodes"]
             real_nodes = [n for n in nodes if n["repository"]["location"]["name"] == "subledger"]

@@ -9,10 +9,9 @@ atomically. The exports read the published copy (read-only), as finance does.
 """
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from ledger_pipelines.defs.reports.project import (
@@ -26,26 +25,20 @@ from ledger_pipelines.defs.reports.project import (
 )
 from ledger_pipelines.defs.warehouse.automation import WAREHOUSE_POOL
 from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse
-from ledger_pipelines.reports import charts, preview
 from ledger_pipelines.reports.catalog import REPORTS
-from ledger_pipelines.reports.dbt_runner import dbt_env, temporary_environment
-from ledger_pipelines.reports.exports import FORMATS
-from ledger_pipelines.reports.publishing import (
-    ExportOutcome,
-    export_for_finance,
-    file_listing_markdown,
-)
-from ledger_pipelines.warehouse import freshness
-from ledger_pipelines.warehouse.publish import publish_unlocked
-from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
+
+if TYPE_CHECKING:  # the domain modules (DuckDB, Arrow, charts) are imported when a step runs
+    import duckdb
 
 PREVIEW_ROWS = 10
 REPORT_MODELS_OP = "report_models"
 EXPORTS_PREFIX = ("reports", "exports")
 
 
-def report_metadata(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, dg.MetadataValue]:
+def report_metadata(con: "duckdb.DuckDBPyConnection", model_name: str) -> dict[str, dg.MetadataValue]:
     """Preview (latest period, major units) and, for the time series, a chart, of one report."""
+    from ledger_pipelines.reports import charts, preview
+
     if model_name not in REPORTS:
         return {}
     spec = REPORTS[model_name]
@@ -76,6 +69,11 @@ def dbt_target_path(duckdb_warehouse: DuckDBWarehouse) -> Path:
 )
 def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb_warehouse: DuckDBWarehouse):
     """``dbt build`` (models and their tests) on the work file under the writer lock, then publish."""
+    from ledger_pipelines.reports.dbt_runner import dbt_env, temporary_environment
+    from ledger_pipelines.warehouse import freshness
+    from ledger_pipelines.warehouse.publish import publish_unlocked
+    from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
+
     settings = duckdb_warehouse.settings()
     work, published = duckdb_warehouse.paths()
     target = dbt_target_path(duckdb_warehouse)
@@ -121,8 +119,10 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
         )
 
 
-def _with_report_metadata(context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, event: Any) -> Any:
+def _with_report_metadata(context: dg.AssetExecutionContext, con: "duckdb.DuckDBPyConnection", event: Any) -> Any:
     """The dbt Output of a report model, with its preview (and chart) added."""
+    import duckdb
+
     if isinstance(event, dg.Output):
         key = context.assets_def.keys_by_output_name[event.output_name]
         try:
@@ -192,6 +192,9 @@ EXPORT_CHECKS = [
                 name="report_exports")
 def report_exports(context: dg.AssetExecutionContext, config: ExportConfig, duckdb_warehouse: DuckDBWarehouse):
     """Export the selected reports from the published warehouse (read-only), then read the files back."""
+    from ledger_pipelines.reports.exports import FORMATS
+    from ledger_pipelines.reports.publishing import ExportOutcome, export_for_finance, file_listing_markdown
+
     settings = duckdb_warehouse.settings()
     names = [key.path[-1] for key in context.selected_asset_keys]
     outcomes: list[ExportOutcome] = export_for_finance(
