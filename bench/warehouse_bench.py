@@ -206,7 +206,7 @@ def build_duck_mirror(conn, entries: int, accounts: int, days: int, seed: int) -
         SELECT 'tx' || g.i, 2, a.account_id, a.account, 'credit', g.amount, 'USD', g.eff, CAST(g.eff AS DATE)
           FROM gen g JOIN codes a ON a.top = 'revenue' AND a.n = g.c""")
     conn.execute("DROP TABLE gen")
-    conn.execute("""INSERT INTO warehouse_meta.mirror_state VALUES ('1:1:', now(), now(), 'UTC', 1)""")
+    conn.execute("""INSERT INTO warehouse_meta.mirror_state VALUES ('1:1:', now(), now(), 'UTC', 1, '')""")
     conn.execute("CHECKPOINT")
     return {
         "seconds_to_generate": round(time.perf_counter() - started, 2),
@@ -224,14 +224,14 @@ def snapshot_benchmark(work: Path, entries: int, accounts: int, days: int, seed:
     with open_work(work) as conn:
         data = build_duck_mirror(conn, entries, accounts, days, seed)
         load = load_avg()
-        acc = snapshots.compute_accounts(conn, first, last, tz="UTC", start=first)
+        acc = snapshots.refresh_accounts(conn, tz="UTC", start=first, through=last)
         # the anchor selection (the DuckDB side of writing anchors) on the same rows, timed alone
         duck.run_file(conn, "warehouse/snapshots/account_daily.sql", {"tz": "UTC", "start": first, "d1": first, "d2": last})
         duck.run_file(conn, "warehouse/snapshots/account_rows.sql", {"tz": "UTC", "start": first, "d1": first, "d2": last})
         started = time.perf_counter()
         anchor_rows = anchors.compute(conn, tz="UTC", start=first)
         anchor_seconds = time.perf_counter() - started
-        cat = snapshots.compute_categories(conn, first, last, tz="UTC", start=first)
+        cat = snapshots.refresh_categories(conn, tz="UTC", start=first, through=last)
     return {
         **data, "days": days, "first_day": str(first), "last_day": str(last), "load_before": load, "load_after": load_avg(),
         "account_rows": acc.rows, "account_seconds": round(acc.seconds, 2),
@@ -248,7 +248,7 @@ def balance_at_benchmark(dsns, work: Path, sizes: dict[str, int], counters: int,
     last = first + timedelta(days=days - 1)
     with open_work(work) as conn:
         started = time.perf_counter()
-        result = snapshots.compute_accounts(conn, first, last, tz="UTC", start=first, writer_dsn=dsns.writer_dsn)
+        result = snapshots.refresh_accounts(conn, tz="UTC", start=first, through=last, writer_dsn=dsns.writer_dsn)
         snapshot_seconds = time.perf_counter() - started
     # a backdated batch after the anchors: the delta must pick it up
     late_sizes = {name: max(1, n // 1000) for name, n in sizes.items()}

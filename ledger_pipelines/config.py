@@ -143,8 +143,7 @@ def _env(name: str) -> str | None:
 
 
 #: Defaults kept with the local state: ``KEY=VALUE`` lines of ``SUBLEDGER_*`` variables, used when
-#: the variable is not set in the environment (``subledger demo`` records its start date here so
-#: that every later command sees the same daily partitions).
+#: the variable is not set in the environment (an operator's per-home defaults, e.g. the time zone).
 HOME_SETTINGS_FILE = "settings.env"
 
 

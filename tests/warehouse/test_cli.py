@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
 from ledger_pipelines.ledger.balances import recomputed_balances
+from ledger_pipelines.warehouse import freshness
 from ledger_pipelines.warehouse.publish import publish
+from ledger_pipelines.warehouse.store import open_work
 from tests.warehouse.conftest import build
 from tests.warehouse.ledgen import RandomLedger
 
@@ -81,17 +83,20 @@ def test_balance_as_of_answers_from_the_anchor_and_equals_the_recomputation(cli_
 
 def test_verify_passes_on_good_data_and_fails_with_exit_1_on_drift(cli_env):
     db, files = cli_env
-    missing = run("verify", "--json")  # not published yet: ledger checks only, said so
-    assert missing.exit_code == 0, missing.output
-    report = json.loads(missing.output)
-    assert report["passed"] and "note" in report and len(report["checks"]) == 2
+    missing = run("verify", "--json")  # not published yet while the ledger holds transactions: never a vacuous pass
+    assert missing.exit_code == 1, missing.output
+    report = json.loads(missing.output[: missing.output.rindex("}") + 1])
+    assert "note" in report and [c["check"] for c in report["checks"] if not c["passed"]] == ["warehouse_fresh"]
+    assert "not built yet" in report["checks"][-1]["offending"][0]["reason"]
 
-    build(db, files.work, tz="UTC", start=START, last=LAST)  # the backdated batch restated
+    build(db, files.work, tz="UTC", start=START, last=datetime.now(UTC).date())  # the backdated batch restated
+    with open_work(files.work) as conn:  # what the dbt asset records before it publishes (no dbt here)
+        freshness.record_reports_build(conn, run_id="reports-of-this-test")
     publish(files.work, files.published)
     good = run("verify", "--json")
     assert good.exit_code == 0, good.output
     report = json.loads(good.output)
-    assert report["passed"] and len(report["checks"]) == 7 and all(c["passed"] for c in report["checks"])
+    assert report["passed"] and len(report["checks"]) == 8 and all(c["passed"] for c in report["checks"])
 
     with psycopg.connect(db.dsn) as conn:  # the owner edits a cached balance
         conn.execute("UPDATE ledger.balances SET pending_debits = pending_debits + 5 "
