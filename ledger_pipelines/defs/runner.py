@@ -221,7 +221,7 @@ def stale_roots(settings: Settings, reader_dsn: str) -> dict[dg.AssetKey | str, 
     return roots
 
 
-def _stale_selection(defs: dg.Definitions, stage: Stage, roots: dict[dg.AssetKey | str, str]) -> tuple[dg.AssetKey, ...]:
+def stale_selection(defs: dg.Definitions, stage: Stage, roots: dict[dg.AssetKey | str, str]) -> tuple[dg.AssetKey, ...]:
     """The stage's assets that are stale roots or downstream of one."""
     graph = defs.resolve_asset_graph()
     chosen: set[dg.AssetKey] = set()
@@ -414,7 +414,7 @@ def run_stages(
             runs = [(None, stage.keys)]
         else:
             roots = stale_roots(settings, reader_dsn)
-            chosen = _stale_selection(defs, stage, roots)
+            chosen = stale_selection(defs, stage, roots)
             runs = [(None, chosen)] if chosen else []
             for root, why in roots.items():
                 progress(f"{prefix} stale: {root if isinstance(root, str) else root.to_user_string()}: {why}")
