@@ -75,10 +75,23 @@ CONFIG_HEADER = """\
 """
 
 
+#: The run, event-log and schedule storages: dagster-postgres's, with one kept connection per
+#: process instead of a new connection per event (ledger_pipelines/platform/storage.py).
+STORAGE_CLASSES = {
+    "run_storage": "PooledPostgresRunStorage",
+    "event_log_storage": "PooledPostgresEventLogStorage",
+    "schedule_storage": "PooledPostgresScheduleStorage",
+}
+
+
 def instance_config() -> dict[str, Any]:
     """The ``dagster.yaml`` document (a dict), identical for every home."""
+    storage_config = {"postgres_url": {"env": DAGSTER_DATABASE_URL_ENV}}
     return {
-        "storage": {"postgres": {"postgres_url": {"env": DAGSTER_DATABASE_URL_ENV}}},
+        **{
+            storage: {"module": "ledger_pipelines.platform.storage", "class": name, "config": storage_config}
+            for storage, name in STORAGE_CLASSES.items()
+        },
         # The run queue (QueuedRunCoordinator, the default); the daemon dequeues every 2 s.
         "run_queue": {
             "dequeue_interval_seconds": 2,

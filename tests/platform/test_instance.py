@@ -36,7 +36,9 @@ def test_dagster_yaml_names_the_variable_and_holds_no_secret(settings, monkeypat
     text = (home / "dagster.yaml").read_text()
     assert "not-on-disk-pw" not in text and "postgresql://" not in text
     document = yaml.safe_load(text)
-    assert document["storage"] == {"postgres": {"postgres_url": {"env": DAGSTER_DATABASE_URL_ENV}}}
+    for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert document[storage]["module"] == "ledger_pipelines.platform.storage"
+        assert document[storage]["config"] == {"postgres_url": {"env": DAGSTER_DATABASE_URL_ENV}}
     assert document["telemetry"] == {"enabled": False}
     assert document["run_retries"]["enabled"] is True and document["run_retries"]["max_retries"] >= 1
     assert document["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
@@ -74,10 +76,19 @@ def test_real_instance_on_postgres(pg_cluster, settings, monkeypatch: pytest.Mon
         monkeypatch.setenv(name, value)  # restored after the test
     instance = instance_for(settings, dsns)
     try:
-        assert type(instance.run_storage).__module__.startswith("dagster_postgres")
-        assert isinstance(instance.run_storage, SqlRunStorage)
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+        from sqlalchemy.pool import QueuePool
+
+        assert isinstance(instance.run_storage, PostgresRunStorage) and isinstance(instance.run_storage, SqlRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+        # one kept connection per process, not a new connection per event written
+        for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+            assert isinstance(storage._engine.pool, QueuePool), type(storage)
+        connections = lambda: instance.event_log_storage._engine.pool.checkedin()  # noqa: E731
+        for _ in range(20):
+            instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+        assert connections() == 1
         assert instance.telemetry_enabled is False
         # Every run's log records also reach the structured handler (ledger_pipelines/logging.py).
         assert "DagsterRunLogHandler" in [type(h).__name__ for h in instance.get_handlers()]
