@@ -72,13 +72,13 @@ def test_a_daemon_left_alone_keeps_the_published_warehouse_current_and_verify_tr
         for name, value in dagster_environment(ph.settings, dsns).items():
             monkeypatch.setenv(name, value)
         instance = DagsterInstance.from_config(str(ph.settings.dagster_home))
+        before = {job: len(found) for job, found in runs_by_job(instance).items()}  # what `subledger run` did
         processes = Processes(folder)
         port = free_port()
         dev = processes.start("subledger-dev", [str(VENV_BIN / "subledger"), "dev", "--port", str(port)], env)
         try:
             wait_for(lambda: f"Dagster UI: http://127.0.0.1:{port}" in dev.log_path.read_text(errors="replace"),
                      timeout=300, what="`subledger dev` to start", diagnostics=processes.diagnostics)
-            before = {job: len(found) for job, found in runs_by_job(instance).items()}
 
             # 1. left alone on a current warehouse: the sensors tick (landing 10 s, outbox 30 s, freshness
             # 60 s) and launch nothing -- no run per already-ingested file, no refresh, no empty outbox run
