@@ -28,7 +28,8 @@ sections as (
 lines as (
     select
         period, account, currency, normal_balance, 0 as line_no, 'opening' as line_type,
-        cast(null as date) as posting_date, cast(null as timestamptz) as effective_at, null as transaction_id,
+        cast(null as date) as posting_date, cast(null as timestamptz) as posting_at,
+        cast(null as timestamptz) as effective_at, null as transaction_id,
         cast(null as integer) as entry_no, null as event_type, null as reference, 'Opening balance' as description,
         cast(null as bigint) as debit, cast(null as bigint) as credit, opening_balance as balance
     from sections
@@ -36,7 +37,7 @@ lines as (
     union all by name
     select
         e.period, e.account, e.currency, e.normal_balance, e.line_no - s.first_line + 1 as line_no, 'entry' as line_type,
-        e.posting_date, e.effective_at, e.transaction_id, e.entry_no, e.event_type, e.reference, e.description,
+        e.posting_date, e.posting_at, e.effective_at, e.transaction_id, e.entry_no, e.event_type, e.reference, e.description,
         e.debit, e.credit, e.balance_after as balance
     from entries as e
     inner join sections as s using (period, account, currency)
@@ -44,7 +45,7 @@ lines as (
     union all by name
     select
         period, account, currency, normal_balance, last_line - first_line + 2 as line_no, 'closing' as line_type,
-        null as posting_date, null as effective_at, null as transaction_id, null as entry_no, null as event_type,
+        null as posting_date, null as posting_at, null as effective_at, null as transaction_id, null as entry_no, null as event_type,
         null as reference, 'Closing balance' as description,
         period_debits as debit, period_credits as credit, closing_balance as balance
     from sections
@@ -60,6 +61,7 @@ select
     cast(l.line_no as bigint) as line_no,
     l.line_type,
     l.posting_date,
+    l.posting_at,
     l.effective_at,
     l.transaction_id,
     l.entry_no,
