@@ -34,8 +34,20 @@ UNIT_AMOUNTS: tuple[tuple[int, ...], ...] = (
 
 CHANNELS: tuple[str, ...] = ("web", "sales", "partner")
 
+# Collections: each invoice is collected with the usage of the month before it (usage is billed in
+# arrears); a subscription that ends has its last usage collected in a final bill. A failed
+# payment is retried after 3 days, then a last time after 7 (which succeeds, except for defaulters).
 PAYMENT_FAIL_RATE = 0.10
 RETRY_FAIL_RATE = 0.20
+RETRY_DAYS = (3, 7)
+# Customers who pay weeks late (bank transfer, slow approval): (earliest, latest) days after the invoice.
+LATE_PAYER_RATE = 0.08
+LATE_PAYMENT_DAYS = (20, 75)
+# Customers who stop paying: invoiced for DUNNING_MONTHS more months while dunned, then cut off; what
+# they owe is written off as bad debt WRITE_OFF_DAYS after the first unpaid invoice.
+DEFAULT_RATE = 0.02
+DUNNING_MONTHS = 3
+WRITE_OFF_DAYS = 100
 REFUND_RATE = 0.01
 CREDIT_RATE = 0.02
 CREDIT_APPLY_RATE = 0.7
