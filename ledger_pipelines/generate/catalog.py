@@ -23,13 +23,14 @@ PRICES: tuple[tuple[int, ...], ...] = (
 USAGE_RATE: tuple[float, ...] = (4.0, 10.0, 18.0)
 
 METRICS: tuple[str, ...] = ("api_calls", "storage_gb", "seats")
-# (low, high) quantity per record, by metric
-QUANTITY_RANGE: tuple[tuple[int, int], ...] = ((100, 5_000), (1, 200), (1, 20))
-# unit price per metric (rows) and currency (columns), minor units
+# (low, high) quantity per record, by metric: thousands of API calls, GB stored, extra seats
+QUANTITY_RANGE: tuple[tuple[int, int], ...] = ((1, 20), (1, 20), (1, 3))
+# unit price per metric (rows) and currency (columns), minor units: usage adds about a third to the
+# subscription fees, as in a seat- or consumption-priced SaaS business
 UNIT_AMOUNTS: tuple[tuple[int, ...], ...] = (
-    (2, 2, 3, 2, 1),
-    (25, 23, 35, 20, 8),
-    (500, 450, 700, 400, 150),
+    (5, 5, 8, 4, 15),
+    (10, 9, 15, 8, 30),
+    (100, 90, 150, 80, 300),
 )
 
 CHANNELS: tuple[str, ...] = ("web", "sales", "partner")

@@ -11,6 +11,8 @@
 * Every file is written to a temporary file in the same folder, flushed and fsynced, then
   renamed over the target (and the folder fsynced): readers see the old file or the new one,
   never a partial one, and a failed export leaves nothing behind.
+* A period is written only when its content changed (:class:`ExportManifest`): a run after a few
+  new events rewrites the month they fall in, not every month.
 """
 
 from __future__ import annotations

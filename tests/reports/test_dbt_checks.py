@@ -56,9 +56,23 @@ def test_unbalanced_snapshots_fail_the_accounting_identities(reports_workdir: Pa
     assert "assert_trial_balance_matches_entries" in failed
     assert "credit_liability_roll_forward" in failed
     assert "assert_balance_sheet_ties_to_trial_balance" in failed
+    # the statements built on the snapshots and on the entries disagree as well
+    assert {"trial_balance_totals_balance", "assert_cash_flow_ties_to_cash_balances",
+            "assert_general_ledger_ties_to_trial_balance"} <= failed
     tb_test = next(n for n in built.result.nodes if n.name == "trial_balance_debits_equal_credits")
     assert tb_test.failures == 3  # USD at the three month ends since the in-transit account first moved
     assert "trial_balance_debits_equal_credits" in built.result.summary()
+
+
+def test_a_balance_sheet_that_does_not_balance_fails_the_statement_test(reports_workdir: Path) -> None:
+    def tamper(con: duckdb.DuckDBPyConnection) -> None:  # assets one unit more than their accounts hold
+        con.execute("UPDATE analytics.category_balance_snapshots SET posted_debits = posted_debits + 1, posted = posted + 1 "
+                    "WHERE category = 'assets' AND currency = 'USD'")
+
+    built = build_warehouse(scenarios.hand_made(), reports_workdir, "broken_categories", tamper=tamper)
+    failed = _failed_tests(built.result)
+    assert {"balance_sheet_balances", "assert_balance_sheet_statement_balances"} <= failed
+    assert "assert_profit_and_loss_ties_to_income_statement" not in failed  # revenue and expenses are untouched
 
 
 def test_unbalanced_transaction_stops_the_reports(reports_workdir: Path) -> None:
