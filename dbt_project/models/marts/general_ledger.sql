@@ -1,12 +1,50 @@
 -- The general ledger per report period: for every account and currency with posted entries in the
 -- period, an `opening` line (the posted balance before the period's first entry), one `entry`
--- line per posted entry in booking order with the running balance after it, and a `closing` line
+-- line per posted entry in the order it started to count in posted balances (posting time, then
+-- effective time, transaction, entry) with the running balance after it, and a `closing` line
 -- (the balance after the last entry; its debit and credit are the period's totals). Balances are
--- signed by the account's normal balance. The closing balance equals the trial balance at the
--- period's report date, and each opening the previous closing (tested). `subledger register`
--- reads the entry lines for any account or category and date range.
+-- signed by the account's normal balance. An entry is in the period of its posting day, so a
+-- payment initiated in January and settled in February is in February and a closed month's lines
+-- never change. `entry_seq` numbers an account's entries over its whole history. The closing
+-- balance equals the trial balance at the period's report date, and each opening the previous
+-- closing (tested). `subledger register` reads the entry lines for any account or category and
+-- date range; the subscription statements are these lines of the subscriptions' accounts.
 with entries as (
-    select * from {{ ref('int_account_register') }}
+    select *
+    from {{ ref('int_posted_entries') }}
+    where period is not null
+),
+
+-- the running balance over the few columns it needs (a window sorts every column it carries);
+-- the descriptive columns are joined back afterwards
+running as (
+    select
+        transaction_id,
+        entry_no,
+        row_number() over w as entry_seq,
+        row_number() over (w_period) as line_no,
+        cast(sum(signed_amount) over w as bigint) as balance_after
+    from entries
+    window
+        w as (
+            partition by account, currency
+            order by posting_at, effective_at, transaction_id, entry_no
+            rows between unbounded preceding and current row
+        ),
+        w_period as (partition by period, account, currency order by posting_at, effective_at, transaction_id, entry_no)
+),
+
+lines as (
+    select
+        e.period, e.account, e.normal_balance, e.currency, r.line_no, r.entry_seq, e.posting_date, e.posting_at,
+        e.effective_at, e.effective_date, e.transaction_id, e.entry_no, e.event_type, e.reference, t.description,
+        e.subscription_id, e.customer_id, e.direction, e.signed_amount,
+        case when e.direction = 'debit' then e.amount else 0 end as debit,
+        case when e.direction = 'credit' then e.amount else 0 end as credit,
+        r.balance_after
+    from entries as e
+    inner join running as r using (transaction_id, entry_no)
+    left join {{ ref('stg_transactions') }} as t using (transaction_id)
 ),
 
 sections as (
@@ -19,35 +57,28 @@ sections as (
         arg_max(balance_after, line_no) as closing_balance,
         sum(debit) as period_debits,
         sum(credit) as period_credits,
-        min(line_no) as first_line,
         max(line_no) as last_line
-    from entries
+    from lines
     group by period, account, currency
 ),
 
-lines as (
+all_lines as (
     select
-        period, account, currency, normal_balance, 0 as line_no, 'opening' as line_type,
-        cast(null as date) as posting_date, cast(null as timestamptz) as posting_at,
-        cast(null as timestamptz) as effective_at, null as transaction_id,
-        cast(null as integer) as entry_no, null as event_type, null as reference, 'Opening balance' as description,
+        period, account, currency, normal_balance, 0 as line_no, 'opening' as line_type, 'Opening balance' as description,
         cast(null as bigint) as debit, cast(null as bigint) as credit, opening_balance as balance
     from sections
 
     union all by name
     select
-        e.period, e.account, e.currency, e.normal_balance, e.line_no - s.first_line + 1 as line_no, 'entry' as line_type,
-        e.posting_date, e.posting_at, e.effective_at, e.transaction_id, e.entry_no, e.event_type, e.reference, e.description,
-        e.debit, e.credit, e.balance_after as balance
-    from entries as e
-    inner join sections as s using (period, account, currency)
+        period, account, currency, normal_balance, line_no, 'entry' as line_type, description, debit, credit,
+        balance_after as balance, entry_seq, posting_date, posting_at, effective_at, effective_date, transaction_id,
+        entry_no, event_type, reference, subscription_id, customer_id, direction, signed_amount
+    from lines
 
     union all by name
     select
-        period, account, currency, normal_balance, last_line - first_line + 2 as line_no, 'closing' as line_type,
-        null as posting_date, null as posting_at, null as effective_at, null as transaction_id, null as entry_no, null as event_type,
-        null as reference, 'Closing balance' as description,
-        period_debits as debit, period_credits as credit, closing_balance as balance
+        period, account, currency, normal_balance, last_line + 1 as line_no, 'closing' as line_type,
+        'Closing balance' as description, period_debits as debit, period_credits as credit, closing_balance as balance
     from sections
 )
 
@@ -63,6 +94,7 @@ select
     l.posting_date,
     l.posting_at,
     l.effective_at,
+    l.effective_date,
     l.transaction_id,
     l.entry_no,
     l.event_type,
@@ -70,6 +102,11 @@ select
     l.description,
     cast(l.debit as bigint) as debit,
     cast(l.credit as bigint) as credit,
-    cast(l.balance as bigint) as balance
-from lines as l
+    cast(l.balance as bigint) as balance,
+    cast(l.entry_seq as bigint) as entry_seq,
+    l.direction,
+    cast(l.signed_amount as bigint) as signed_amount,
+    l.subscription_id,
+    l.customer_id
+from all_lines as l
 inner join {{ ref('int_report_dates') }} as d using (period)

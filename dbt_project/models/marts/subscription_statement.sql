@@ -2,7 +2,7 @@
 -- (`assets:receivables:<subscription_id>` and `liabilities:customer_credits:<subscription_id>`)
 -- in the order it started to count (posting time, then effective time, transaction, entry), with
 -- the account's posted balance after it (signed by the account's normal balance): the general
--- ledger's lines of those accounts (int_account_register). An entry is listed in the month of its
+-- ledger's entry lines of those accounts, numbered over the account's history. An entry is listed in the month of its
 -- posting day: a payment initiated in January and settled in February appears in February, so a
 -- closed month's statement never changes. Pending and failed payments are not booked entries (see
 -- cash_position and failed_payments).
@@ -17,8 +17,9 @@ with lines as (
             when {{ starts_with_prefix('account', receivables) }} then {{ after_prefix('account', receivables) }}
             else {{ after_prefix('account', credits) }}
         end as account_subscription_id
-    from {{ ref('int_account_register') }}
-    where {{ starts_with_prefix('account', receivables) }} or {{ starts_with_prefix('account', credits) }}
+    from {{ ref('general_ledger') }}
+    where line_type = 'entry'
+        and ({{ starts_with_prefix('account', receivables) }} or {{ starts_with_prefix('account', credits) }})
 )
 
 select
@@ -29,7 +30,7 @@ select
     l.account,
     l.account_kind,
     l.currency,
-    l.line_no,
+    l.entry_seq as line_no,
     l.transaction_id,
     l.entry_no,
     l.effective_at,
@@ -42,6 +43,6 @@ select
     l.debit,
     l.credit,
     l.signed_amount,
-    l.balance_after
+    l.balance as balance_after
 from lines as l
 left join {{ ref('int_subscription_customers') }} as c on c.subscription_id = l.account_subscription_id
