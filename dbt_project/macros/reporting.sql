@@ -57,3 +57,26 @@
         else {{ period_of(day) }}
     end
 {%- endmacro %}
+
+{#- The first day of the fiscal year a day falls in (var fiscal_year_start_month, default 1:
+    calendar years). Year-to-date columns sum from that day. -#}
+{% macro fiscal_year_start(day) -%}
+    {%- set month = var('fiscal_year_start_month', 1) | int -%}
+    case
+        when month({{ day }}) >= {{ month }} then make_date(year({{ day }}), {{ month }}, 1)
+        else make_date(year({{ day }}) - 1, {{ month }}, 1)
+    end
+{%- endmacro %}
+
+{#- A statement line's caption from a category code: its last segment with underscores as
+    spaces and the first letter capitalised ('assets:cash:in_transit' -> 'In transit'). -#}
+{% macro category_caption(category) -%}
+    (upper(left(replace(split_part({{ category }}, ':', -1), '_', ' '), 1))
+        || substr(replace(split_part({{ category }}, ':', -1), '_', ' '), 2))
+{%- endmacro %}
+
+{#- The top-level segments whose categories make the income statement (the rest are the balance
+    sheet's). -#}
+{% macro income_segments() -%}
+    ('revenue', 'income', 'expenses')
+{%- endmacro %}

@@ -6,8 +6,8 @@ with tb as (
     select
         as_of_date,
         currency,
-        case when top_segment in ('revenue', 'income', 'expenses') then 'current_earnings' else top_segment end as category,
-        sum(case when top_segment in ('revenue', 'income', 'expenses') then credits - debits else balance end) as balance
+        case when top_segment in {{ income_segments() }} then 'current_earnings' else top_segment end as category,
+        sum(case when top_segment in {{ income_segments() }} then credits - debits else balance end) as balance
     from {{ ref('trial_balance') }}
     group by all
 ),

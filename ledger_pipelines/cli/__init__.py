@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.generate",
     "ledger_pipelines.cli.warehouse",
     "ledger_pipelines.cli.pipeline",
+    "ledger_pipelines.cli.register",
+    "ledger_pipelines.cli.sql",
 ]
 
 

@@ -8,10 +8,20 @@ from datetime import UTC, date, datetime, time
 
 import click
 
-from ledger_pipelines.cli.common import dsns_or_exit, emit_json, fail, settings_or_exit, user_errors
+from ledger_pipelines.cli.common import (
+    dsns_or_exit,
+    emit_json,
+    fail,
+    format_option,
+    output_format,
+    settings_or_exit,
+    table_text,
+    user_errors,
+)
 from ledger_pipelines.ledger import balances as ledger_balances
 from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.postgres.database import connect
+from ledger_pipelines.reports.currency_units import UnknownCurrency, format_amount
 from ledger_pipelines.timeparse import TimeInputError, parse_instant
 
 FIELDS = ["currency", "posted", "pending", "available", "as_of", "version"]  # + lock_version for accounts
@@ -69,7 +79,11 @@ known_at_option = click.option(
 @click.option("--currency", callback=_currency, help="Only this currency (ISO 4217, e.g. USD).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object, or a list if the account holds several currencies.")
 def balance(account: str, as_of: str | None, known_at: str | None, currency: str | None, as_json: bool) -> None:
-    """One account's posted, pending and available balances (minor units)."""
+    """One account's posted, pending and available balances.
+
+    In major units (the currency's decimals); --json in integer minor units with the balance's
+    version and the account's lock_version.
+    """
     settings = settings_or_exit()
     as_of_at, known = _instant(as_of, settings, "--as-of"), _instant(known_at, settings, "--known-at")
     dsns = dsns_or_exit(settings)
@@ -80,29 +94,37 @@ def balance(account: str, as_of: str | None, known_at: str | None, currency: str
         if not found and currency:
             found = [ledger_balances.balance(conn, account, currency, as_of=as_of_at, known_at=known)]
     documents = [b.as_dict() for b in found]
-    if as_json:
+    if as_json:  # minor units, with the versions a producer sends as a leg's lock_version
         emit_json(documents[0] if len(documents) == 1 else documents)
         return
     for doc in documents:
-        # The version is the cached balance's; a past instant (--as-of/--known-at) has none.
-        version = "" if doc["version"] is None else f", version {doc['version']}"
-        if doc.get("lock_version") is not None:  # what a producer sends as a leg's lock_version
-            version += f", account lock_version {doc['lock_version']}"
-        click.echo(
-            f"{doc['account']} {doc['currency']}: posted {doc['posted']}, pending {doc['pending']}, "
-            f"available {doc['available']} (minor units{version}, as of {doc['as_of']})"
-        )
+        amounts = {k: _major(doc[k], doc["currency"]) for k in ("posted", "pending", "available")}
+        click.echo(f"{doc['account']} {doc['currency']}: posted {amounts['posted']}, pending {amounts['pending']}, "
+                   f"available {amounts['available']} (as of {doc['as_of']})")
     if not documents:
         click.echo(f"{account}: no entries yet.")
+
+
+def _major(amount: int, currency: str) -> str:
+    """An amount in major units for a person; a currency without known decimals stays in minor units."""
+    try:
+        return format_amount(amount, currency)
+    except UnknownCurrency:
+        return f"{amount} (minor units)"
 
 
 @click.command()
 @as_of_option
 @known_at_option
 @click.option("--category", "prefix", help="Balances of every category under PREFIX instead of every account.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
-def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: str) -> None:
-    """Every account's balances (or every category's under --category), as JSON or CSV."""
+@format_option()
+def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: str | None) -> None:
+    """Every account's balances (or every category's under --category).
+
+    A table in major units (the currency's decimals) for people; JSON and CSV in integer minor
+    units with the balance versions, for scripts.
+    """
+    fmt = output_format(fmt)
     settings = settings_or_exit()
     as_of_at, known = _instant(as_of, settings, "--as-of"), _instant(known_at, settings, "--known-at")
     dsns = dsns_or_exit(settings)
@@ -121,12 +143,25 @@ def balances(as_of: str | None, known_at: str | None, prefix: str | None, fmt: s
     if fmt == "json":
         emit_json(documents)
         return
+    if fmt == "table":
+        _print_table(documents, key)
+        return
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[key, *FIELDS] + (["lock_version"] if key == "account" else []), lineterminator="\n")
     writer.writeheader()
     for doc in documents:
         writer.writerow({k: ("" if v is None else v) for k, v in doc.items()})
     click.echo(out.getvalue(), nl=False)
+
+
+def _print_table(documents: list[dict], key: str) -> None:
+    if not documents:
+        click.echo("No balances yet: nothing has been posted." if key == "account" else "No balances under this category yet.")
+        return
+    rows = [[d[key], d["currency"], *(_major(d[k], d["currency"]) for k in ("posted", "pending", "available"))]
+            for d in documents]
+    click.echo(table_text([key.capitalize(), "Currency", "Posted", "Pending", "Available"], rows, right={2, 3, 4}))
+    click.echo(f"\nAs of {documents[0]['as_of']}; amounts in major units of each currency.")
 
 
 COMMANDS = [balance, balances]

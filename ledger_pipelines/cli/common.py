@@ -21,6 +21,28 @@ def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, default=str, ensure_ascii=False))
 
 
+def output_format(chosen: str | None) -> str:
+    """``--format``: as given; by default a table for a person at a terminal, JSON for a script (a pipe)."""
+    if chosen:
+        return chosen
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def format_option(choices: tuple[str, ...] = ("table", "json", "csv")):
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=None,
+                        help="Output format. Default: table on a terminal, JSON when the output is piped.")
+
+
+def table_text(header: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    """A plain text table: columns padded to their widest cell, the ``right`` ones right-aligned."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error on stderr and exit with ``code`` (1: rejected/failed, 2: usage)."""
     click.echo(f"error: {message}", err=True)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import click
 
 from ledger_pipelines.cli.common import dsns_or_exit, emit_json, settings_or_exit, user_errors
+from ledger_pipelines.config import redact_url
 from ledger_pipelines.postgres.cluster import EmbeddedCluster
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help='Print {"dsn", "reader_dsn", "writer_dsn"} as JSON.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"dsn", "reader_dsn", "writer_dsn"} as JSON, passwords included (for scripts).')
 def up(as_json: bool) -> None:
     """Start the embedded Postgres if needed (idempotent) and apply migrations.
 
-    With SUBLEDGER_DATABASE_URL set, only the migrations run, against that server.
+    With SUBLEDGER_DATABASE_URL set, only the migrations run, against that server. The
+    connection strings are shown with their passwords masked; `subledger up --json` prints them
+    whole, for a script to use.
     """
     settings = settings_or_exit()
     dsns = dsns_or_exit(settings)
@@ -22,7 +26,9 @@ def up(as_json: bool) -> None:
         return
     where = "external server" if settings.database_url else f"embedded Postgres under {settings.postgres_dir}"
     click.echo(f"Ledger database ready ({where}).")
-    click.echo(f"  owner:  {dsns.dsn}\n  writer: {dsns.writer_dsn}\n  reader: {dsns.reader_dsn}")
+    click.echo(f"  owner:  {redact_url(dsns.dsn)}\n  writer: {redact_url(dsns.writer_dsn)}\n"
+               f"  reader: {redact_url(dsns.reader_dsn)}")
+    click.echo("Passwords are masked; `subledger up --json` prints the full connection strings.")
 
 
 @click.command()

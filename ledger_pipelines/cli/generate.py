@@ -27,9 +27,10 @@ def generate(out_dir: Path, subscriptions: int, months: int, seed: int, start: d
     """Write realistic sample source events (JSONL, .jsonl.gz, CSV, Parquet; ~0.1% deliberately bad).
 
     Covers every event type of the contract: plans with upgrades and downgrades, monthly invoices,
-    payments that settle or fail and are retried, usage and corrections, credits, refunds, provider
-    payouts, backdated events, several currencies. A hidden manifest lists the bad events and the
-    reason code each must be quarantined with.
+    usage (billed in arrears with the next invoice) and corrections, payments that settle or fail
+    and are retried, late payers, customers who never pay and are written off, credits, refunds,
+    provider payouts, backdated events, several currencies. Nothing takes effect after the last
+    month. A hidden manifest lists the bad events and the reason code each must be quarantined with.
     """
     from ledger_pipelines.generate import generate as run
 

@@ -55,12 +55,23 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
+def _reason_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A reason code the platform gives (ingest/reasons.py); a typo is a usage error, not 0 rows."""
+    from ledger_pipelines.ingest.reasons import REASONS
+
+    if value is not None and value not in REASONS:
+        raise click.BadParameter(f"{value!r} is not a reason code; the codes are: {', '.join(sorted(REASONS))} "
+                                 "(docs/source-events.md).")
+    return value
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the list as one JSON document.")
 @click.option("--all", "include_resolved", is_flag=True, help="Include entries already resolved by a replay.")
 @click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the raw open events as JSON lines to this file, to fix and `subledger replay`.")
-@click.option("--reason", help="With --export: only this reason code.")
+@click.option("--reason", callback=_reason_code, metavar="CODE",
+              help="Only events quarantined with this reason code (listing and --export).")
 def quarantine(as_json: bool, include_resolved: bool, export_to: Path | None, reason: str | None) -> None:
     """List quarantined events with their reason codes (open ones unless --all)."""
     settings = settings_or_exit()
@@ -68,14 +79,17 @@ def quarantine(as_json: bool, include_resolved: bool, export_to: Path | None, re
     with user_errors(), connect(dsns.reader_dsn) as conn:
         if export_to is not None:
             written = export_open(conn, export_to, reason=reason)
-            click.echo(f"wrote {written} quarantined events to {export_to}; fix them and run `subledger replay {export_to}`.")
+            which = f" with reason {reason}" if reason else ""
+            click.echo(f"wrote {written} quarantined events{which} to {export_to}; fix them and run "
+                       f"`subledger replay {export_to}`.")
             return
-        entries = list_quarantine(conn, include_resolved=include_resolved)
+        entries = [e for e in list_quarantine(conn, include_resolved=include_resolved)
+                   if reason is None or e.reason_code == reason]
     if as_json:
         emit_json([entry.as_dict() for entry in entries])
         return
     if not entries:
-        click.echo("The quarantine is empty.")
+        click.echo(f"No quarantined events with reason {reason}." if reason else "The quarantine is empty.")
         return
     by_reason = Counter(entry.reason_code for entry in entries)
     click.echo("reason_code counts: " + ", ".join(f"{code}={n}" for code, n in by_reason.most_common()))

@@ -161,7 +161,8 @@ def demo(subscriptions: int, months: int, seed: int) -> None:
     click.echo(f"\nDone in {time.monotonic() - started:.0f}s.")
     click.echo("Open the Dagster UI:     subledger dev   (then http://127.0.0.1:3000)")
     click.echo("Balances from the shell: subledger balances --category assets")
-    click.echo(f"Warehouse (read-only):   duckdb -readonly {settings.duckdb_path}")
+    click.echo('Warehouse (read-only):   subledger sql "SELECT * FROM reports.trial_balance_totals"')
+    click.echo("An account's register:   subledger register assets:cash")
     click.echo("Quarantined events:      subledger quarantine")
 
 

@@ -23,19 +23,32 @@ PRICES: tuple[tuple[int, ...], ...] = (
 USAGE_RATE: tuple[float, ...] = (4.0, 10.0, 18.0)
 
 METRICS: tuple[str, ...] = ("api_calls", "storage_gb", "seats")
-# (low, high) quantity per record, by metric
-QUANTITY_RANGE: tuple[tuple[int, int], ...] = ((100, 5_000), (1, 200), (1, 20))
-# unit price per metric (rows) and currency (columns), minor units
+# (low, high) quantity per record, by metric: thousands of API calls, GB stored, extra seats
+QUANTITY_RANGE: tuple[tuple[int, int], ...] = ((1, 20), (1, 20), (1, 3))
+# unit price per metric (rows) and currency (columns), minor units: usage adds about a third to the
+# subscription fees, as in a seat- or consumption-priced SaaS business
 UNIT_AMOUNTS: tuple[tuple[int, ...], ...] = (
-    (2, 2, 3, 2, 1),
-    (25, 23, 35, 20, 8),
-    (500, 450, 700, 400, 150),
+    (5, 5, 8, 4, 15),
+    (10, 9, 15, 8, 30),
+    (100, 90, 150, 80, 300),
 )
 
 CHANNELS: tuple[str, ...] = ("web", "sales", "partner")
 
+# Collections: each invoice is collected with the usage of the month before it (usage is billed in
+# arrears); a subscription that ends has its last usage collected in a final bill. A failed
+# payment is retried after 3 days, then a last time after 7 (which succeeds, except for defaulters).
 PAYMENT_FAIL_RATE = 0.10
 RETRY_FAIL_RATE = 0.20
+RETRY_DAYS = (3, 7)
+# Customers who pay weeks late (bank transfer, slow approval): (earliest, latest) days after the invoice.
+LATE_PAYER_RATE = 0.08
+LATE_PAYMENT_DAYS = (20, 75)
+# Customers who stop paying: invoiced for DUNNING_MONTHS more months while dunned, then cut off; what
+# they owe is written off as bad debt WRITE_OFF_DAYS after the first unpaid invoice.
+DEFAULT_RATE = 0.02
+DUNNING_MONTHS = 3
+WRITE_OFF_DAYS = 100
 REFUND_RATE = 0.01
 CREDIT_RATE = 0.02
 CREDIT_APPLY_RATE = 0.7

@@ -67,11 +67,25 @@ def _frame(**columns) -> pl.DataFrame:
     return pl.DataFrame(data)
 
 
+def _neighbour(keys: np.ndarray, offset: int) -> np.ndarray:
+    """For each key, the index of the row whose key is ``key + offset`` (-1 if none); keys are unique."""
+    if len(keys) == 0:
+        return np.array([], dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    pos = np.minimum(np.searchsorted(ordered, keys + offset), len(keys) - 1)
+    return np.where(ordered[pos] == keys + offset, order[pos], -1)
+
+
 def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(events, subscriptions)``: every source event as a typed row, and one row per subscription."""
+    """``(events, subscriptions)``: every source event as a typed row, and one row per subscription.
+
+    The business as it stands at the end of its last month: nothing takes effect later (payments
+    still in flight then stay pending; the last month's usage is not billed yet)."""
     rng = np.random.default_rng(np.random.PCG64(seed))
     n = subscriptions
     bounds = month_starts(start, months)
+    window_end = bounds[months]
     n_cur = len(C.CURRENCIES)
 
     # -- subscriptions ------------------------------------------------------------------------
@@ -83,6 +97,11 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
     plan = rng.choice(len(C.PLANS), n, p=C.PLAN_SHARE)
     alive = np.ones(n, dtype=bool)
     local = np.array([c[0] == "EUR" for c in C.CURRENCIES])[cur]
+    payer = rng.random(n)
+    late_payer = payer < C.LATE_PAYER_RATE
+    defaulter = (payer >= C.LATE_PAYER_RATE) & (payer < C.LATE_PAYER_RATE + C.DEFAULT_RATE)
+    # a defaulter's first unpaid month (never, for everyone else)
+    default_month = np.where(defaulter, start_month + rng.integers(1, max(months, 2), n), months + C.DUNNING_MONTHS)
 
     inv_sub, inv_month, inv_plan = [], [], []
     for m in range(months):
@@ -95,7 +114,8 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
         inv_sub.append(idx)
         inv_month.append(np.full(len(idx), m))
         inv_plan.append(plan[idx])
-        alive &= ~(active & (rng.random(n) < C.CHURN_RATE))
+        cut_off = m >= default_month + C.DUNNING_MONTHS - 1  # dunned for DUNNING_MONTHS invoices, then stopped
+        alive &= ~(active & ((rng.random(n) < C.CHURN_RATE) | cut_off))
     inv_sub = np.concatenate(inv_sub) if inv_sub else np.array([], dtype=np.int64)
     inv_month = np.concatenate(inv_month) if inv_month else np.array([], dtype=np.int64)
     inv_plan = np.concatenate(inv_plan) if inv_plan else np.array([], dtype=np.int64)
@@ -105,14 +125,18 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
     inv_amount = prices[inv_plan, inv_cur]
     inv_eff = bounds[inv_month] + anchor[inv_sub] * DAY
     inv_end = bounds[inv_month + 1] + anchor[inv_sub] * DAY - DAY
+    inv_unpaid = inv_month >= default_month[inv_sub]
     uid0 = 0
     inv_uid = np.arange(uid0, uid0 + n_inv)
     uid0 += n_inv
     frames = [_frame(uid=inv_uid, event_type="invoice.issued", eff=inv_eff, style=STYLE_DATE, sub=inv_sub, cur=inv_cur,
                      amount=inv_amount, plan=inv_plan, month=inv_month, invoice_uid=inv_uid, period_end=inv_end)]
+    # each subscription's invoices are consecutive months: the previous / next one of each invoice
+    inv_key = inv_sub * (months + 1) + inv_month
+    previous_invoice, next_invoice = _neighbour(inv_key, -1), _neighbour(inv_key, 1)
 
     # -- credits: granted before some (non-first) invoices, mostly applied to them ---------------
-    eligible = inv_month > start_month[inv_sub]
+    eligible = (inv_month > start_month[inv_sub]) & ~defaulter[inv_sub]
     granted = _at_least_one(eligible & (rng.random(n_inv) < C.CREDIT_RATE), rng, eligible)
     g_idx = np.flatnonzero(granted)
     g_amount = np.maximum(1, (inv_amount[g_idx] * rng.uniform(0.1, 0.5, len(g_idx))).astype(np.int64))
@@ -132,49 +156,6 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
     credit_by_invoice = np.zeros(n_inv, dtype=np.int64)
     credit_by_invoice[a_idx] = g_amount[applied]
 
-    # -- payments: initiated (pending), then settled or failed; failed ones retried once ---------
-    pay_amount = inv_amount - credit_by_invoice
-    p_inv = np.flatnonzero(pay_amount > 0)
-    pay_frames, settled = [], []
-    init_eff = inv_eff[p_inv] + rng.integers(HOUR, 30 * HOUR, len(p_inv))
-    for attempt, fail_rate in ((1, C.PAYMENT_FAIL_RATE), (2, C.RETRY_FAIL_RATE)):
-        k = len(p_inv)
-        i_uid = np.arange(uid0, uid0 + k)
-        uid0 += k
-        outcome_eff = init_eff + rng.integers(DAY, 3 * DAY, k) + rng.integers(0, 1000, k) * 1000
-        failed = rng.random(k) < fail_rate
-        if attempt == 1:
-            failed = _at_least_one(failed, rng)
-        o_uid = np.arange(uid0, uid0 + k)
-        uid0 += k
-        common = dict(sub=inv_sub[p_inv], cur=inv_cur[p_inv], invoice_uid=inv_uid[p_inv], payment_no=np.full(k, attempt))
-        pay_frames.append(_frame(uid=i_uid, event_type="payment.initiated", eff=init_eff, style=np.where(local[inv_sub[p_inv]], STYLE_LOCAL, STYLE_Z),
-                                 amount=pay_amount[p_inv], **common))
-        pay_frames.append(_frame(uid=o_uid, event_type=np.where(failed, "payment.failed", "payment.settled"), eff=outcome_eff,
-                                 style=STYLE_Z, reason=np.where(failed, np.where(rng.random(k) < 0.5, "card_declined", "insufficient_funds"), ""),
-                                 **common))
-        settled.append((outcome_eff[~failed], inv_cur[p_inv][~failed], pay_amount[p_inv][~failed], inv_sub[p_inv][~failed],
-                         inv_uid[p_inv][~failed], np.full((~failed).sum(), attempt)))
-        p_inv = p_inv[failed]
-        init_eff = outcome_eff[failed] + 3 * DAY
-    frames += pay_frames
-
-    s_eff = np.concatenate([s[0] for s in settled])
-    s_cur = np.concatenate([s[1] for s in settled])
-    s_amount = np.concatenate([s[2] for s in settled])
-    s_sub = np.concatenate([s[3] for s in settled])
-    s_inv = np.concatenate([s[4] for s in settled])
-    s_attempt = np.concatenate([s[5] for s in settled])
-
-    # -- refunds of some settled payments ---------------------------------------------------------
-    r_idx = np.flatnonzero(_at_least_one(rng.random(len(s_eff)) < C.REFUND_RATE, rng))
-    r_amount = np.where(rng.random(len(r_idx)) < 0.5, s_amount[r_idx], np.maximum(1, s_amount[r_idx] // 2))
-    r_uid = np.arange(uid0, uid0 + len(r_idx))
-    uid0 += len(r_idx)
-    frames.append(_frame(uid=r_uid, event_type="refund.issued", eff=s_eff[r_idx] + rng.integers(2 * DAY, 20 * DAY, len(r_idx)),
-                         style=STYLE_Z, sub=s_sub[r_idx], cur=s_cur[r_idx], amount=r_amount, invoice_uid=s_inv[r_idx],
-                         payment_no=s_attempt[r_idx], credit_no=r_uid))
-
     # -- usage records and corrections --------------------------------------------------------------
     rate = np.array(C.USAGE_RATE)[inv_plan]
     per_invoice = rng.poisson(rate)
@@ -192,7 +173,8 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
     u_sub, u_cur = inv_sub[u_src], inv_cur[u_src]
     frames.append(_frame(uid=u_uid, event_type="usage.recorded", eff=u_eff, style=np.where(local[u_sub], STYLE_LOCAL, STYLE_Z),
                          sub=u_sub, cur=u_cur, metric=metric, quantity=quantity, unit_amount=unit, usage_no=u_uid))
-    c_idx = np.flatnonzero(_at_least_one(rng.random(k) < C.CORRECTION_RATE, rng))
+    correctable = u_eff + 5 * DAY < window_end
+    c_idx = np.flatnonzero(_at_least_one(correctable & (rng.random(k) < C.CORRECTION_RATE), rng, correctable))
     new_q = np.where(rng.random(len(c_idx)) < 0.1, 0,
                      np.maximum(1, quantity[c_idx] + ((rng.random(len(c_idx)) - 0.5) * quantity[c_idx]).astype(np.int64)))
     c_uid = np.arange(uid0, uid0 + len(c_idx))
@@ -200,13 +182,89 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
     frames.append(_frame(uid=c_uid, event_type="usage.corrected", eff=u_eff[c_idx] + rng.integers(DAY, 5 * DAY, len(c_idx)),
                          style=STYLE_Z, sub=u_sub[c_idx], cur=u_cur[c_idx], metric=metric[c_idx], quantity=new_q,
                          unit_amount=unit[c_idx], usage_no=u_uid[c_idx], target_uid=u_uid[c_idx]))
+    final_quantity = quantity.copy()
+    final_quantity[c_idx] = new_q
+    usage_by_invoice = np.zeros(n_inv, dtype=np.int64)  # the month's usage, as corrected
+    np.add.at(usage_by_invoice, u_src, final_quantity * unit)
 
-    # -- a few invoices issued by mistake are reversed ------------------------------------------------
-    v_idx = np.flatnonzero(_at_least_one(rng.random(n_inv) < C.INVOICE_REVERSAL_RATE, rng))
+    # -- a few invoices issued by mistake are reversed (never collected) ------------------------------
+    reversible = ~defaulter[inv_sub] & (credit_by_invoice == 0) & (inv_eff + 3 * DAY < window_end)
+    v_idx = np.flatnonzero(_at_least_one(reversible & (rng.random(n_inv) < C.INVOICE_REVERSAL_RATE), rng, reversible))
     v_uid = np.arange(uid0, uid0 + len(v_idx))
     uid0 += len(v_idx)
     frames.append(_frame(uid=v_uid, event_type="transaction.reversed", eff=inv_eff[v_idx] + rng.integers(DAY, 3 * DAY, len(v_idx)),
                          style=STYLE_Z, target_uid=inv_uid[v_idx], reason="invoice issued twice"))
+    invoiced = inv_amount.copy()
+    invoiced[v_idx] = 0
+
+    # -- collections: each invoice with the usage of the month before it; a final bill for the last
+    #    usage of a subscription that ended; late payers pay weeks later, defaulters never -------------
+    prior_usage = np.where(previous_invoice >= 0, usage_by_invoice[np.maximum(previous_invoice, 0)], 0)
+    ended = (next_invoice < 0) & (inv_month < months - 1)
+    col_inv = np.concatenate([np.arange(n_inv), np.flatnonzero(ended)])
+    col_amount = np.concatenate([invoiced - credit_by_invoice + prior_usage, usage_by_invoice[ended]])
+    col_due = np.concatenate([inv_eff, bounds[inv_month[ended] + 1] + anchor[inv_sub[ended]] * DAY])
+    col_base = np.concatenate([np.zeros(n_inv, dtype=np.int64), np.full(int(ended.sum()), 10)])  # payment_no 1-3 / 11-13
+    keep = col_amount > 0
+    col_inv, col_amount, col_due, col_base = col_inv[keep], col_amount[keep], col_due[keep], col_base[keep]
+    col_sub = inv_sub[col_inv]
+    never = inv_unpaid[col_inv]
+    late_days = rng.integers(C.LATE_PAYMENT_DAYS[0] * DAY, C.LATE_PAYMENT_DAYS[1] * DAY, len(col_inv))
+    init_eff = col_due + np.where(late_payer[col_sub], late_days, rng.integers(HOUR, 30 * HOUR, len(col_inv)))
+    pay_frames, settled = [], []
+    p_col = np.arange(len(col_inv))
+    attempts = ((1, C.PAYMENT_FAIL_RATE, C.RETRY_DAYS[0]), (2, C.RETRY_FAIL_RATE, C.RETRY_DAYS[1]), (3, 0.0, 0))
+    for attempt, fail_rate, retry_days in attempts:
+        k = len(p_col)
+        i_uid = np.arange(uid0, uid0 + k)
+        uid0 += k
+        outcome_eff = init_eff + rng.integers(DAY, 3 * DAY, k) + rng.integers(0, 1000, k) * 1000
+        failed = (rng.random(k) < fail_rate) | never[p_col]
+        if attempt == 1:
+            failed = _at_least_one(failed, rng, outcome_eff < window_end)
+        o_uid = np.arange(uid0, uid0 + k)
+        uid0 += k
+        inv = col_inv[p_col]
+        common = dict(sub=inv_sub[inv], cur=inv_cur[inv], invoice_uid=inv_uid[inv], payment_no=col_base[p_col] + attempt)
+        pay_frames.append(_frame(uid=i_uid, event_type="payment.initiated", eff=init_eff,
+                                 style=np.where(local[inv_sub[inv]], STYLE_LOCAL, STYLE_Z), amount=col_amount[p_col], **common))
+        pay_frames.append(_frame(uid=o_uid, event_type=np.where(failed, "payment.failed", "payment.settled"), eff=outcome_eff,
+                                 style=STYLE_Z, reason=np.where(failed, np.where(rng.random(k) < 0.5, "card_declined", "insufficient_funds"), ""),
+                                 **common))
+        ok = ~failed & (outcome_eff < window_end)
+        settled.append((outcome_eff[ok], inv_cur[inv][ok], col_amount[p_col][ok], inv_sub[inv][ok], inv_uid[inv][ok],
+                        common["payment_no"][ok]))
+        p_col = p_col[failed]
+        init_eff = outcome_eff[failed] + retry_days * DAY
+    frames += pay_frames
+
+    s_eff = np.concatenate([s[0] for s in settled])
+    s_cur = np.concatenate([s[1] for s in settled])
+    s_amount = np.concatenate([s[2] for s in settled])
+    s_sub = np.concatenate([s[3] for s in settled])
+    s_inv = np.concatenate([s[4] for s in settled])
+    s_attempt = np.concatenate([s[5] for s in settled])
+
+    # -- what defaulters owe is written off as bad debt ------------------------------------------------
+    unpaid = never & (col_amount > 0)
+    owed = pl.DataFrame({"sub": col_sub[unpaid], "amount": col_amount[unpaid], "due": col_due[unpaid]}).group_by("sub").agg(
+        pl.col("amount").sum(), pl.col("due").min()).sort("sub")
+    w_sub = owed["sub"].to_numpy()
+    w_uid = np.arange(uid0, uid0 + owed.height)
+    uid0 += owed.height
+    frames.append(_frame(uid=w_uid, event_type="journal.posted", eff=owed["due"].to_numpy() + C.WRITE_OFF_DAYS * DAY + 9 * HOUR,
+                         style=STYLE_Z, sub=w_sub, cur=cur[w_sub], amount=owed["amount"].to_numpy(), status="posted",
+                         journal_kind="writeoff"))
+
+    # -- refunds of some settled payments ---------------------------------------------------------
+    refundable = s_eff + 20 * DAY < window_end
+    r_idx = np.flatnonzero(_at_least_one(refundable & (rng.random(len(s_eff)) < C.REFUND_RATE), rng, refundable))
+    r_amount = np.where(rng.random(len(r_idx)) < 0.5, s_amount[r_idx], np.maximum(1, s_amount[r_idx] // 2))
+    r_uid = np.arange(uid0, uid0 + len(r_idx))
+    uid0 += len(r_idx)
+    frames.append(_frame(uid=r_uid, event_type="refund.issued", eff=s_eff[r_idx] + rng.integers(2 * DAY, 20 * DAY, len(r_idx)),
+                         style=STYLE_Z, sub=s_sub[r_idx], cur=s_cur[r_idx], amount=r_amount, invoice_uid=s_inv[r_idx],
+                         payment_no=s_attempt[r_idx], credit_no=r_uid))
 
     # -- provider payouts: in-transit cash of each day's settlements lands in cash, minus fees --------
     day = s_eff // DAY
@@ -238,7 +296,7 @@ def simulate(subscriptions: int, months: int, seed: int, start: date) -> tuple[p
         frames.append(_frame(uid=move_uid, event_type=np.where(acc_cur == 0, "transaction.posted", "transaction.archived"),
                              eff=acc_eff + 2 * DAY, style=STYLE_Z, target_uid=acc_uid))
 
-    events = pl.concat(frames)
+    events = pl.concat(frames).filter(pl.col("eff") < window_end)  # nothing after the sample's last month
     k = events.height
     # -- recording times: a few minutes later; some invoices and usage much later (backdated) -----------
     delay = rng.integers(0, 5 * MINUTE, k) // US * US

@@ -59,9 +59,11 @@ def render(events: pl.DataFrame, subs: pl.DataFrame, *, seed: int, bounds: np.nd
     s = json_string
     payment_id = pl.format("pay_{}_{}", pl.col("invoice_id").str.strip_prefix("inv_"), pl.col("payment_no"))
     integer = lambda name: pl.col(name).cast(pl.Utf8)  # noqa: E731
-    leg = lambda account, direction, amount: pl.concat_str([  # noqa: E731
-        pl.lit(f'{{"account":"{account}","direction":"{direction}","amount":'), amount, pl.lit(',"currency":'), s(code),
-        pl.lit("}")])
+    def leg(account: str | pl.Expr, direction: str, amount: pl.Expr) -> pl.Expr:
+        name = s(account) if isinstance(account, pl.Expr) else pl.lit(f'"{account}"')
+        return pl.concat_str([pl.lit('{"account":'), name, pl.lit(f',"direction":"{direction}","amount":'), amount,
+                              pl.lit(',"currency":'), s(code), pl.lit("}")])
+
     fee = pl.col("quantity")
     payout_legs = pl.concat_str([
         pl.lit("["), leg("assets:cash", "debit", (pl.col("amount") - fee).cast(pl.Utf8)),
@@ -71,6 +73,11 @@ def render(events: pl.DataFrame, subs: pl.DataFrame, *, seed: int, bounds: np.nd
     accrual_legs = pl.concat_str([
         pl.lit("["), leg("expenses:hosting", "debit", integer("amount")), pl.lit(","),
         leg("liabilities:accrued_expenses", "credit", integer("amount")), pl.lit("]"),
+    ])
+    receivable = pl.format("assets:receivables:sub_{}", _pad(pl.col("sub"), 6))
+    writeoff_legs = pl.concat_str([
+        pl.lit("["), leg("expenses:bad_debt", "debit", integer("amount")), pl.lit(","),
+        leg(receivable, "credit", integer("amount")), pl.lit("]"),
     ])
     t = pl.col("event_type")
     payload = (
@@ -99,6 +106,9 @@ def render(events: pl.DataFrame, subs: pl.DataFrame, *, seed: int, bounds: np.nd
             pl.lit(',"status":"posted","legs":'), payout_legs, pl.lit("}")]))
         .when(pl.col("journal_kind") == "accrual").then(pl.concat_str([
             pl.lit('{"description":"Month-end hosting accrual","status":"pending","legs":'), accrual_legs, pl.lit("}")]))
+        .when(pl.col("journal_kind") == "writeoff").then(pl.concat_str([
+            pl.lit('{"description":'), s(pl.format("Write-off of sub_{}: uncollectible after dunning", _pad(pl.col("sub"), 6))),
+            pl.lit(',"status":"posted","legs":'), writeoff_legs, pl.lit("}")]))
     )
     subscription = pl.col("sub").is_not_null()
     metadata = (

@@ -29,7 +29,7 @@ class ReportSpec:
 
 
 _REPORTS = [
-    ReportSpec("trial_balance", "Trial balance", ("debits", "credits", "balance"),
+    ReportSpec("trial_balance", "Trial balance", ("debits", "credits", "balance", "debit_balance", "credit_balance"),
                ("as_of_date", "currency", "account")),
     ReportSpec("balance_sheet", "Balance sheet", ("debits", "credits", "balance"),
                ("as_of_date", "currency", "section", "category"), chart="balances_by_category"),
@@ -55,9 +55,37 @@ _REPORTS = [
     ReportSpec("failed_payments", "Failed payments", ("amount",), ("failed_date", "currency", "payment_id")),
     ReportSpec("subscription_statement", "Subscription statements", ("debit", "credit", "signed_amount", "balance_after"),
                ("subscription_id", "account", "currency", "line_no")),
+    ReportSpec("trial_balance_totals", "Trial balance totals",
+               ("debits", "credits", "debit_balances", "credit_balances", "difference"), ("as_of_date", "currency")),
+    ReportSpec("balance_sheet_statement", "Balance sheet statement",
+               ("balance", "prior_period_balance", "start_of_year_balance"), ("as_of_date", "currency", "line_no")),
+    ReportSpec("profit_and_loss_statement", "Income statement (profit and loss)",
+               ("current_period", "prior_period", "year_to_date"), ("as_of_date", "currency", "line_no")),
+    ReportSpec("cash_flow_statement", "Cash-flow statement",
+               ("current_period", "prior_period", "year_to_date"), ("as_of_date", "currency", "line_no")),
+    ReportSpec("general_ledger", "General ledger", ("debit", "credit", "balance"), ("account", "currency", "line_no")),
 ]
 
 REPORTS: dict[str, ReportSpec] = {spec.name: spec for spec in _REPORTS}
+
+
+# Column captions that are not just the words of the column name.
+_CAPTIONS = {
+    "as_of_date": "As of", "is_month_end": "Month end", "prior_as_of_date": "Prior period as of",
+    "year_opening_date": "Start of year as of", "current_amount": "Current", "days_1_30": "1-30 days",
+    "days_31_60": "31-60 days", "days_61_90": "61-90 days", "days_over_90": "Over 90 days", "line_no": "Line",
+}
+_WORDS = {"mrr": "MRR", "id": "ID", "ar": "AR"}
+
+
+def column_title(name: str) -> str:
+    """A column name as a person reads it: ``closing_mrr -> 'Closing MRR'``, ``as_of_date -> 'As of'``."""
+    if name in _CAPTIONS:
+        return _CAPTIONS[name]
+    words = [_WORDS.get(word, word) for word in name.split("_") if word]
+    if not words:
+        return name
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
 def report(name: str) -> ReportSpec:

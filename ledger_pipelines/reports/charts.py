@@ -37,6 +37,12 @@ def _plot_value(amount: int, currency: str) -> float:
     return amount / 10 ** decimals(currency)
 
 
+def _period_label(period: str, is_month_end: bool) -> str:
+    """An x-axis label: a month still running is marked month to date, so its smaller bars are not
+    read as a fall."""
+    return period if is_month_end else f"{period} (MTD)"
+
+
 def _figure(currencies: list[str], title: str):
     fig, axes = _pyplot().subplots(len(currencies), 1, figsize=(9, 3.2 * len(currencies)), squeeze=False)
     fig.suptitle(title)
@@ -54,8 +60,8 @@ def _png(fig) -> bytes:
 def mrr_chart(con: duckdb.DuckDBPyConnection) -> bytes | None:
     """Per currency: MRR movements as bars (growth up, churn and contraction down) and closing MRR as a line."""
     rows = con.execute(
-        "SELECT currency, period, new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, churned_mrr, closing_mrr "
-        "FROM reports.mrr_movements ORDER BY currency, period").fetchall()
+        "SELECT currency, period, new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, churned_mrr, closing_mrr, "
+        "is_month_end FROM reports.mrr_movements ORDER BY currency, period").fetchall()
     if not rows:
         return None
     series = defaultdict(list)
@@ -75,7 +81,7 @@ def mrr_chart(con: duckdb.DuckDBPyConnection) -> bytes | None:
             for j, v in enumerate(values):
                 base[j] += v
         ax.plot(x, [_plot_value(r[6], currency) for r in data], color="black", marker="o", label="MRR")
-        ax.set_xticks(x, [r[0] for r in data], rotation=45, ha="right")
+        ax.set_xticks(x, [_period_label(r[0], r[7]) for r in data], rotation=45, ha="right")
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.set_ylabel(currency)
         ax.legend(fontsize="small", ncol=3)
@@ -85,13 +91,15 @@ def mrr_chart(con: duckdb.DuckDBPyConnection) -> bytes | None:
 def revenue_by_plan_chart(con: duckdb.DuckDBPyConnection) -> bytes | None:
     """Per currency: the month's subscription revenue, stacked by plan."""
     rows = con.execute(
-        "SELECT currency, period, plan_id, revenue FROM reports.revenue_by_plan ORDER BY currency, period, plan_id"
-    ).fetchall()
+        "SELECT currency, period, plan_id, revenue, is_month_end FROM reports.revenue_by_plan "
+        "ORDER BY currency, period, plan_id").fetchall()
     if not rows:
         return None
     by_currency: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for currency, period, plan, revenue in rows:
+    complete = {}
+    for currency, period, plan, revenue, is_month_end in rows:
         by_currency[currency][plan][period] = revenue
+        complete[period] = is_month_end
     fig, axes = _figure(sorted(by_currency), "Subscription revenue by plan")
     for ax, currency in zip(axes, sorted(by_currency), strict=True):
         plans = by_currency[currency]
@@ -102,7 +110,7 @@ def revenue_by_plan_chart(con: duckdb.DuckDBPyConnection) -> bytes | None:
             values = [_plot_value(plans[plan].get(p, 0), currency) for p in periods]
             ax.bar(x, values, bottom=bottom, label=plan, width=0.6)
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-        ax.set_xticks(x, periods, rotation=45, ha="right")
+        ax.set_xticks(x, [_period_label(p, complete[p]) for p in periods], rotation=45, ha="right")
         ax.set_ylabel(currency)
         ax.legend(fontsize="small", ncol=4)
     return _png(fig)

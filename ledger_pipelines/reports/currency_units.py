@@ -27,12 +27,19 @@ def decimals(currency: str) -> int:
         ) from None
 
 
-def format_minor(amount: int, places: int) -> str:
-    """``12345, 2 -> '123.45'``, ``-5, 3 -> '-0.005'``, ``1500, 0 -> '1500'`` (exact)."""
-    if places == 0:
-        return str(amount)
+def format_minor(amount: int, places: int, *, grouped: bool = False) -> str:
+    """``12345, 2 -> '123.45'``, ``-5, 3 -> '-0.005'``, ``1500, 0 -> '1500'`` (exact).
+
+    ``grouped`` separates thousands for people: ``123456789, 2 -> '1,234,567.89'``."""
     whole, fraction = divmod(abs(amount), 10**places)
-    return f"{'-' if amount < 0 else ''}{whole}.{fraction:0{places}d}"
+    digits = f"{whole:,}" if grouped else str(whole)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{digits}" if places == 0 else f"{sign}{digits}.{fraction:0{places}d}"
+
+
+def format_amount(amount: int | None, currency: str, *, grouped: bool = True) -> str:
+    """An amount of ``currency`` in major units for a person (thousands grouped); '' for None."""
+    return "" if amount is None else format_minor(amount, decimals(currency), grouped=grouped)
 
 
 def to_major(amount: int, places: int) -> Decimal:

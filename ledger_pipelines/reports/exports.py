@@ -11,6 +11,8 @@
 * Every file is written to a temporary file in the same folder, flushed and fsynced, then
   renamed over the target (and the folder fsynced): readers see the old file or the new one,
   never a partial one, and a failed export leaves nothing behind.
+* A period is written only when its content changed (:class:`ExportManifest`): a run after a few
+  new events rewrites the month they fall in, not every month.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ledger_pipelines.reports.catalog import REPORTS, ReportSpec, report
+from ledger_pipelines.reports.catalog import REPORTS, ReportSpec, column_title, report
 from ledger_pipelines.reports.currency_units import decimals, format_minor
 
 FORMATS = ("csv", "parquet", "xlsx")
@@ -47,7 +50,8 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportedPeriod:
-    """The files written for one report and period."""
+    """The files of one report and period: written in this run (``rewritten``), or left as they were
+    because the period's content had not changed since they were written."""
 
     report: str
     period: str
@@ -55,6 +59,7 @@ class ExportedPeriod:
     files: dict[str, Path]
     csv_sha256: str | None = None  # fingerprint of the content (CSV bytes are deterministic)
     skipped: dict[str, str] = field(default_factory=dict)  # format -> why it was not written
+    rewritten: bool = True
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -159,39 +164,73 @@ def _write_parquet(table: pa.Table) -> Callable[[IO[bytes]], None]:
     return write
 
 
+def amount_format(places: int) -> str:
+    """The spreadsheet number format of an amount with ``places`` decimals: thousands grouped,
+    negatives in parentheses (as finance prints them), e.g. ``#,##0.00_);(#,##0.00)``."""
+    digits = "#,##0" + ("." + "0" * places if places else "")
+    return f"{digits}_);({digits})"
+
+
+def spreadsheet_amount(amount: int, places: int) -> Decimal | str:
+    """A money cell's value: the exact number in major units, or exact text where a spreadsheet's
+    double would round it (2**53 minor units and beyond)."""
+    text = format_minor(amount, places)
+    return Decimal(text) if abs(amount) < EXACT_IN_SPREADSHEET else text
+
+
+def column_widths(header: Sequence[str], rows: Iterable[Sequence[str]], *, sample: int = 2000,
+                  widest: int = 60) -> list[float]:
+    """Spreadsheet column widths that fit the header and the first ``sample`` rows' text."""
+    widths = [len(h) for h in header]
+    for number, row in enumerate(rows):
+        if number >= sample:
+            break
+        for i, text in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    return [min(w + 2, widest) for w in widths]
+
+
 def _write_xlsx(table: pa.Table, money_columns: Sequence[str], currency_column: str, title: str
                 ) -> Callable[[IO[bytes]], None]:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     places = _money_places(table, money_columns, currency_column)
     money = set(money_columns)
+    header = [column_title(name) for name in table.column_names]
+    columns = [table.column(name).to_pylist() for name in table.column_names]
+
+    def shown(name: str, value: Any, row_index: int) -> str:
+        if name in money and value is not None:
+            return format_minor(value, places[row_index], grouped=True) + "  "
+        return _text(value)
 
     def write(handle: IO[bytes]) -> None:
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet(title=title[:31] or "report")
+        texts = ([shown(n, v[i], i) for n, v in zip(table.column_names, columns, strict=True)] for i in range(table.num_rows))
+        for index, width in enumerate(column_widths(header, texts), start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = width
         sheet.freeze_panes = "A2"
-        header = []
-        for name in table.column_names:
-            cell = WriteOnlyCell(sheet, value=neutralise(name))
+        if table.num_columns:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(table.num_columns)}{table.num_rows + 1}"
+        cells = []
+        for caption in header:
+            cell = WriteOnlyCell(sheet, value=neutralise(caption))
             cell.font = Font(bold=True)
-            header.append(cell)
-        sheet.append(header)
-        formats = {p: "#,##0" if p == 0 else "#,##0." + "0" * p for p in set(places)}
-        columns = [table.column(name).to_pylist() for name in table.column_names]
+            cells.append(cell)
+        sheet.append(cells)
+        formats = {p: amount_format(p) for p in set(places)}
         for row_index in range(table.num_rows):
             row = []
             for name, values in zip(table.column_names, columns, strict=True):
                 value = values[row_index]
                 if name in money and value is not None:
-                    p = places[row_index]
-                    if abs(value) < EXACT_IN_SPREADSHEET:
-                        cell = WriteOnlyCell(sheet, value=Decimal(format_minor(value, p)))
-                        cell.number_format = formats[p]
-                        row.append(cell)
-                    else:
-                        row.append(format_minor(value, p))
+                    cell = WriteOnlyCell(sheet, value=spreadsheet_amount(value, places[row_index]))
+                    cell.number_format = formats[places[row_index]]
+                    row.append(cell)
                 else:
                     row.append(_xlsx_value(value))
             sheet.append(row)
@@ -208,19 +247,18 @@ def export_table(
     currency_column: str = "currency",
     formats: Iterable[str] = FORMATS,
     title: str = "report",
+    csv_data: bytes | None = None,
 ) -> tuple[dict[str, Path], dict[str, str], str | None]:
-    """Write ``table`` to ``base.csv``/``.parquet``/``.xlsx`` atomically.
+    """Write ``table`` to ``base.csv``/``.parquet``/``.xlsx`` atomically (``csv_data``: the CSV bytes
+    if the caller made them already).
 
     Returns (files written, formats skipped with the reason, sha256 of the CSV bytes)."""
-    formats = list(formats)
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ExportError(f"unknown export formats {sorted(unknown)}; choose from {', '.join(FORMATS)}.")
+    formats = _checked_formats(formats)
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     digest = None
     if "csv" in formats:
-        data = csv_bytes(table, money_columns, currency_column)
+        data = csv_data if csv_data is not None else csv_bytes(table, money_columns, currency_column)
         digest = hashlib.sha256(data).hexdigest()
         written["csv"] = write_atomic(base.with_suffix(".csv"), lambda h: h.write(data))
     if "parquet" in formats:
@@ -233,6 +271,80 @@ def export_table(
             written["xlsx"] = write_atomic(base.with_suffix(".xlsx"),
                                            _write_xlsx(table, money_columns, currency_column, title))
     return written, skipped, digest
+
+
+def _checked_formats(formats: Iterable[str]) -> list[str]:
+    formats = list(formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ExportError(f"unknown export formats {sorted(unknown)}; choose from {', '.join(FORMATS)}.")
+    return formats
+
+
+# -- which periods changed -------------------------------------------------------------------------
+MANIFEST_FOLDER = ".exports"  # <reports_dir>/.exports/<report>.json, out of the folders finance browses
+#: Bump when the files made from the same rows change (columns, captions, formats): every period is
+#: then written again once.
+LAYOUT_VERSION = 2
+
+
+def content_sha256(spec: ReportSpec, table: pa.Table, csv_data: bytes, formats: Sequence[str]) -> str:
+    """What a period's files are made of: the rows (their CSV bytes, which are deterministic), the
+    column types (Parquet), the formats asked for and the layout of this code."""
+    digest = hashlib.sha256()
+    for part in (f"layout {LAYOUT_VERSION}", spec.title, ",".join(spec.money_columns), ",".join(sorted(formats)),
+                 table.schema.to_string(show_schema_metadata=False)):
+        digest.update(part.encode() + b"\0")
+    digest.update(csv_data)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ExportManifest:
+    """``<reports_dir>/.exports/<report>.json``: per period, the content hash its files were written
+    from and each file's SHA-256. A period whose content hash is unchanged and whose files are all
+    still there, byte for byte, is not written again."""
+
+    def __init__(self, reports_dir: Path, report_name: str) -> None:
+        self.folder = reports_dir / report_name
+        self.path = reports_dir / MANIFEST_FOLDER / f"{report_name}.json"
+        self.periods: dict[str, dict] = {}
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(document, dict) and isinstance(document.get("periods"), dict):
+                self.periods = document["periods"]
+        except (FileNotFoundError, ValueError):
+            pass  # no manifest, or a damaged one: every period is written again
+
+    def unchanged(self, period: str, content: str) -> tuple[dict[str, Path], dict[str, str]] | None:
+        """(files, skipped formats) of ``period`` if they hold ``content`` already, else None."""
+        entry = self.periods.get(period)
+        if not isinstance(entry, dict) or entry.get("content_sha256") != content:
+            return None
+        files = {}
+        for fmt, recorded in entry.get("files", {}).items():
+            path = self.folder / recorded["name"]
+            if not path.is_file() or file_sha256(path) != recorded["sha256"]:
+                return None
+            files[fmt] = path
+        return files, dict(entry.get("skipped", {}))
+
+    def record(self, period: str, content: str, rows: int, files: dict[str, Path], skipped: dict[str, str]) -> None:
+        self.periods[period] = {
+            "content_sha256": content, "rows": rows, "skipped": skipped,
+            "files": {fmt: {"name": path.name, "sha256": file_sha256(path)} for fmt, path in sorted(files.items())},
+        }
+
+    def save(self) -> None:
+        data = (json.dumps({"layout": LAYOUT_VERSION, "periods": dict(sorted(self.periods.items()))}, indent=1) + "\n").encode()
+        write_atomic(self.path, lambda handle: handle.write(data))
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -254,7 +366,10 @@ def export_report(
     periods: Iterable[str] | None = None,
     formats: Iterable[str] = FORMATS,
 ) -> list[ExportedPeriod]:
-    """Export one report, one file set per period (all periods, or only ``periods``)."""
+    """Export one report, one file set per period (all periods, or only ``periods``).
+
+    A period whose content is what its files were written from (the report folder's
+    :class:`ExportManifest`) keeps its files: only changed periods are written again."""
     spec = name if isinstance(name, ReportSpec) else report(name)
     available = report_periods(con, spec)
     wanted = available if periods is None else [str(p) for p in periods]
@@ -263,17 +378,29 @@ def export_report(
         raise ExportError(f"{spec.name} has no rows for period(s) {', '.join(missing)}; "
                           f"its periods are {', '.join(available) or 'none (is the warehouse built?)'}.")
     order = ", ".join(f'"{c}"' for c in spec.order_by)
-    formats = list(formats)
+    formats = _checked_formats(formats)
+    folder = Path(reports_dir) / spec.name
+    manifest = ExportManifest(Path(reports_dir), spec.name)
     out = []
     for period in wanted:
         table = con.sql(
             f'SELECT * FROM {spec.relation} WHERE "{spec.period_column}" = ? ORDER BY {order}', params=[period]
         ).to_arrow_table()
+        data = csv_bytes(table, spec.money_columns, spec.currency_column)
+        digest = hashlib.sha256(data).hexdigest()
+        content = content_sha256(spec, table, data, formats)
+        kept = manifest.unchanged(period, content)
+        if kept is not None:
+            out.append(ExportedPeriod(spec.name, period, table.num_rows, kept[0], digest, kept[1], rewritten=False))
+            continue
         files, skipped, digest = export_table(
-            table, Path(reports_dir) / spec.name / period, money_columns=spec.money_columns,
-            currency_column=spec.currency_column, formats=formats, title=spec.name,
+            table, folder / period, money_columns=spec.money_columns, currency_column=spec.currency_column,
+            formats=formats, title=spec.name, csv_data=data,
         )
+        manifest.record(period, content, table.num_rows, files, skipped)
         out.append(ExportedPeriod(spec.name, period, table.num_rows, files, digest, skipped))
+    if any(p.rewritten for p in out):
+        manifest.save()
     return out
 
 

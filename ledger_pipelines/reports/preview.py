@@ -1,7 +1,8 @@
 """A small markdown table of a report, for the metadata of its Dagster asset.
 
 Shows the latest period's first rows in the report's export order, money in major units (exact,
-as in the CSV export), so the UI shows what finance will open.
+as in the CSV export), so the UI shows what finance will open; a month that is not over yet is
+marked month to date.
 """
 
 from __future__ import annotations
@@ -52,5 +53,9 @@ def preview_markdown(con: duckdb.DuckDBPyConnection, name: str | ReportSpec, *, 
             else:
                 cells.append(_cell(value))
         lines.append("| " + " | ".join(cells) + " |")
-    note = f"{spec.title}, period {period}: {min(limit, total)} of {total} rows; amounts in major units."
+    state = ""
+    if rows and "is_month_end" in names and not rows[0][names.index("is_month_end")]:
+        through = f" through {rows[0][names.index('as_of_date')]}" if "as_of_date" in names else ""
+        state = f" (month to date{through}: the month is not over)"
+    note = f"{spec.title}, period {period}{state}: {min(limit, total)} of {total} rows; amounts in major units."
     return note + "\n\n" + "\n".join(lines)

@@ -1,6 +1,9 @@
-"""Exports for finance as one step: export the reports, read every file back, and (for a monthly
-close pack) write a manifest of the files with their SHA-256.
+"""Exports for finance as one step: export the reports, read every file written back, and (for a
+monthly close pack) write the month's workbook and HTML page and a manifest of its files with
+their SHA-256.
 
+Only periods whose content changed are written again (``exports.ExportManifest``): each
+:class:`ExportOutcome` says how many periods were rewritten and how many were left unchanged.
 Called by the Dagster export assets (``ledger_pipelines/defs/reports``); no Dagster here. Reads
 the *published* warehouse read-only, like finance does, so an export never holds the writer lock.
 """
@@ -8,7 +11,6 @@ the *published* warehouse read-only, like finance does, so an export never holds
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ import duckdb
 import pyarrow.parquet as pq
 
 from ledger_pipelines.reports.catalog import report
-from ledger_pipelines.reports.exports import ExportedPeriod, export_report, report_periods, write_atomic
+from ledger_pipelines.reports.close_pack import ClosePack, build_close_pack
+from ledger_pipelines.reports.close_pack_render import html_page, workbook_bytes
+from ledger_pipelines.reports.exports import ExportedPeriod, export_report, file_sha256, report_periods, write_atomic
 
 CLOSE_PACK_FOLDER = "close_pack"
 
@@ -38,13 +42,15 @@ class ExportOutcome:
     def rows(self) -> int:
         return sum(p.rows for p in self.exported)
 
+    @property
+    def rewritten(self) -> int:
+        """Periods whose files were written in this run (their content changed, or they were new)."""
+        return sum(p.rewritten for p in self.exported)
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    @property
+    def unchanged(self) -> int:
+        """Periods whose files were kept: their content had not changed."""
+        return len(self.exported) - self.rewritten
 
 
 def read_back(con: duckdb.DuckDBPyConnection, exported: ExportedPeriod) -> tuple[int, list[str]]:
@@ -79,15 +85,30 @@ def read_back(con: duckdb.DuckDBPyConnection, exported: ExportedPeriod) -> tuple
     return len(exported.files), problems
 
 
-def close_pack_manifest(reports_dir: Path, period: str, outcomes: list[ExportOutcome]) -> Path:
-    """``<reports_dir>/close_pack/<period>.json``: every file of the month's pack with its SHA-256."""
+def write_close_pack(reports_dir: Path, pack: ClosePack) -> dict[str, Path]:
+    """``<reports_dir>/close_pack/<period>.xlsx`` and ``.html``: the month's statements in one workbook."""
+    folder = reports_dir / CLOSE_PACK_FOLDER
+    workbook, page = workbook_bytes(pack), html_page(pack).encode()
+    return {"xlsx": write_atomic(folder / f"{pack.period}.xlsx", lambda handle: handle.write(workbook)),
+            "html": write_atomic(folder / f"{pack.period}.html", lambda handle: handle.write(page))}
+
+
+def close_pack_manifest(reports_dir: Path, period: str, outcomes: list[ExportOutcome],
+                        pack: ClosePack | None = None, pack_files: dict[str, Path] | None = None) -> Path:
+    """``<reports_dir>/close_pack/<period>.json``: every file of the month's pack with its SHA-256
+    (the reports' files, and the workbook and HTML page with the checks they show)."""
     files = [
         {"report": o.report, "format": fmt, "path": str(path.relative_to(reports_dir)), "rows": p.rows,
-         "sha256": _sha256(path)}
+         "sha256": file_sha256(path)}
         for o in outcomes for p in o.exported if p.period == period for fmt, path in sorted(p.files.items())
     ]
-    document = {"period": period, "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "files": files}
+    document: dict = {"period": period, "exported_at": datetime.now(UTC).isoformat(timespec="seconds"), "files": files}
+    if pack is not None and pack_files:
+        document["workbook"] = {fmt: {"path": str(path.relative_to(reports_dir)), "sha256": file_sha256(path)}
+                                for fmt, path in sorted(pack_files.items())}
+        document["as_of_date"] = pack.as_of_date.isoformat()
+        document["month_to_date"] = not pack.is_month_end
+        document["checks"] = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in pack.checks]
     data = (json.dumps(document, indent=2) + "\n").encode()
     return write_atomic(reports_dir / CLOSE_PACK_FOLDER / f"{period}.json", lambda handle: handle.write(data))
 
@@ -100,8 +121,9 @@ def export_for_finance(
     periods: list[str] | None = None,
     close_pack: bool = False,
 ) -> list[ExportOutcome]:
-    """Export ``names`` (every period, or those of ``periods`` each report has), read every file back;
-    with ``close_pack`` also write the manifest of each period in ``periods``."""
+    """Export ``names`` (every period, or those of ``periods`` each report has), read every file written
+    back; with ``close_pack`` also write each period's workbook, HTML page and manifest (a tie-out
+    the workbook's cover shows as failed is a problem of the report it checks)."""
     reports_dir = Path(reports_dir)
     outcomes = []
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
@@ -111,23 +133,38 @@ def export_for_finance(
             outcome = ExportOutcome(name, reports_dir / name)
             outcome.exported = export_report(con, spec, reports_dir, periods=chosen)
             for exported in outcome.exported:
-                checked, problems = read_back(con, exported)
-                outcome.files_checked += checked
-                outcome.problems += problems
+                if exported.rewritten:  # kept files were verified against their SHA-256 already
+                    checked, problems = read_back(con, exported)
+                    outcome.files_checked += checked
+                    outcome.problems += problems
             outcomes.append(outcome)
-    if close_pack and periods:
-        for period in periods:
-            close_pack_manifest(reports_dir, period, outcomes)
+        if close_pack and periods:
+            for period in periods:
+                pack = build_close_pack(con, period)
+                _report_failed_checks(pack, outcomes)
+                close_pack_manifest(reports_dir, period, outcomes, pack, write_close_pack(reports_dir, pack))
     return outcomes
 
 
+def _report_failed_checks(pack: ClosePack, outcomes: list[ExportOutcome]) -> None:
+    by_report = {o.report: o for o in outcomes}
+    for check in pack.checks:
+        if not check.passed and outcomes:
+            outcome = by_report.get(check.report, outcomes[0])
+            outcome.problems.append(f"close pack {pack.period}: {check.name} FAILED ({check.detail}); the workbook "
+                                    "shows it on its cover. Run `subledger verify` and rebuild the reports.")
+
+
 def file_listing_markdown(outcome: ExportOutcome, limit: int = 24) -> str:
-    """The newest periods' files of one report as a markdown table (for the asset's metadata)."""
-    lines = ["| period | rows | files |", "|---|---:|---|"]
+    """How many periods were rewritten and unchanged, and the newest periods' files, as markdown
+    (for the asset's metadata)."""
+    lines = ["| period | rows | files | this run |", "|---|---:|---|---|"]
     for exported in sorted(outcome.exported, key=lambda p: p.period, reverse=True)[:limit]:
         names = ", ".join(f"`{path.name}`" for _, path in sorted(exported.files.items()))
         skipped = "; ".join(f"{fmt} skipped: {why}" for fmt, why in exported.skipped.items())
-        lines.append(f"| {exported.period} | {exported.rows} | {names}{' ' + skipped if skipped else ''} |")
+        state = "rewritten" if exported.rewritten else "unchanged"
+        lines.append(f"| {exported.period} | {exported.rows} | {names}{' ' + skipped if skipped else ''} | {state} |")
     if len(lines) == 2:
         return f"_{outcome.report}: no periods to export yet._"
-    return f"Folder `{outcome.folder}`\n\n" + "\n".join(lines)
+    return (f"Folder `{outcome.folder}`: {outcome.rewritten} period(s) rewritten, {outcome.unchanged} unchanged.\n\n"
+            + "\n".join(lines))

@@ -214,7 +214,7 @@ def test_balance_json_for_one_currency_and_for_all(home, seeded):
     assert [(d["currency"], numbers(d)) for d in docs] == [("JPY", seeded[("assets:cash", "JPY")]), ("USD", seeded[("assets:cash", "USD")])]
 
     text = cli(home, "balance", "revenue:sales")
-    assert text.exit_code == 0 and "revenue:sales USD: posted 250, pending 250, available 250" in text.stdout
+    assert text.exit_code == 0 and "revenue:sales USD: posted 2.50, pending 2.50, available 2.50" in text.stdout
 
 
 def test_balance_as_of_dates_and_timestamps(home, seeded):

@@ -209,19 +209,26 @@ def service_months(start: date | None, end: date | None) -> int:
 
 
 def subscription_mrr(ledger: Ledger) -> dict[tuple[str, str, date], int]:
+    return _subscription_mrr(ledger)[0]
+
+
+def _subscription_mrr(ledger: Ledger) -> tuple[dict[tuple[str, str, date], int], set[tuple[str, str, date]]]:
+    """(MRR per subscription, currency and month; the keys kept in a month to date awaiting renewal)."""
     b = ledger.b
     bounds = ledger.report_dates()
     if not bounds:
-        return {}
+        return {}, set()
     last_start = month_start(bounds[-1][1])
     reversed_on = {t.reverses: b.local_date(t.effective_at) for t in b.txns.values() if t.reverses and t.status == "posted"}
     mrr: dict[tuple[str, str, date], int] = defaultdict(int)
+    covered_until: dict[tuple[str, str, date], date] = {}  # latest service end of the month's unreversed invoices
     for key, t in b.txns.items():
         if t.event_type != "invoice.issued" or t.status != "posted":
             continue
         amount = sum(leg.amount for leg in t.legs if leg.direction == "debit")
         currency = t.legs[0].currency
-        months = service_months(date.fromisoformat(t.payload["period_start"]), date.fromisoformat(t.payload["period_end"]))
+        end = date.fromisoformat(t.payload["period_end"])
+        months = service_months(date.fromisoformat(t.payload["period_start"]), end)
         monthly = math.floor(Decimal(amount) / months + Decimal("0.5"))
         first = month_start(b.local_date(t.effective_at))
         stop = month_start(reversed_on[key]) if key in reversed_on else None
@@ -229,17 +236,30 @@ def subscription_mrr(ledger: Ledger) -> dict[tuple[str, str, date], int]:
             m = add_months(first, i)
             if (stop is None or m < stop) and m <= last_start:
                 mrr[(t.subscription_id, currency, m)] += monthly
-    return {k: v for k, v in mrr.items() if v > 0}
+                if stop is None or stop > last_start:
+                    k = (t.subscription_id, currency, m)
+                    covered_until[k] = max(covered_until.get(k, end), end)
+    mrr = {k: v for k, v in mrr.items() if v > 0}
+    # a month to date: a subscription whose service period still runs keeps its MRR until its renewal is due
+    last_day, pending = bounds[-1][1], set()
+    if last_day < month_end(last_day):
+        previous = add_months(last_start, -1)
+        for (sub, currency, m), value in list(mrr.items()):
+            if m == previous and (sub, currency, last_start) not in mrr \
+                    and covered_until.get((sub, currency, m), date.min) >= last_day:
+                mrr[(sub, currency, last_start)] = value
+                pending.add((sub, currency, last_start))
+    return mrr, pending
 
 
 MRR_COLUMNS = ("opening_mrr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
                "closing_mrr", "active_subscriptions", "new_subscriptions", "churned_subscriptions",
-               "reactivated_subscriptions")
+               "reactivated_subscriptions", "renewal_pending_mrr", "renewal_pending_subscriptions")
 
 
 def mrr_movements(ledger: Ledger) -> dict[tuple[str, str], dict[str, int]]:
     """(period, currency) -> movement columns, walking each subscription month by month."""
-    mrr = subscription_mrr(ledger)
+    mrr, pending = _subscription_mrr(ledger)
     bounds = ledger.report_dates()
     if not mrr:
         return {}
@@ -276,6 +296,9 @@ def mrr_movements(ledger: Ledger) -> dict[tuple[str, str], dict[str, int]]:
                     row["churned_mrr"] -= before
                     row["churned_subscriptions"] += 1
                 row["closing_mrr"] += now
+                if (sub, currency, m) in pending:
+                    row["renewal_pending_mrr"] += now
+                    row["renewal_pending_subscriptions"] += 1
                 row["active_subscriptions"] += 1 if now else 0
             out[(period(m), currency)] = row
             opening = row["closing_mrr"]

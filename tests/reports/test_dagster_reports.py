@@ -190,7 +190,7 @@ def test_reports_built_checked_exported_previewed_and_guarded(ledger_db, pipelin
     assert usd["debits"] == f"{parquet_rows[(usd['account'], 'USD')] // 100}.{parquet_rows[(usd['account'], 'USD')] % 100:02d}"
     workbook = load_workbook(folder / f"{period}.xlsx", read_only=True)
     sheet_rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    assert len(sheet_rows) == table.num_rows + 1 and sheet_rows[0][:2] == ("period", "as_of_date")
+    assert len(sheet_rows) == table.num_rows + 1 and sheet_rows[0][:2] == ("Period", "As of")
     workbook.close()
 
     # -- the monthly close pack: one month's files and a manifest of them

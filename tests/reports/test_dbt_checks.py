@@ -3,13 +3,14 @@ that guard them (and reports downstream of a failed test are not built); an as-o
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from ledger_pipelines.reports.catalog import REPORTS
-from ledger_pipelines.reports.dbt_runner import DbtRunResult
+from ledger_pipelines.reports.dbt_runner import DbtRunResult, run_dbt
 from tests.reports import scenarios
 from tests.reports.conftest import build_warehouse
 from tests.reports.ledger_fixture import LedgerBuilder
@@ -56,9 +57,24 @@ def test_unbalanced_snapshots_fail_the_accounting_identities(reports_workdir: Pa
     assert "assert_trial_balance_matches_entries" in failed
     assert "credit_liability_roll_forward" in failed
     assert "assert_balance_sheet_ties_to_trial_balance" in failed
+    # the statements built on the snapshots and on the entries disagree as well; the totals of a
+    # trial balance that failed its tests are not built
+    assert {"assert_cash_flow_ties_to_cash_balances", "assert_general_ledger_ties_to_trial_balance"} <= failed
+    assert "trial_balance_totals" in {n.name for n in built.result.nodes if n.status == "skipped"}
     tb_test = next(n for n in built.result.nodes if n.name == "trial_balance_debits_equal_credits")
     assert tb_test.failures == 3  # USD at the three month ends since the in-transit account first moved
     assert "trial_balance_debits_equal_credits" in built.result.summary()
+
+
+def test_a_balance_sheet_that_does_not_balance_fails_the_statement_test(reports_workdir: Path) -> None:
+    def tamper(con: duckdb.DuckDBPyConnection) -> None:  # assets one unit more than their accounts hold
+        con.execute("UPDATE analytics.category_balance_snapshots SET posted_debits = posted_debits + 1, posted = posted + 1 "
+                    "WHERE category = 'assets' AND currency = 'USD'")
+
+    built = build_warehouse(scenarios.hand_made(), reports_workdir, "broken_categories", tamper=tamper)
+    failed = _failed_tests(built.result)
+    assert {"balance_sheet_balances", "assert_balance_sheet_statement_balances"} <= failed
+    assert "assert_profit_and_loss_ties_to_income_statement" not in failed  # revenue and expenses are untouched
 
 
 def test_unbalanced_transaction_stops_the_reports(reports_workdir: Path) -> None:
@@ -91,3 +107,20 @@ def test_report_date_variable_reports_as_of_that_day(reports_workdir: Path) -> N
     aging = {r[0]: r[1:] for r in built.rows(
         "SELECT customer_id, days_1_30, days_61_90, days_over_90 FROM reports.ar_aging WHERE as_of_date = DATE '2024-02-15'")}
     assert aging["cust_1"] == (1450, 700, 0)  # inv_a2 and u_1 open; sub_e is 87 days old on the 15th
+
+
+def test_statement_tests_catch_a_statement_that_does_not_tie_out(hand_made_warehouse, reports_workdir: Path) -> None:
+    """The statements' own tests, run on copies of built statements broken by one minor unit."""
+    copy = reports_workdir / "broken_statements.duckdb"
+    shutil.copy(hand_made_warehouse.path, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("UPDATE reports.trial_balance_totals SET credits = credits + 1, difference = difference - 1 "
+                    "WHERE period = '2024-02' AND currency = 'USD'")
+        con.execute("UPDATE reports.profit_and_loss_statement SET current_period = current_period + 1 "
+                    "WHERE period = '2024-02' AND currency = 'USD' AND label = 'Net income'")
+        con.execute("UPDATE reports.cash_flow_statement SET year_to_date = year_to_date + 1 "
+                    "WHERE period = '2024-02' AND currency = 'USD' AND line_type = 'closing'")
+    result = run_dbt(["test"], copy, select="trial_balance_totals profit_and_loss_statement cash_flow_statement",
+                     target_path=reports_workdir / "target_statements", log_path=reports_workdir / "logs")
+    assert {"trial_balance_totals_balance", "assert_profit_and_loss_ties_to_income_statement",
+            "assert_cash_flow_ties_to_cash_balances"} <= _failed_tests(result)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -83,18 +85,23 @@ def test_export_table_reads_back_exactly(tmp_path: Path) -> None:
     assert frame["amount"].dtype == pl.Int64 and frame["customer_id"][0] == "=cmd|' /C calc'!A0"
 
     # XLSX: numbers with the currency's decimals as number format; text never a formula
+    # readable headers, the header row frozen, an autofilter over the table, columns wide enough
     sheet = openpyxl.load_workbook(files["xlsx"]).active
     header = [c.value for c in sheet[1]]
-    amount_cells = [sheet.cell(row=i, column=header.index("amount") + 1) for i in range(2, 7)]
+    assert header == ["Period", "As of", "Customer ID", "Currency", "Amount", "Count", "At", "Flag"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:H6"
+    assert sheet.column_dimensions["E"].width >= len("92,233,720,368,547,758.07")
+    amount_cells = [sheet.cell(row=i, column=header.index("Amount") + 1) for i in range(2, 7)]
     assert [Decimal(str(c.value)) if isinstance(c.value, (int, float)) else c.value for c in amount_cells[:3]] == [
         Decimal("-123.45"), Decimal("1500"), Decimal("12.345")]
-    assert [c.number_format for c in amount_cells[:3]] == ["#,##0.00", "#,##0", "#,##0.000"]
+    assert [c.number_format for c in amount_cells[:3]] == [
+        "#,##0.00_);(#,##0.00)", "#,##0_);(#,##0)", "#,##0.000_);(#,##0.000)"]
     assert amount_cells[3].value == "92233720368547758.07"  # beyond 2**53: exact text, not a rounded number
     assert amount_cells[4].value is None
-    texts = [sheet.cell(row=i, column=header.index("customer_id") + 1) for i in range(2, 7)]
+    texts = [sheet.cell(row=i, column=header.index("Customer ID") + 1) for i in range(2, 7)]
     assert [c.value for c in texts[:4]] == ["'=cmd|' /C calc'!A0", "'+cust", "'-cust", "'@cust"]
     assert all(c.data_type == "s" for c in texts)
-    counts = [sheet.cell(row=i, column=header.index("count") + 1).value for i in range(2, 7)]
+    counts = [sheet.cell(row=i, column=header.index("Count") + 1).value for i in range(2, 7)]
     assert counts == [-3, 2, 1, 0, 7]
 
 
@@ -171,8 +178,8 @@ def test_export_of_the_built_reports(hand_made_warehouse: BuiltWarehouse, tmp_pa
     xlsx = {}
     for row in sheet.iter_rows(min_row=2, values_only=True):
         record = dict(zip(header, row, strict=True))
-        xlsx[(record["account"], record["currency"])] = tuple(
-            Decimal(str(record[c])).scaleb(decimals(record["currency"])) for c in ("debits", "credits", "balance"))
+        xlsx[(record["Account"], record["Currency"])] = tuple(
+            Decimal(str(record[c])).scaleb(decimals(record["Currency"])) for c in ("Debits", "Credits", "Balance"))
     assert xlsx == db
     kwd = next(r for r in csv_rows if r["currency"] == "KWD")
     assert kwd["debits"] == "12.345"
@@ -195,3 +202,56 @@ def test_export_names_missing_periods_and_unbuilt_reports(hand_made_warehouse: B
             export_report(con, "trial_balance", tmp_path, periods=["2030-01"])
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as con, pytest.raises(ExportError, match="build the reports"):
         export_report(con, "trial_balance", tmp_path)
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.iterdir())}
+
+
+def test_only_periods_whose_content_changed_are_written_again(hand_made_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(hand_made_warehouse.path, copy)
+    reports = tmp_path / "reports"
+    first = export_reports(copy, reports, reports=["trial_balance", "mrr_movements"])
+    assert all(p.rewritten for name in first for p in first[name])
+    folder = reports / "trial_balance"
+    before = _stamps(folder)
+
+    again = export_reports(copy, reports, reports=["trial_balance", "mrr_movements"])
+    assert [p.rewritten for p in again["trial_balance"]] == [False] * 5
+    assert _stamps(folder) == before  # not a single file touched
+    assert [p.files for p in again["trial_balance"]] == [p.files for p in first["trial_balance"]]
+
+    # a late change in March: only March is written again
+    with duckdb.connect(str(copy)) as con:
+        con.execute("UPDATE reports.trial_balance SET debits = debits + 1, credits = credits + 1 "
+                    "WHERE period = '2024-03' AND account = 'assets:cash' AND currency = 'USD'")
+    changed = export_reports(copy, reports, reports=["trial_balance"])
+    assert [(p.period, p.rewritten) for p in changed["trial_balance"]] == [
+        ("2023-11", False), ("2023-12", False), ("2024-01", False), ("2024-02", False), ("2024-03", True)]
+    after = _stamps(folder)
+    assert {n for n in after if after[n] != before[n]} == {"2024-03.csv", "2024-03.parquet", "2024-03.xlsx"}
+
+    # a file deleted or edited by hand is written again, even though the content did not change
+    (folder / "2024-01.xlsx").unlink()
+    (folder / "2023-12.csv").write_text("edited")
+    repaired = export_reports(copy, reports, reports=["trial_balance"])
+    assert {p.period for p in repaired["trial_balance"] if p.rewritten} == {"2023-12", "2024-01"}
+    assert (folder / "2023-12.csv").read_text().startswith("period,as_of_date,")
+
+    # a damaged manifest: everything is written again, and the manifest repaired
+    manifest = reports / exports.MANIFEST_FOLDER / "trial_balance.json"
+    manifest.write_text("{not json")
+    assert all(p.rewritten for p in export_reports(copy, reports, reports=["trial_balance"])["trial_balance"])
+    assert set(json.loads(manifest.read_text())["periods"]) == {"2023-11", "2023-12", "2024-01", "2024-02", "2024-03"}
+
+
+def test_the_outcome_counts_rewritten_and_unchanged_periods(hand_made_warehouse: BuiltWarehouse, tmp_path: Path) -> None:
+    from ledger_pipelines.reports.publishing import export_for_finance, file_listing_markdown
+
+    first = export_for_finance(hand_made_warehouse.path, tmp_path, ["trial_balance"])[0]
+    assert (first.rewritten, first.unchanged, first.files_checked, first.problems) == (5, 0, 15, [])
+    second = export_for_finance(hand_made_warehouse.path, tmp_path, ["trial_balance"])[0]
+    assert (second.rewritten, second.unchanged, second.files_checked) == (0, 5, 0)
+    listing = file_listing_markdown(second)
+    assert "0 period(s) rewritten, 5 unchanged." in listing and "| 2024-03 | 18 |" in listing and "| unchanged |" in listing

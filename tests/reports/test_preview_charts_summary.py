@@ -16,13 +16,18 @@ from tests.reports.ledger_fixture import LedgerBuilder
 def test_preview_shows_latest_period_in_major_units(hand_made_warehouse: BuiltWarehouse) -> None:
     with duckdb.connect(str(hand_made_warehouse.path), read_only=True) as con:
         text = preview.preview_markdown(con, "trial_balance", limit=50)
-        assert text.startswith("Trial balance, period 2024-03: 18 of 18 rows")
-        assert "| 2024-03 | 2024-03-12 | false | assets:cash | assets | debit | USD | 1180.00 | 5.00 | 1175.00 |" in text
-        assert "| revenue:refunds | revenue | credit | USD | 5.00 | 0.00 | -5.00 |" in text
+        assert text.startswith("Trial balance, period 2024-03 (month to date through 2024-03-12: the month is not over): "
+                               "18 of 18 rows")
+        assert ("| 2024-03 | 2024-03-12 | false | assets:cash | assets | debit | USD | 1180.00 | 5.00 | 1175.00 | 1175.00 "
+                "| 0.00 |") in text
+        assert "| revenue:refunds | revenue | credit | USD | 5.00 | 0.00 | -5.00 | 5.00 | 0.00 |" in text
         assert "| KWD | 12.345 |" in text
+        # March is month to date: the KWD subscription's renewal is not due yet (its MRR stays, no churn)
         short = preview.preview_markdown(con, "mrr_movements", limit=2, columns=["period", "currency", "closing_mrr"])
         assert short.splitlines()[2:] == ["| period | currency | closing_mrr |", "|---|---|---:|",
-                                          "| 2024-03 | JPY | 0 |", "| 2024-03 | KWD | 0.000 |"]
+                                          "| 2024-03 | JPY | 0 |", "| 2024-03 | KWD | 12.345 |"]
+        february = preview.preview_markdown(con, "trial_balance", period="2024-02")
+        assert february.startswith("Trial balance, period 2024-02: 10 of")
         for name in REPORTS:
             assert preview.preview_markdown(con, name).count("\n") >= 3
 

@@ -112,8 +112,12 @@ def test_mrr_movements_known_answers(hand_made_warehouse: BuiltWarehouse) -> Non
         ("2024-02", "JPY"): (1500, 0, 0, 0, 0, 0, 1500),
         ("2024-03", "JPY"): (1500, 0, 0, 0, -1500, 0, 0),
         ("2024-02", "KWD"): (0, 12345, 0, 0, 0, 0, 12345),
-        ("2024-03", "KWD"): (12345, 0, 0, 0, -12345, 0, 0),
+        # March is month to date (through the 12th): sub_d's February invoice covers it until 15 March, so
+        # its renewal is not due yet and it keeps its MRR; sub_c's service ended on 3 March: churned
+        ("2024-03", "KWD"): (12345, 0, 0, 0, 0, 0, 12345),
     }
+    pending = {k: (v["renewal_pending_mrr"], v["renewal_pending_subscriptions"]) for k, v in got.items() if v["renewal_pending_mrr"]}
+    assert pending == {("2024-03", "KWD"): (12345, 1)}
     assert got == exp.mrr_movements(hand_made_warehouse.ledger)
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
 from ledger_pipelines.ledger.balances import recomputed_balances
+from ledger_pipelines.reports.currency_units import format_amount
 from ledger_pipelines.warehouse import freshness
 from ledger_pipelines.warehouse.publish import publish
 from ledger_pipelines.warehouse.store import open_work
@@ -64,7 +65,8 @@ def test_balance_as_of_answers_from_the_anchor_and_equals_the_recomputation(cli_
     human = run("balance", ACCOUNT, "--as-of", AS_OF)
     assert human.exit_code == 0, human.output
     assert "None" not in human.output and "version" not in human.output
-    assert f"posted {docs[0]['posted']}, pending {docs[0]['pending']}" in human.output and "as of 2024-03-12T06:00:00" in human.output
+    posted, pending = (format_amount(docs[0][k], docs[0]["currency"]) for k in ("posted", "pending"))  # major units
+    assert f"posted {posted}, pending {pending}" in human.output and "as of 2024-03-12T06:00:00" in human.output
 
     # Proof that the answer comes from the anchor: skew the anchor the answer starts from (as the
     # owner; anchors are a cache) and the command's answer moves by exactly that amount.

@@ -4,7 +4,6 @@
 -- closed into equity in the ledger, so the computed line `current_earnings` (section equity)
 -- carries their cumulative net: assets = liabilities + equity + current_earnings holds per
 -- currency and date (tested: debits = credits over the depth-1 lines).
-{% set income_segments = "('revenue', 'income', 'expenses')" %}
 with categories as (
     select b.*, c.parent_category, c.depth, c.top_segment
     from {{ ref('int_category_balances') }} as b
@@ -25,7 +24,7 @@ lines as (
         posted_credits as credits,
         posted as balance
     from categories
-    where top_segment not in {{ income_segments }}
+    where top_segment not in {{ income_segments() }}
 ),
 
 current_earnings as (
@@ -42,7 +41,7 @@ current_earnings as (
         cast(sum(posted_credits) as bigint) as credits,
         cast(sum(posted_credits) - sum(posted_debits) as bigint) as balance
     from categories
-    where top_segment in {{ income_segments }} and depth = 1
+    where top_segment in {{ income_segments() }} and depth = 1
     group by all
 )
 

@@ -6,7 +6,7 @@ with categories as (
     select b.*, c.parent_category, c.depth, c.top_segment
     from {{ ref('int_category_balances') }} as b
     inner join {{ ref('stg_categories') }} as c using (category)
-    where c.top_segment in ('revenue', 'income', 'expenses')
+    where c.top_segment in {{ income_segments() }}
 ),
 
 lines as (

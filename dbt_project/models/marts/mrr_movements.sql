@@ -6,13 +6,16 @@
 --   contraction  previous > 0, MRR lower but > 0           (MRR - previous), negative
 --   churn        previous > 0, MRR now 0                   -previous, negative
 -- so that opening + new + expansion + contraction + churn + reactivation = closing (tested),
--- and each month's opening is the previous month's closing (tested).
+-- and each month's opening is the previous month's closing (tested). In a month to date, a
+-- subscription whose renewal is not due yet keeps its MRR (int_subscription_mrr): it is counted
+-- in closing_mrr and in renewal_pending_mrr / renewal_pending_subscriptions, never as churn.
 with subscription_months as (
     select
         subscription_id,
         currency,
         period_start,
         mrr,
+        renewal_pending,
         lag(period_start) over w as previous_start,
         lag(mrr) over w as previous_mrr,
         lead(period_start) over w as next_start
@@ -32,7 +35,8 @@ present as (
         previous_start is null as is_new,
         previous_start is not null and previous_start < cast(period_start - interval 1 month as date) as is_reactivated,
         previous_start = cast(period_start - interval 1 month as date) as is_continuing,
-        previous_mrr
+        previous_mrr,
+        renewal_pending
     from subscription_months
 ),
 
@@ -51,7 +55,9 @@ movements as (
         cast(is_continuing and closing_mrr > previous_mrr as integer) as expanded_subscriptions,
         cast(is_continuing and closing_mrr < previous_mrr as integer) as contracted_subscriptions,
         0 as churned_subscriptions,
-        cast(is_reactivated as integer) as reactivated_subscriptions
+        cast(is_reactivated as integer) as reactivated_subscriptions,
+        case when renewal_pending then closing_mrr else 0 end as renewal_pending_mrr,
+        cast(renewal_pending as integer) as renewal_pending_subscriptions
     from present
 
     union all
@@ -64,7 +70,7 @@ movements as (
         -s.mrr as churned_mrr,
         0, 0, 0, 0, 0, 0,
         1 as churned_subscriptions,
-        0
+        0, 0, 0
     from subscription_months as s, last_period as l
     where (s.next_start is null or s.next_start > cast(s.period_start + interval 1 month as date))
         and cast(s.period_start + interval 1 month as date) <= l.last_start
@@ -85,7 +91,9 @@ totals as (
         sum(expanded_subscriptions) as expanded_subscriptions,
         sum(contracted_subscriptions) as contracted_subscriptions,
         sum(churned_subscriptions) as churned_subscriptions,
-        sum(reactivated_subscriptions) as reactivated_subscriptions
+        sum(reactivated_subscriptions) as reactivated_subscriptions,
+        sum(renewal_pending_mrr) as renewal_pending_mrr,
+        sum(renewal_pending_subscriptions) as renewal_pending_subscriptions
     from movements
     group by all
 ),
@@ -114,7 +122,9 @@ filled as (
         coalesce(t.expanded_subscriptions, 0) as expanded_subscriptions,
         coalesce(t.contracted_subscriptions, 0) as contracted_subscriptions,
         coalesce(t.churned_subscriptions, 0) as churned_subscriptions,
-        coalesce(t.reactivated_subscriptions, 0) as reactivated_subscriptions
+        coalesce(t.reactivated_subscriptions, 0) as reactivated_subscriptions,
+        coalesce(t.renewal_pending_mrr, 0) as renewal_pending_mrr,
+        coalesce(t.renewal_pending_subscriptions, 0) as renewal_pending_subscriptions
     from grid as g
     left join totals as t using (currency, period_start)
 )
@@ -137,5 +147,7 @@ select
     cast(f.expanded_subscriptions as bigint) as expanded_subscriptions,
     cast(f.contracted_subscriptions as bigint) as contracted_subscriptions,
     cast(f.churned_subscriptions as bigint) as churned_subscriptions,
-    cast(f.reactivated_subscriptions as bigint) as reactivated_subscriptions
+    cast(f.reactivated_subscriptions as bigint) as reactivated_subscriptions,
+    cast(f.renewal_pending_mrr as bigint) as renewal_pending_mrr,
+    cast(f.renewal_pending_subscriptions as bigint) as renewal_pending_subscriptions
 from filled as f, last_period as l

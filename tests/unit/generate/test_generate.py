@@ -143,3 +143,80 @@ def test_cli(tmp_path):
     assert "events in 2 files" in outcome.output
     bad = runner.invoke(generate_command, ["--out", str(tmp_path), "--start", "March"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def _good_events(subscriptions: int, months: int, seed: int) -> list[dict]:
+    """Every event of a sample, without the deliberately bad copies (all files' formats alike)."""
+    from ledger_pipelines.generate.events import month_starts, simulate
+    from ledger_pipelines.generate.render import render
+
+    start = date(2024, 1, 1)
+    rows = render(*simulate(subscriptions, months, seed, start), seed=seed, bounds=month_starts(start, months))
+    return [json.loads(line) for line in rows["line"]]
+
+
+def _receivables_at_the_end(subscriptions: int, months: int, seed: int) -> tuple[dict, dict, set]:
+    """Replay the generated events on the receivable accounts the way the posting rules book them:
+    (receivable per subscription and currency at the end, last month's billing per currency, the
+    subscriptions written off)."""
+    events = _good_events(subscriptions, months, seed)
+    by_id = {e["event_id"]: e for e in events}
+    last_month = f"{date(2024 + (months - 1) // 12, (months - 1) % 12 + 1, 1):%Y-%m}"
+    receivable: Counter = Counter()
+    billed: Counter = Counter()
+    usage: dict[str, int] = {}
+    pending: dict[str, tuple[str, str, int]] = {}
+    written_off = set()
+    for e in sorted(events, key=lambda e: e["effective_at"][:10]):
+        kind, key = e["event_type"], (e.get("subscription_id"), e.get("currency"))
+        if kind == "invoice.issued":
+            receivable[key] += e["amount"]
+            billed[e["currency"]] += e["amount"] if e["effective_at"].startswith(last_month) else 0
+        elif kind in ("usage.recorded", "usage.corrected"):
+            amount = e["payload"]["quantity"] * e["payload"]["unit_amount"]
+            receivable[key] += amount - usage.get(e["payload"]["usage_id"], 0)
+            usage[e["payload"]["usage_id"]] = amount
+            billed[e["currency"]] += amount if e["effective_at"].startswith(last_month) else 0
+        elif kind == "credit.applied":
+            receivable[key] -= e["amount"]
+        elif kind == "payment.initiated":
+            pending[e["payload"]["payment_id"]] = (*key, e["amount"])
+        elif kind == "payment.settled":
+            sub, currency, amount = pending.pop(e["payload"]["payment_id"])
+            receivable[(sub, currency)] -= amount
+        elif kind == "transaction.reversed":
+            target = by_id[e["payload"]["target_event_id"]]
+            receivable[(target["subscription_id"], target["currency"])] -= target["amount"]
+        elif kind == "journal.posted" and e["payload"]["description"].startswith("Write-off"):
+            for leg in e["payload"]["legs"]:
+                if leg["account"].startswith("assets:receivables:"):
+                    receivable[(leg["account"].split(":")[2], leg["currency"])] -= leg["amount"]
+                    written_off.add(leg["account"].split(":")[2])
+    return receivable, billed, written_off
+
+
+def test_usage_is_billed_and_collected_so_receivables_look_like_a_real_business():
+    receivable, billed, written_off = _receivables_at_the_end(subscriptions=600, months=12, seed=42)
+    for currency in ("USD", "EUR"):
+        open_total = sum(v for (_, c), v in receivable.items() if c == currency)
+        # what is open at the end is about a month of billing (invoices just issued, last month's usage not
+        # billed yet, late payers), not a year of uncollected usage
+        assert 0 < open_total < 2 * billed[currency], (currency, open_total, billed[currency])
+    assert written_off, "some customers never pay and are written off"
+    assert all(receivable[(sub, c)] == 0 for (sub, c) in receivable if sub in written_off), "a write-off clears the balance"
+
+
+def test_late_payers_and_final_bills_and_nothing_after_the_last_month():
+    events = _good_events(subscriptions=200, months=4, seed=7)
+    invoices = {e["payload"]["invoice_id"]: e for e in events if e["event_type"] == "invoice.issued"}
+    delays = [(date.fromisoformat(p["effective_at"][:10]) - date.fromisoformat(invoices[p["payload"]["invoice_id"]]["effective_at"])).days
+              for p in events if p["event_type"] == "payment.initiated" and p["payload"]["invoice_id"] in invoices]
+    assert max(delays) >= 20 and sorted(delays)[len(delays) // 2] <= 2  # most pay within days, some weeks late
+    assert any(e["payload"]["payment_id"].endswith(("_11", "_12", "_13")) for e in events
+               if e["event_type"] == "payment.initiated"), "a subscription that ends pays its last usage in a final bill"
+    end = datetime(2024, 5, 1, tzinfo=UTC)  # four months from January
+
+    def instant(text: str) -> datetime:
+        return datetime.fromisoformat(text + "T00:00:00+00:00" if len(text) == 10 else text)
+
+    assert all(instant(e["effective_at"]) < end for e in events), "nothing after the sample's last month"
