@@ -38,6 +38,7 @@ class Settings:
     # honest code honest but is no security boundary (a session can RESET ROLE).
     writer_database_url: str | None = None
     reader_database_url: str | None = None
+    entity_name: str | None = None  # SUBLEDGER_ENTITY: the entity named on the close pack's cover
 
     @property
     def tz(self) -> ZoneInfo:
@@ -245,4 +246,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         rules_path=Path(rules).expanduser().resolve() if rules else None,
         writer_database_url=role_urls["SUBLEDGER_WRITER_DATABASE_URL"],
         reader_database_url=role_urls["SUBLEDGER_READER_DATABASE_URL"],
+        entity_name=get("SUBLEDGER_ENTITY"),
     )

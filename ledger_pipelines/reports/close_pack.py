@@ -16,7 +16,6 @@ of current earnings since the start of the year.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,8 +23,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
-
-ENTITY_VARIABLE = "SUBLEDGER_ENTITY"  # the entity named on the cover; optional
 
 # line types of the statement marts -> row styles of the pack
 _STYLES = {"header": "section", "line": "line", "subtotal": "subtotal", "total": "total", "opening": "line",
@@ -244,7 +241,7 @@ def build_close_pack(con: duckdb.DuckDBPyConnection, period: str, *, entity: str
                      generated_at: datetime | None = None) -> ClosePack:
     """The close pack of ``period`` (``YYYY-MM``) from a warehouse with the reports built.
 
-    ``entity`` defaults to ``SUBLEDGER_ENTITY``; the cover leaves it out when neither is set."""
+    ``entity`` is the name on the cover (``SUBLEDGER_ENTITY``, ``Settings.entity_name``); left out when None."""
     dates = _rows(con, "SELECT DISTINCT as_of_date, is_month_end, prior_as_of_date, year_opening_date "
                        "FROM reports.balance_sheet_statement WHERE period = ?", [period])
     if not dates:
@@ -257,7 +254,7 @@ def build_close_pack(con: duckdb.DuckDBPyConnection, period: str, *, entity: str
     cash_flow, cf_check = _cash_flow(con, period)
     watermark = _watermark(con)
     return ClosePack(
-        entity=entity or os.environ.get(ENTITY_VARIABLE) or None,
+        entity=entity or None,
         period=period,
         as_of_date=when["as_of_date"],
         is_month_end=bool(when["is_month_end"]),

@@ -120,10 +120,12 @@ def export_for_finance(
     *,
     periods: list[str] | None = None,
     close_pack: bool = False,
+    entity: str | None = None,
 ) -> list[ExportOutcome]:
     """Export ``names`` (every period, or those of ``periods`` each report has), read every file written
     back; with ``close_pack`` also write each period's workbook, HTML page and manifest (a tie-out
-    the workbook's cover shows as failed is a problem of the report it checks)."""
+    the workbook's cover shows as failed is a problem of the report it checks). ``entity`` is the
+    name on the close pack's cover (``Settings.entity_name``)."""
     reports_dir = Path(reports_dir)
     outcomes = []
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
@@ -140,7 +142,7 @@ def export_for_finance(
             outcomes.append(outcome)
         if close_pack and periods:
             for period in periods:
-                pack = build_close_pack(con, period)
+                pack = build_close_pack(con, period, entity=entity)
                 _report_failed_checks(pack, outcomes)
                 close_pack_manifest(reports_dir, period, outcomes, pack, write_close_pack(reports_dir, pack))
     return outcomes

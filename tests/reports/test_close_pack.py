@@ -103,10 +103,13 @@ def test_a_complete_month_is_not_marked_month_to_date(hand_made_warehouse: Built
     assert "MONTH TO DATE" not in page and "Close pack 2024-02</title>" in page
 
 
-def test_the_entity_comes_from_the_environment(hand_made_warehouse: BuiltWarehouse,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_entity_comes_from_the_settings(hand_made_warehouse: BuiltWarehouse,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger_pipelines.config import load_settings
+
     monkeypatch.setenv("SUBLEDGER_ENTITY", "Example GmbH")
-    assert _pack(hand_made_warehouse.path, "2024-02").entity == "Example GmbH"
+    entity = load_settings().entity_name
+    assert entity == "Example GmbH" and _pack(hand_made_warehouse.path, "2024-02", entity=entity).entity == entity
 
 
 def test_the_html_page_shows_the_same_statements(hand_made_warehouse: BuiltWarehouse) -> None:

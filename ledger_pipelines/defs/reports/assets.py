@@ -199,7 +199,7 @@ def report_exports(context: dg.AssetExecutionContext, config: ExportConfig, duck
     names = [key.path[-1] for key in context.selected_asset_keys]
     outcomes: list[ExportOutcome] = export_for_finance(
         duckdb_warehouse.paths()[1], settings.reports_dir, names,
-        periods=config.periods or None, close_pack=config.close_pack,
+        periods=config.periods or None, close_pack=config.close_pack, entity=settings.entity_name,
     )
     for outcome in outcomes:
         key = export_key(outcome.report)
@@ -207,6 +207,8 @@ def report_exports(context: dg.AssetExecutionContext, config: ExportConfig, duck
             asset_key=key,
             metadata={
                 "periods": dg.MetadataValue.int(len(outcome.exported)),
+                "periods rewritten": dg.MetadataValue.int(outcome.rewritten),
+                "periods unchanged": dg.MetadataValue.int(outcome.unchanged),
                 "dagster/row_count": dg.MetadataValue.int(outcome.rows),
                 "folder": dg.MetadataValue.path(str(outcome.folder)),
                 "files": dg.MetadataValue.md(file_listing_markdown(outcome)),
