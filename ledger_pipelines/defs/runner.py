@@ -194,11 +194,14 @@ def _dynamic_partitions(stage: Stage, instance: dg.DagsterInstance, settings: Se
     return [k for k in keys if k not in (done or set())]
 
 
-def stale_roots(settings: Settings, reader_dsn: str) -> dict[dg.AssetKey | str, str]:
+def stale_roots(settings: Settings, reader_dsn: str, instance: dg.DagsterInstance | None = None
+                ) -> dict[dg.AssetKey | str, str]:
     """What is stale now, as the freshness sensor sees it: asset key (or ``"reports"``) -> why.
 
     Judged on the work file (what the next materialisation builds on) against the ledger, so what
-    an interrupted run left behind is found whatever the published file says.
+    an interrupted run left behind is found whatever the published file says. With ``instance``,
+    an outbox that was never read is read once (an empty read too), so that the assets built on
+    it do not show as "Unsynced" in the UI for an upstream that never ran.
     """
     from ledger_pipelines.warehouse import freshness
     from ledger_pipelines.warehouse.mirror import read_state
@@ -208,6 +211,8 @@ def stale_roots(settings: Settings, reader_dsn: str) -> dict[dg.AssetKey | str, 
     outbox, _ = pending_outbox_rows(reader_dsn)
     if outbox:
         roots[OUTBOX_BATCHES] = f"{outbox} outbox row(s) to post"
+    elif instance is not None and instance.get_latest_materialization_event(OUTBOX_BATCHES) is None:
+        roots[OUTBOX_BATCHES] = "the outbox has never been read"
     with open_work(settings.warehouse_work_path) as conn:
         state = read_state(conn)
         position = freshness.ledger_position(reader_dsn, state.watermark if state else None)
@@ -413,7 +418,7 @@ def run_stages(
         elif explicit or rebuild_from is not None:
             runs = [(None, stage.keys)]
         else:
-            roots = stale_roots(settings, reader_dsn)
+            roots = stale_roots(settings, reader_dsn, instance)
             chosen = stale_selection(defs, stage, roots)
             runs = [(None, chosen)] if chosen else []
             for root, why in roots.items():

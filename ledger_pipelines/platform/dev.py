@@ -62,6 +62,17 @@ def project_workspace(settings: Settings) -> Path:
     return generated
 
 
+# Warnings Dagster prints in every one of its processes that an operator cannot act on: the instance's
+# structured-log handler (python_logs.dagster_handler_config) is a beta option, and `dagster dev` says
+# `dg dev` supersedes it (dg is a separate CLI for dg-scaffolded projects; this project is not one).
+QUIET_WARNINGS = ("ignore:Handling yaml-defined logging configuration", "ignore:Function `dev_command` is superseded")
+
+
+def quiet_warnings(existing: str | None) -> str:
+    """``PYTHONWARNINGS`` for the Dagster processes: the operator's own filters, then :data:`QUIET_WARNINGS`."""
+    return ",".join([*filter(None, [existing]), *QUIET_WARNINGS])
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,7 +127,7 @@ class DagsterDev:
         self.process = subprocess.Popen(
             self.command(),
             cwd=self.workspace.parent,
-            env={**self.env, "PYTHONUNBUFFERED": "1"},
+            env={**self.env, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": quiet_warnings(self.env.get("PYTHONWARNINGS"))},
             stdout=self.stdout,
             stderr=self.stderr,
             start_new_session=True,

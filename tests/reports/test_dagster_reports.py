@@ -64,7 +64,7 @@ def pipeline(ledger_db, subledger_home, monkeypatch, merged_defs):
 
     def run(selection, instance, run_config=None):
         """Materialise ``selection`` (default: the warehouse and the reports; the ledger was ingested above)."""
-        selection = selection if selection is not None else dg.AssetSelection.groups("warehouse", "reports")
+        selection = selection if selection is not None else dg.AssetSelection.assets(dg.AssetKey(["warehouse", "ledger_mirror"])).downstream()
         return dg.materialize(assets, resources=merged_defs.resources, instance=instance, selection=selection,
                               run_config=run_config, raise_on_error=False)
 
@@ -167,7 +167,9 @@ def test_reports_built_checked_exported_previewed_and_guarded(ledger_db, pipelin
         done = _materializations(result)
         for name, spec in REPORTS.items():
             metadata = done[report_asset_key(name)].metadata
-            assert metadata["preview"].value.startswith(f"{spec.title}, period "), name
+            assert metadata["preview note"].value.startswith(f"{spec.title}, period "), name
+            table = metadata["preview"].value  # a table the UI shows inline, money in major units
+            assert table.records and [c.name for c in table.schema.columns] == list(table.records[0].data), name
             if spec.chart:
                 assert metadata["chart"].value.startswith("![") and "data:image/png;base64,iVBORw0KGgo" in metadata["chart"].value
             else:

@@ -1,5 +1,5 @@
 """Report assets: the dbt models (``reports/<model>``) built by one ``dbt build`` on the warehouse
-work file, and the per-period exports for finance (``reports/exports/<report>``).
+work file, and the per-period exports for finance (``reports/exports/<report>_files``).
 
 The dbt build follows the warehouse's one-writer rule: the step takes a slot of the
 ``duckdb_warehouse`` pool, holds the work file's writer lock for the whole build with no DuckDB
@@ -15,8 +15,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from ledger_pipelines.defs.reports.project import (
+    EXPORTS_GROUP,
     REPORT_FRESHNESS,
-    REPORTS_GROUP,
     REPORTS_OWNERS,
     ReportsTranslator,
     ensure_manifest,
@@ -42,8 +42,13 @@ def report_metadata(con: "duckdb.DuckDBPyConnection", model_name: str) -> dict[s
     if model_name not in REPORTS:
         return {}
     spec = REPORTS[model_name]
+    shown = preview.preview(con, spec, limit=PREVIEW_ROWS)
     metadata: dict[str, dg.MetadataValue] = {
-        "preview": dg.MetadataValue.md(preview.preview_markdown(con, spec, limit=PREVIEW_ROWS)),
+        "preview": dg.MetadataValue.table(
+            records=[dg.TableRecord(dict(zip(shown.columns, row, strict=True))) for row in shown.rows],
+            schema=dg.TableSchema(columns=[dg.TableColumn(name, "string") for name in shown.columns]),
+        ),
+        "preview note": dg.MetadataValue.text(shown.note),
         "periods": dg.MetadataValue.int(
             con.execute(f'SELECT count(DISTINCT "{spec.period_column}") FROM {spec.relation}').fetchone()[0]
         ),
@@ -155,7 +160,8 @@ class ExportConfig(dg.Config):
 
 
 def export_key(report_name: str) -> dg.AssetKey:
-    return dg.AssetKey([*EXPORTS_PREFIX, report_name])
+    """``reports/exports/<report>_files``: named apart from the report itself, which the UI shows by its last name."""
+    return dg.AssetKey([*EXPORTS_PREFIX, f"{report_name}_files"])
 
 
 FILES_READ_BACK = "files_read_back"
@@ -164,7 +170,7 @@ EXPORT_SPECS = [
     dg.AssetSpec(
         key=export_key(name),
         deps=[report_asset_key(name)],
-        group_name=REPORTS_GROUP,
+        group_name=EXPORTS_GROUP,
         owners=REPORTS_OWNERS,
         kinds={"duckdb", "parquet", "csv"},
         freshness_policy=REPORT_FRESHNESS,
@@ -196,7 +202,7 @@ def report_exports(context: dg.AssetExecutionContext, config: ExportConfig, duck
     from ledger_pipelines.reports.publishing import ExportOutcome, export_for_finance, file_listing_markdown
 
     settings = duckdb_warehouse.settings()
-    names = [key.path[-1] for key in context.selected_asset_keys]
+    names = [name for name in REPORTS if export_key(name) in context.selected_asset_keys]
     outcomes: list[ExportOutcome] = export_for_finance(
         duckdb_warehouse.paths()[1], settings.reports_dir, names,
         periods=config.periods or None, close_pack=config.close_pack, entity=settings.entity_name,

@@ -22,7 +22,9 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY
 from ledger_pipelines.paths import dbt_project_dir
 
-REPORTS_GROUP = "reports"
+REPORTS_GROUP = "reports"  # the statements and reports finance reads (dbt marts)
+PREPARATION_GROUP = "report_preparation"  # dbt staging and intermediate models: inputs of the reports
+EXPORTS_GROUP = "report_exports"  # the files for finance
 REPORTS_OWNERS = ["team:finance-data"]
 REPORTS_PREFIX = "reports"
 
@@ -119,7 +121,9 @@ class ReportsTranslator(DagsterDbtTranslator):
         return report_asset_key(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return REPORTS_GROUP
+        """Statements apart from the models that prepare them (dbt folders models/marts vs staging, intermediate)."""
+        fqn = dbt_resource_props.get("fqn") or []
+        return REPORTS_GROUP if "marts" in fqn else PREPARATION_GROUP
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return list(REPORTS_OWNERS)
