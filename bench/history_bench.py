@@ -49,6 +49,7 @@ class RunFigures:
     seconds: float
     event_log_rows: int
     returncode: int
+    steps: dict[str, float]  # seconds per Dagster step (asset or check), from the event log
 
 
 def _events(count: int, first: date, last: date, seed: int, prefix: str) -> list[dict]:
@@ -83,19 +84,40 @@ def _write(path: Path, events: list[dict]) -> None:
     tmp.replace(path)
 
 
-def _event_log_rows(dagster_dsn: str) -> int:
+def _event_log_position(dagster_dsn: str) -> tuple[int, int]:
+    """(rows, highest id) of Dagster's event log."""
     with psycopg.connect(dagster_dsn) as conn:
         exists = conn.execute("SELECT to_regclass('public.event_logs') IS NOT NULL").fetchone()[0]
-        return int(conn.execute("SELECT count(*) FROM event_logs").fetchone()[0]) if exists else 0
+        if not exists:
+            return 0, 0
+        rows, high = conn.execute("SELECT count(*), coalesce(max(id), 0) FROM event_logs").fetchone()
+        return int(rows), int(high)
+
+
+def _step_seconds(dagster_dsn: str, after_id: int) -> dict[str, float]:
+    """Seconds per step of the runs logged after ``after_id`` (STEP_START to STEP_SUCCESS/FAILURE)."""
+    with psycopg.connect(dagster_dsn) as conn:
+        rows = conn.execute(
+            "SELECT step_key, dagster_event_type, extract(epoch FROM timestamp) FROM event_logs WHERE id > %s "
+            "AND dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') ORDER BY id", [after_id]).fetchall()
+    started: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for step, kind, at in rows:
+        if kind == "STEP_START":
+            started[step] = float(at)
+        elif step in started:
+            out[step] = out.get(step, 0.0) + float(at) - started.pop(step)
+    return out
 
 
 def _run(env: dict[str, str], dagster_dsn: str, log: Path) -> RunFigures:
-    before = _event_log_rows(dagster_dsn)
+    before, high = _event_log_position(dagster_dsn)
     started = time.perf_counter()
     with open(log, "ab") as out:
         done = subprocess.run([SUBLEDGER, "run"], env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     seconds = time.perf_counter() - started
-    return RunFigures(seconds, _event_log_rows(dagster_dsn) - before, done.returncode)
+    rows, _ = _event_log_position(dagster_dsn)
+    return RunFigures(seconds, rows - before, done.returncode, _step_seconds(dagster_dsn, high))
 
 
 def one_history(years: int, events: int, seed: int) -> dict:
@@ -143,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         f, r = best[years]["first_run"], best[years]["restatement_run"]
         print(f"{years:>6} y {f['seconds']:>12.1f} {f['seconds'] / base['first_run']['seconds']:>8.2f} {f['event_log_rows']:>11,} "
               f"{r['seconds']:>10.1f} {r['seconds'] / base['restatement_run']['seconds']:>8.2f} {r['event_log_rows']:>11,}")
+    print("\nwhere the time goes (seconds per step, best round; steps over 1 s in any length)")
+    steps = sorted({s for y in lengths for kind in ("first_run", "restatement_run") for s, t in best[y][kind]["steps"].items()
+                    if t >= 1.0})
+    header = "".join(f"{f'{y} y first':>11}{f'{y} y rest.':>11}" for y in lengths)
+    print(f"{'step':<58}{header}")
+    for step in steps:
+        cells = "".join(f"{best[y][kind]['steps'].get(step, 0.0):>11.1f}" for y in lengths for kind in ("first_run", "restatement_run"))
+        print(f"{step[:57]:<58}{cells}")
     write_results("history", {"events": args.events, "rounds": measured, "best": best})
     return 1 if failed else 0
 
