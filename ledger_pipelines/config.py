@@ -38,6 +38,12 @@ class Settings:
     # honest code honest but is no security boundary (a session can RESET ROLE).
     writer_database_url: str | None = None
     reader_database_url: str | None = None
+    # Ingestion limits (docs/source-events.md, "Limits of one file"): what one landed file may
+    # make the reader hold, so that no file can exhaust the machine's memory.
+    max_file_bytes: int = 256 << 20  # a file's bytes after decompression
+    max_gzip_ratio: int = 100  # decompressed / compressed size of a .jsonl.gz
+    max_columns: int = 256  # columns of a CSV or Parquet file
+    max_line_bytes: int = 4 << 20  # one JSON line or CSV row held in memory; longer ones are quarantined unread
 
     @property
     def tz(self) -> ZoneInfo:
@@ -174,6 +180,32 @@ def write_home_setting(home: Path, name: str, value: str) -> None:
     tmp.replace(home / HOME_SETTINGS_FILE)
 
 
+#: ``SUBLEDGER_*`` ingestion limits: variable -> (Settings field, default, smallest accepted value).
+INGEST_LIMITS: dict[str, tuple[str, int, int]] = {
+    "SUBLEDGER_MAX_FILE_BYTES": ("max_file_bytes", 256 << 20, 1 << 20),
+    "SUBLEDGER_MAX_GZIP_RATIO": ("max_gzip_ratio", 100, 2),
+    "SUBLEDGER_MAX_COLUMNS": ("max_columns", 256, 10),
+    "SUBLEDGER_MAX_LINE_BYTES": ("max_line_bytes", 4 << 20, 1 << 20),
+}
+
+
+def _ingest_limits(get) -> dict[str, int]:
+    """The ingestion limits as Settings fields; a limit that is not a whole number >= its floor is refused."""
+    limits: dict[str, int] = {}
+    for variable, (name, default, floor) in INGEST_LIMITS.items():
+        raw = get(variable)
+        if raw is None:
+            limits[name] = default
+            continue
+        if not raw.isdigit() or int(raw) < floor:
+            raise ConfigError(
+                f"{variable}={raw!r} must be a whole number of at least {floor} (default {default}); "
+                "fix it or unset it."
+            )
+        limits[name] = int(raw)
+    return limits
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the ``SUBLEDGER_*`` variables; raise :class:`ConfigError` naming the bad one.
 
@@ -242,4 +274,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         rules_path=Path(rules).expanduser().resolve() if rules else None,
         writer_database_url=role_urls["SUBLEDGER_WRITER_DATABASE_URL"],
         reader_database_url=role_urls["SUBLEDGER_READER_DATABASE_URL"],
+        **_ingest_limits(get),
     )

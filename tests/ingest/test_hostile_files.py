@@ -9,6 +9,7 @@ same file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -55,9 +56,10 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 def _quarantine(dsn: str) -> dict:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT source_name, line_no, event_id, reason_code, message, raw FROM ingest.quarantine "
-                            "ORDER BY source_name, line_no").fetchall()
-    return {(Path(r[0]).name, r[1]): {"event_id": r[2], "reason_code": r[3], "message": r[4], "raw": bytes(r[5])} for r in rows}
+        rows = conn.execute("SELECT source_name, line_no, event_id, reason_code, message, raw, file_path, file_sha256, "
+                            "file_bytes FROM ingest.quarantine ORDER BY source_name, line_no").fetchall()
+    return {(Path(r[0]).name, r[1]): {"event_id": r[2], "reason_code": r[3], "message": r[4], "raw": bytes(r[5]),
+                                      "file": (r[6], r[7], r[8])} for r in rows}
 
 
 def _posted(dsn: str) -> set[str]:
@@ -161,7 +163,9 @@ def test_a_file_that_fails_unexpectedly_is_quarantined_whole_and_the_run_goes_on
     entry = _quarantine(ledger_db.dsn)[("a_broken.parquet", None)]
     assert entry["reason_code"] == "unreadable_file"
     assert "unexpected ComputeError" in entry["message"] and "drop it again" in entry["message"]
-    assert entry["raw"] == (tmp_path / "a_broken.parquet").read_bytes()
+    broken_bytes = (tmp_path / "a_broken.parquet").read_bytes()
+    assert entry["raw"] == b""  # not copied: the entry points at the file
+    assert entry["file"] == (str(tmp_path / "a_broken.parquet"), hashlib.sha256(broken_bytes).hexdigest(), len(broken_bytes))
     assert reports["b_good.jsonl"].posted == 2
     assert _posted(ledger_db.dsn) == {"good_1", "good_2"}
 
