@@ -153,8 +153,6 @@ def read_path(path: str | Path, limits: ReadLimits | None = None, *, root: Path 
     path = Path(path)
     kind = format_of(path)
     source = str(path)
-    if kind not in ("jsonl.gz", "jsonl", "csv", "parquet"):
-        return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
     try:
         handle = open_event_file(path, root)
     except RefusedFile as exc:
@@ -162,6 +160,8 @@ def read_path(path: str | Path, limits: ReadLimits | None = None, *, root: Path 
     except OSError as exc:
         return _unreadable(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
     with handle:
+        if kind not in ("jsonl.gz", "jsonl", "csv", "parquet"):
+            return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
         size = os.fstat(handle.fileno()).st_size
         if kind == "jsonl.gz":
             return _read_gzip(handle, size, source, limits)

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from ledger_pipelines.config import Settings
+from ledger_pipelines.config import ConfigError, Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.landing import FileIdentity, event_files, file_hash, identify  # noqa: F401 - file_hash is re-exported
@@ -30,6 +30,7 @@ from ledger_pipelines.ledger.accounts import load_account_types, sync_account_ty
 from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.cluster import ClusterError
 from ledger_pipelines.postgres.database import connect, database_dsns
 
 LOG = logging.getLogger(__name__)
@@ -222,6 +223,28 @@ def ingestor(settings: Settings) -> Iterator[Ingestor]:
         sync_account_types(owner, rules.account_types)
     with connect(dsns.writer_dsn, application_name="subledger-ingest") as conn:
         yield Ingestor(settings, conn, rules)
+
+
+def already_ingested_files(settings: Settings, files: Sequence[FileIdentity]) -> set[Path]:
+    """The ``files`` whose content (or whose bytes found unreadable under that name) a file batch has
+    claimed already: ingesting them again would be a no-op. One query for all of them.
+
+    Reads through the reader role and never starts or migrates the database; if the ledger
+    cannot be reached, none is known to be ingested (ingesting one again is a harmless no-op).
+    """
+    if not files:
+        return set()
+    claims = {identity.path: (identity.content_hash, unreadable_claim(identity.content_hash, identity.path)) for identity in files}
+    try:
+        dsns = database_dsns(settings, start=False, apply_migrations=False)
+        with connect(dsns.reader_dsn, application_name="subledger-landing") as conn:
+            rows = conn.execute(read_sql("ingest/claimed_contents.sql"),
+                                {"source_kind": "file", "claims": [c for pair in claims.values() for c in pair]}).fetchall()
+    except (psycopg.Error, OSError, ConfigError, ClusterError) as exc:
+        LOG.warning("could not ask the ledger which landed files are ingested already (%s); treating them all as new", exc)
+        return set()
+    claimed = {row[0] for row in rows}
+    return {path for path, pair in claims.items() if claimed.intersection(pair)}
 
 
 def ingest_paths(settings: Settings, paths: Iterable[Path], *, overlap: bool = True) -> list[BatchReport]:
