@@ -220,7 +220,7 @@ class _OverBudget(Exception):
 class _Lines:
     """A file's lines as one buffer, lines longer than the limit emptied; their numbers and sizes apart."""
 
-    data: bytes
+    data: bytearray  # not copied into bytes: the readers take any buffer
     oversized: dict[int, int]  # 1-based line number -> its length in bytes (without the line end)
     total: int  # bytes the file holds (decompressed)
 
@@ -277,7 +277,7 @@ def _collect_lines(chunks, limits: ReadLimits, *, budget: int) -> _Lines:
     if dropping:
         oversized[line_no] = current
         out += b"\n"
-    return _Lines(bytes(out), oversized, total)
+    return _Lines(out, oversized, total)
 
 
 def read_frame(frame: pl.DataFrame, source: str = "frame") -> RawFile:
@@ -300,7 +300,7 @@ def _jsonl_of_lines(lines: _Lines, source: str, size: int) -> RawFile:
     return raw
 
 
-def read_jsonl_bytes(data: bytes, source: str, *, oversized: dict[int, int] | None = None) -> RawFile:
+def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[int, int] | None = None) -> RawFile:
     """Split ``data`` into lines and parse them; see the module docs.
 
     ``oversized`` names the lines :func:`_collect_lines` emptied because they were longer than

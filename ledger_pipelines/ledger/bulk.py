@@ -162,6 +162,7 @@ class _Run:
             self.conn.execute(read_sql("ledger/bulk/create_staging.sql"))
         with self._stage("idempotency"):
             self._idempotency()
+            self._references()
             self._closed_periods()
         with self._stage("accounts"):
             legs = self._accounts()
@@ -221,8 +222,46 @@ class _Run:
         ))
         self.duplicates = pl.concat([self.duplicates, per_event.filter(pl.col("same")).select("seq", "transaction_id")]).unique("seq")
 
+    # -- 1b. business references ---------------------------------------------------------------
+    def _references(self) -> None:
+        """A business reference names one thing for the life of the ledger (contract ruling, December 2026).
+
+        A creating posting (phase 0 with a ``reference``, e.g. ``invoice:<id>``) whose reference an
+        earlier event of the batch or a stored transaction of another event holds is refused as
+        ``reference_conflict``; the first stands. Duplicates and id conflicts were settled before,
+        so the same event sent again is never a reference conflict. One query for the batch.
+        """
+        creating = (self.alive(self.plan.postings).filter((pl.col("phase") == 0) & pl.col("reference").is_not_null())
+                    .select("seq", "reference", pl.col("idempotency_key").alias("key")).sort("seq"))
+        if creating.is_empty():
+            return
+        first = creating.unique("reference", keep="first", maintain_order=True)
+        later = creating.join(first.select("reference", pl.col("seq").alias("first_seq"), pl.col("key").alias("first_key")),
+                              on="reference").filter(pl.col("seq") != pl.col("first_seq"))
+        self.refuse(_refusals(
+            later, "reference_conflict",
+            pl.format("{} was already created by event {} earlier in this batch; a reference names one thing for the life "
+                      "of the ledger and the first one stands. Give the new one its own id.", pl.col("reference"),
+                      pl.col("first_key")),
+        ))
+        copy_frame(self.conn, "bulk_references", first, ["seq", "reference", "key"])
+        stored = self._query_frame(read_sql("ledger/bulk/reference_conflicts.sql"),
+                                   {"seq": pl.Int64, "reference": pl.Utf8, "transaction_id": pl.Utf8, "key": pl.Utf8})
+        self.refuse(_refusals(
+            stored.sort("seq"), "reference_conflict",
+            pl.format("{} already names ledger transaction {} (event {}); a reference names one thing for the life of the "
+                      "ledger and the first one stands. Give the new one its own id, or send a reversal or correction "
+                      "that names the existing one.", pl.col("reference"), pl.col("transaction_id"), pl.col("key")),
+        ))
+
     # -- 2. closed periods ---------------------------------------------------------------------
     def _closed_periods(self) -> None:
+        """Refuse what takes effect in a closed period (``period_closed``).
+
+        Only events still alive are looked at: an event already known to be a duplicate (the same
+        id and content, redelivered after its period was closed) stays ``duplicate`` (contract
+        ruling, December 2026).
+        """
         closed = self._query_frame(
             read_sql("ledger/bulk/closed_periods.sql"),
             {"period": pl.Utf8, "starts_at": pl.Datetime("us", "UTC"), "ends_at": pl.Datetime("us", "UTC")},
@@ -230,11 +269,11 @@ class _Run:
         if closed.is_empty():
             return
         p = self.plan
-        dated = pl.concat([
+        dated = self.alive(pl.concat([
             p.postings.select("seq", pl.col("effective_at").alias("at")),
             p.transitions.select("seq", "at"),
             p.reversals.select("seq", pl.col("effective_at").alias("at")),
-        ])
+        ]))
         hits = dated.join_where(closed, pl.col("at") >= pl.col("starts_at"), pl.col("at") < pl.col("ends_at"))
         self.refuse(_refusals(
             hits.sort("seq"), "period_closed",
