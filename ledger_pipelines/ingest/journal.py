@@ -20,7 +20,7 @@ import polars as pl
 
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.accounts import account_problem
+from ledger_pipelines.ledger.accounts import account_code_expr_problem
 from ledger_pipelines.ingest.checks import CheckSpec, display, run_checks
 from ledger_pipelines.ingest.currencies import CODES
 from ledger_pipelines.ingest.rules import BALANCES, OPS
@@ -74,7 +74,7 @@ def validate_journal(group: pl.DataFrame, account_types: dict[str, str]) -> Jour
         lock_text=pl.when(kind_of(pl.col("lock_version")) == "number").then(pl.col("lock_version")),
     )
     legs = legs.with_columns(integer_columns("amount_text"))
-    legs = legs.with_columns(_account_problem=account_problem(pl.col("account_value"), account_types))
+    legs = legs.with_columns(_account_problem=account_code_expr_problem(pl.col("account_value"), account_types))
     conditions = _conditions(legs)
     legs = legs.join(conditions, on=["seq", "leg_no"], how="left")
     rejects.append(_leg_rejects(events, legs))

@@ -32,7 +32,7 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.failpoints import failpoint
-from ledger_pipelines.ledger.accounts import BAD_CODE_CHARACTERS
+from ledger_pipelines.ledger.accounts import account_code_expr_problem
 from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
@@ -287,14 +287,7 @@ class _Run:
             self.plan.postings.select("seq", "idempotency_key", "status", "effective_at", "phase"),
             on=["seq", "idempotency_key"], how="left",
         )
-        top = pl.col("account").str.split_exact(":", 1).struct.field("field_0")
-        segments = pl.col("account").str.split(":")
-        bad_code = (
-            ~top.is_in(list(self.account_types))
-            | (segments.list.len() > 32)
-            | segments.list.eval((pl.element().str.len_chars() == 0) | (pl.element().str.len_chars() > 64)).list.any()
-            | pl.col("account").str.contains(BAD_CODE_CHARACTERS)
-        )
+        bad_code = account_code_expr_problem(pl.col("account"), self.account_types).is_not_null()
         self.refuse(_refusals(
             legs.filter(bad_code).sort("seq"), "invalid_account",
             pl.format("account {} is not a valid code path under a known account type ({}); name it like "
