@@ -177,6 +177,7 @@ def write_home_setting(home: Path, name: str, value: str) -> None:
     text += "".join(f"{key}={current[key]}\n" for key in sorted(current))
     tmp = home / (HOME_SETTINGS_FILE + ".tmp")
     tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o600)  # it may name a database URL with its password
     tmp.replace(home / HOME_SETTINGS_FILE)
 
 

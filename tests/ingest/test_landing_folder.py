@@ -183,3 +183,27 @@ def test_the_first_sensor_tick_requests_no_run_for_content_already_ingested(inge
     third = _tick(instance, second.cursor)
     assert [Path(relative_path_of(r.partition_key)).name for r in third.run_requests] == ["done.jsonl"]
     assert hashed == [landing_dir / "done.jsonl"]
+
+
+# -- the data directory is private ---------------------------------------------------------------------
+
+def test_the_home_is_private_and_the_server_can_still_reach_its_data(pg_cluster, ledger_db, tmp_path):
+    import pwd
+    import stat as st
+
+    from ledger_pipelines.config import write_home_setting
+
+    home = pg_cluster.settings.home
+    server = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    for folder in (home, home / "postgres"):
+        mode = st.S_IMODE(folder.stat().st_mode)
+        assert mode & 0o007 == 0, f"{folder} is open to other users ({oct(mode)})"
+        assert mode == (0o710 if server else 0o700)
+        if server:
+            assert folder.stat().st_gid == server.pw_gid  # only the server's group may pass through
+    assert st.S_IMODE((home / "postgres" / "cluster.json").stat().st_mode) == 0o600
+    assert st.S_IMODE((home / "postgres" / "data").stat().st_mode) == 0o700
+    with psycopg.connect(ledger_db.dsn) as conn:  # and the server runs on its data behind the private home
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    write_home_setting(tmp_path, "SUBLEDGER_DATABASE_URL", "postgresql://u:secret@h/db")
+    assert st.S_IMODE((tmp_path / "settings.env").stat().st_mode) == 0o600
