@@ -38,7 +38,8 @@ def list_quarantine(conn: psycopg.Connection, *, include_resolved: bool = False,
 def export_open(conn: psycopg.Connection, out: Path, *, reason: str | None = None) -> int:
     """Write the raw bytes of open quarantine entries as JSON lines to ``out`` (to fix and replay).
 
-    Entries that were whole unreadable files are not included: fix and re-drop those files.
+    Entries without raw bytes (whole unreadable files, lines too long to keep; they point at their
+    file) are not included: fix and re-drop those files.
     """
     rows = conn.execute(read_sql("ingest/quarantine_raw.sql"), {"reason": reason}).fetchall()
     with open(out, "wb") as handle:
