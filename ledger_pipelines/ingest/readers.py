@@ -121,9 +121,6 @@ def unreadable_file(source: str, message: str, bytes_read: int = 0) -> RawFile:
     return RawFile(source, empty_raw(), bytes_read=bytes_read, file_reason=R.UNREADABLE_FILE, file_message=message)
 
 
-_unreadable = unreadable_file
-
-
 # -- entry points ---------------------------------------------------------------------------------
 
 def format_of(path: str | Path) -> str:
@@ -156,23 +153,23 @@ def read_path(path: str | Path, limits: ReadLimits | None = None, *, root: Path 
     try:
         handle = open_event_file(path, root)
     except RefusedFile as exc:
-        return _unreadable(source, str(exc))
+        return unreadable_file(source, str(exc))
     except OSError as exc:
-        return _unreadable(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
+        return unreadable_file(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
     with handle:
         if kind not in ("jsonl.gz", "jsonl", "csv", "parquet"):
-            return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+            return unreadable_file(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
         size = os.fstat(handle.fileno()).st_size
         if kind == "jsonl.gz":
             return _read_gzip(handle, size, source, limits)
         if size > limits.max_file_bytes:
-            return _unreadable(source, _too_big(size, limits), bytes_read=size)
+            return unreadable_file(source, _too_big(size, limits), bytes_read=size)
         if kind == "jsonl":
             lines = _collect_lines(iter(lambda: handle.read(READ_CHUNK), b""), limits, budget=limits.max_file_bytes)
             return _jsonl_of_lines(lines, source, size)
         data = handle.read(limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:  # grew while being read
-        return _unreadable(source, _too_big(len(data), limits), bytes_read=len(data))
+        return unreadable_file(source, _too_big(len(data), limits), bytes_read=len(data))
     if kind == "csv":
         return read_csv_bytes(data, source, limits)
     return read_parquet_bytes(data, source, limits)
@@ -191,15 +188,15 @@ def _read_gzip(handle, size: int, source: str, limits: ReadLimits) -> RawFile:
     try:
         lines = _collect_lines(iter(lambda: stream.read(READ_CHUNK), b""), limits, budget=budget)
     except (OSError, EOFError, zlib.error) as exc:
-        return _unreadable(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename "
+        return unreadable_file(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename "
                            "it to .jsonl.", bytes_read=size)
     except _OverBudget as exc:
         if budget == by_ratio and by_ratio < limits.max_file_bytes:
-            return _unreadable(source, f"the file expands to more than {limits.max_gzip_ratio} times its compressed size "
+            return unreadable_file(source, f"the file expands to more than {limits.max_gzip_ratio} times its compressed size "
                                f"({size:,} bytes; reading stopped after {exc.read:,} decompressed bytes), the most "
                                "SUBLEDGER_MAX_GZIP_RATIO allows: a compression bomb, or data so repetitive that it should be "
                                "checked. Re-export it, or raise the limit if the file is genuine.", bytes_read=size)
-        return _unreadable(source, _too_big(exc.read, limits, "the file decompresses to"), bytes_read=size)
+        return unreadable_file(source, _too_big(exc.read, limits, "the file decompresses to"), bytes_read=size)
     raw = _jsonl_of_lines(lines, source, size)
     return raw
 
@@ -308,7 +305,7 @@ def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[in
     """
     for bom in _UTF16_32_BOMS:
         if data.startswith(bom):
-            return _unreadable(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
+            return unreadable_file(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
                                "re-export it as UTF-8.", bytes_read=len(data))
     start = 3 if data.startswith(codecs.BOM_UTF8) else 0
     offsets = _line_offsets(data, start)
@@ -327,7 +324,7 @@ def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[in
         keep = pl.Series(~mask).arg_true()
         text = pl.repeat(None, n, dtype=pl.Utf8, eager=True).rename("text").scatter(keep, binary.gather(keep).cast(pl.Utf8))
         if keep.is_empty() or text.str.strip_chars().str.len_bytes().fill_null(0).max() == 0:
-            return _unreadable(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
+            return unreadable_file(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
                                "re-export it as UTF-8.", bytes_read=len(data))
     text = text.str.strip_suffix("\n").str.strip_suffix("\r")  # the line without its terminator
     lines = pl.DataFrame({
@@ -620,10 +617,10 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return _unreadable(source, f"the file is not UTF-8 text (byte {exc.start}); re-export it as UTF-8.", bytes_read=len(data))
+        return unreadable_file(source, f"the file is not UTF-8 text (byte {exc.start}); re-export it as UTF-8.", bytes_read=len(data))
     longest, at_line = _longest_line(data)
     if longest > limits.max_line_bytes:
-        return _unreadable(source, f"line {at_line} is {longest:,} bytes, longer than SUBLEDGER_MAX_LINE_BYTES "
+        return unreadable_file(source, f"line {at_line} is {longest:,} bytes, longer than SUBLEDGER_MAX_LINE_BYTES "
                            f"({limits.max_line_bytes:,}); one event may be at most 1 MiB. Split the file or move large "
                            "content out of the events.", bytes_read=len(data))
     csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes))
@@ -631,11 +628,11 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return _unreadable(source, f"the CSV header row cannot be parsed ({exc}).", bytes_read=len(data))
+        return unreadable_file(source, f"the CSV header row cannot be parsed ({exc}).", bytes_read=len(data))
     if header is None:
         return RawFile(source, empty_raw(), bytes_read=len(data))
     if len(header) > limits.max_columns:
-        return _unreadable(source, f"the header has {len(header):,} columns, more than SUBLEDGER_MAX_COLUMNS "
+        return unreadable_file(source, f"the header has {len(header):,} columns, more than SUBLEDGER_MAX_COLUMNS "
                            f"({limits.max_columns}); an event has the columns {', '.join(ENVELOPE_FIELDS)} and a few "
                            "extra ones at most. Re-export the file with the event columns only.", bytes_read=len(data))
     header = [h.strip() for h in header]
@@ -644,7 +641,7 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
     if missing or duplicates or any(h == "" for h in header):
         problem = (f"the header lacks the required column(s) {', '.join(missing)}" if missing else
                    f"the header repeats the column(s) {', '.join(duplicates)}" if duplicates else "the header has an empty column name")
-        return _unreadable(source, f"{problem}; the first row must name the columns "
+        return unreadable_file(source, f"{problem}; the first row must name the columns "
                            f"({', '.join(ENVELOPE_FIELDS)}).", bytes_read=len(data))
     width = len(header)
     per_piece = max(1, CSV_CELLS_PER_PIECE // width)
@@ -665,7 +662,7 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
                 ragged.append((previous + 1, reader.line_num, len(row)))
             previous = reader.line_num
     except csv.Error as exc:
-        return _unreadable(source, f"the CSV cannot be parsed after line {previous} ({exc}).", bytes_read=len(data))
+        return unreadable_file(source, f"the CSV cannot be parsed after line {previous} ({exc}).", bytes_read=len(data))
     if rows or not pieces:
         pieces.append(_render_csv_rows(header, rows, first_lines, source))
     rendered = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
@@ -721,19 +718,19 @@ def read_parquet_bytes(data: bytes, source: str, limits: ReadLimits | None = Non
         columns = len(parquet.schema_arrow)
         declared = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.metadata.num_row_groups))
         if columns > limits.max_columns:
-            return _unreadable(source, f"the file has {columns:,} columns, more than SUBLEDGER_MAX_COLUMNS "
+            return unreadable_file(source, f"the file has {columns:,} columns, more than SUBLEDGER_MAX_COLUMNS "
                                f"({limits.max_columns}); re-export it with the event columns "
                                f"({', '.join(ENVELOPE_FIELDS)}) only.", bytes_read=len(data))
         if declared > limits.max_file_bytes:
-            return _unreadable(source, _too_big(declared, limits, "uncompressed, the file holds"), bytes_read=len(data))
+            return unreadable_file(source, _too_big(declared, limits, "uncompressed, the file holds"), bytes_read=len(data))
         table = pl.from_arrow(_plain_arrow(parquet.read()))
     except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is unreadable
-        return _unreadable(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+        return unreadable_file(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
                            "it may be truncated or not Parquet at all. Re-export it.", bytes_read=len(data))
     assert isinstance(table, pl.DataFrame)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        return _unreadable(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
+        return unreadable_file(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
                            f"columns {', '.join(ENVELOPE_FIELDS)}.", bytes_read=len(data))
     return _read_table(table, source, bytes_read=len(data))
 

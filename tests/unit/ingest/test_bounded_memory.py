@@ -5,12 +5,12 @@ the whole expansion would die there instead of here."""
 from __future__ import annotations
 
 import gzip
-from datetime import date
 import json
 import resource
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
