@@ -28,7 +28,8 @@ PAYLOAD = {"invoice_id": "inv_1", "plan_id": "pro", "period_start": "2024-02-01"
 def _invoice(event_id: str, **changes) -> dict:
     event = {
         "event_id": event_id, "event_type": "invoice.issued", "effective_at": "2024-02-01T10:00:00Z",
-        "subscription_id": "sub_1", "customer_id": "cus_1", "amount": 1200, "currency": "USD", "payload": dict(PAYLOAD),
+        "subscription_id": "sub_1", "customer_id": "cus_1", "amount": 1200, "currency": "USD",
+        "payload": {**PAYLOAD, "invoice_id": f"inv_{event_id}"},  # an invoice id names one invoice (reference_conflict)
     }
     event.update(changes)
     return event
@@ -95,9 +96,9 @@ def test_header_only_csv_and_zero_row_parquet_are_empty_batches(ingest_env, ledg
 
 def test_deeply_nested_payload_field_is_quarantined_per_event(ingest_env, ledger_db, tmp_path):
     # payload is level 2, so "x" with 62 nested arrays ends at level 64 (the limit) and 63 go past it
-    deep = _invoice("deep", payload={**PAYLOAD, "x": json.loads("[" * 400 + "]" * 400)})
-    too_deep = _invoice("too_deep", payload={**PAYLOAD, "x": json.loads("[" * 63 + "]" * 63)})
-    at_limit = _invoice("at_limit", payload={**PAYLOAD, "x": json.loads("[" * 62 + "]" * 62)})
+    deep = _invoice("deep", payload={**PAYLOAD, "invoice_id": "inv_deep", "x": json.loads("[" * 400 + "]" * 400)})
+    too_deep = _invoice("too_deep", payload={**PAYLOAD, "invoice_id": "inv_too_deep", "x": json.loads("[" * 63 + "]" * 63)})
+    at_limit = _invoice("at_limit", payload={**PAYLOAD, "invoice_id": "inv_at_limit", "x": json.loads("[" * 62 + "]" * 62)})
     deep_extra = json.dumps(_invoice("deep_extra"))[:-1] + ', "extra": ' + "{\"a\":" * 300 + "1" + "}" * 300 + "}"
     path = _lines(tmp_path / "nested.jsonl", [_invoice("good"), deep, too_deep, at_limit, deep_extra])
 
@@ -176,7 +177,7 @@ def test_repeated_key_anywhere_in_an_event_refuses_it(ingest_env, ledger_db, tmp
     repeated_bound = json.dumps(_journal("dup_bound", {"available": {"gte": 0}})).replace('{"gte": 0}', '{"gte": 0, "gte": 0}')
     repeated_balance = json.dumps(_journal("dup_balance", {"available": {"gte": 0}})).replace(
         '{"available": {"gte": 0}}', '{"available": {"gte": 0}, "available": {"gte": 0}}')
-    repeated_in_payload = json.dumps(_invoice("dup_payload", payload={**PAYLOAD, "x": {"a": 1}})).replace('{"a": 1}', '{"a": 1, "a": 2}')
+    repeated_in_payload = json.dumps(_invoice("dup_payload", payload={**PAYLOAD, "invoice_id": "inv_dup_payload", "x": {"a": 1}})).replace('{"a": 1}', '{"a": 1, "a": 2}')
     repeated_in_extra = json.dumps(_invoice("dup_extra"))[:-1] + ', "extra": [{"k": 1, "k": 1}]}'
     path = _lines(tmp_path / "repeated.jsonl", [repeated_bound, repeated_balance, repeated_in_payload, repeated_in_extra,
                                                  _invoice("good"), _journal("guarded", {"available": {"gte": 0}})])
