@@ -189,16 +189,15 @@ def _read_gzip(handle, size: int, source: str, limits: ReadLimits) -> RawFile:
         lines = _collect_lines(iter(lambda: stream.read(READ_CHUNK), b""), limits, budget=budget)
     except (OSError, EOFError, zlib.error) as exc:
         return unreadable_file(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename "
-                           "it to .jsonl.", bytes_read=size)
+                               "it to .jsonl.", bytes_read=size)
     except _OverBudget as exc:
         if budget == by_ratio and by_ratio < limits.max_file_bytes:
             return unreadable_file(source, f"the file expands to more than {limits.max_gzip_ratio} times its compressed size "
-                               f"({size:,} bytes; reading stopped after {exc.read:,} decompressed bytes), the most "
-                               "SUBLEDGER_MAX_GZIP_RATIO allows: a compression bomb, or data so repetitive that it should be "
-                               "checked. Re-export it, or raise the limit if the file is genuine.", bytes_read=size)
+                                   f"({size:,} bytes; reading stopped after {exc.read:,} decompressed bytes), the most "
+                                   "SUBLEDGER_MAX_GZIP_RATIO allows: a compression bomb, or data so repetitive that it should be "
+                                   "checked. Re-export it, or raise the limit if the file is genuine.", bytes_read=size)
         return unreadable_file(source, _too_big(exc.read, limits, "the file decompresses to"), bytes_read=size)
-    raw = _jsonl_of_lines(lines, source, size)
-    return raw
+    return _jsonl_of_lines(lines, source, size)
 
 
 # -- bounded line splitting --------------------------------------------------------------------------
@@ -219,7 +218,6 @@ class _Lines:
 
     data: bytearray  # not copied into bytes: the readers take any buffer
     oversized: dict[int, int]  # 1-based line number -> its length in bytes (without the line end)
-    total: int  # bytes the file holds (decompressed)
 
 
 def _collect_lines(chunks, limits: ReadLimits, *, budget: int) -> _Lines:
@@ -274,7 +272,7 @@ def _collect_lines(chunks, limits: ReadLimits, *, budget: int) -> _Lines:
     if dropping:
         oversized[line_no] = current
         out += b"\n"
-    return _Lines(out, oversized, total)
+    return _Lines(out, oversized)
 
 
 def read_frame(frame: pl.DataFrame, source: str = "frame") -> RawFile:
@@ -306,7 +304,7 @@ def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[in
     for bom in _UTF16_32_BOMS:
         if data.startswith(bom):
             return unreadable_file(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
-                               "re-export it as UTF-8.", bytes_read=len(data))
+                                   "re-export it as UTF-8.", bytes_read=len(data))
     start = 3 if data.startswith(codecs.BOM_UTF8) else 0
     offsets = _line_offsets(data, start)
     n = len(offsets) - 1
@@ -325,7 +323,7 @@ def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[in
         text = pl.repeat(None, n, dtype=pl.Utf8, eager=True).rename("text").scatter(keep, binary.gather(keep).cast(pl.Utf8))
         if keep.is_empty() or text.str.strip_chars().str.len_bytes().fill_null(0).max() == 0:
             return unreadable_file(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
-                               "re-export it as UTF-8.", bytes_read=len(data))
+                                   "re-export it as UTF-8.", bytes_read=len(data))
     text = text.str.strip_suffix("\n").str.strip_suffix("\r")  # the line without its terminator
     lines = pl.DataFrame({
         "line_no": pl.int_range(1, n + 1, eager=True, dtype=pl.Int64),
@@ -621,8 +619,8 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
     longest, at_line = _longest_line(data)
     if longest > limits.max_line_bytes:
         return unreadable_file(source, f"line {at_line} is {longest:,} bytes, longer than SUBLEDGER_MAX_LINE_BYTES "
-                           f"({limits.max_line_bytes:,}); one event may be at most 1 MiB. Split the file or move large "
-                           "content out of the events.", bytes_read=len(data))
+                               f"({limits.max_line_bytes:,}); one event may be at most 1 MiB. Split the file or move large "
+                               "content out of the events.", bytes_read=len(data))
     csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -633,8 +631,8 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
         return RawFile(source, empty_raw(), bytes_read=len(data))
     if len(header) > limits.max_columns:
         return unreadable_file(source, f"the header has {len(header):,} columns, more than SUBLEDGER_MAX_COLUMNS "
-                           f"({limits.max_columns}); an event has the columns {', '.join(ENVELOPE_FIELDS)} and a few "
-                           "extra ones at most. Re-export the file with the event columns only.", bytes_read=len(data))
+                               f"({limits.max_columns}); an event has the columns {', '.join(ENVELOPE_FIELDS)} and a few "
+                               "extra ones at most. Re-export the file with the event columns only.", bytes_read=len(data))
     header = [h.strip() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     duplicates = sorted({h for h in header if header.count(h) > 1})
@@ -642,7 +640,7 @@ def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -
         problem = (f"the header lacks the required column(s) {', '.join(missing)}" if missing else
                    f"the header repeats the column(s) {', '.join(duplicates)}" if duplicates else "the header has an empty column name")
         return unreadable_file(source, f"{problem}; the first row must name the columns "
-                           f"({', '.join(ENVELOPE_FIELDS)}).", bytes_read=len(data))
+                               f"({', '.join(ENVELOPE_FIELDS)}).", bytes_read=len(data))
     width = len(header)
     per_piece = max(1, CSV_CELLS_PER_PIECE // width)
     pieces: list[pl.DataFrame] = []
@@ -719,19 +717,19 @@ def read_parquet_bytes(data: bytes, source: str, limits: ReadLimits | None = Non
         declared = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.metadata.num_row_groups))
         if columns > limits.max_columns:
             return unreadable_file(source, f"the file has {columns:,} columns, more than SUBLEDGER_MAX_COLUMNS "
-                               f"({limits.max_columns}); re-export it with the event columns "
-                               f"({', '.join(ENVELOPE_FIELDS)}) only.", bytes_read=len(data))
+                                   f"({limits.max_columns}); re-export it with the event columns "
+                                   f"({', '.join(ENVELOPE_FIELDS)}) only.", bytes_read=len(data))
         if declared > limits.max_file_bytes:
             return unreadable_file(source, _too_big(declared, limits, "uncompressed, the file holds"), bytes_read=len(data))
         table = pl.from_arrow(_plain_arrow(parquet.read()))
     except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is unreadable
         return unreadable_file(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
-                           "it may be truncated or not Parquet at all. Re-export it.", bytes_read=len(data))
+                               "it may be truncated or not Parquet at all. Re-export it.", bytes_read=len(data))
     assert isinstance(table, pl.DataFrame)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         return unreadable_file(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
-                           f"columns {', '.join(ENVELOPE_FIELDS)}.", bytes_read=len(data))
+                               f"columns {', '.join(ENVELOPE_FIELDS)}.", bytes_read=len(data))
     return _read_table(table, source, bytes_read=len(data))
 
 

@@ -140,3 +140,27 @@ def test_parquet_dictionary_columns_and_date64_give_the_same_event_as_jsonl(tmp_
     from_jsonl = run(tmp_path, [event], "jsonl")
     assert from_parquet.rejects.is_empty(), from_parquet.rejects.select("reason_code", "message").to_dicts()
     assert from_parquet.events["content_hash"].to_list() == from_jsonl.events["content_hash"].to_list()
+
+
+def test_line_splitting_keeps_every_line_within_the_limit_and_numbers_the_others(tmp_path):
+    """:func:`readers._collect_lines` on random lines cut into random chunks equals a plain split."""
+    import random
+
+    from ledger_pipelines.ingest import readers
+
+    rng = random.Random(7)
+    cap = 40
+    for _ in range(300):
+        lines = [bytes(rng.choice(b"ab{}") for _ in range(rng.choice([0, 1, 5, 39, 40, 41, 90]))) for _ in range(rng.randint(0, 12))]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6)))) if len(data) > 1 else []
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True) if b > a]
+        got = readers._collect_lines(iter(chunks), readers.ReadLimits(max_line_bytes=cap), budget=len(data))
+        physical = data.split(b"\n")
+        if data.endswith(b"\n"):
+            physical = physical[:-1]
+        expected = b"".join((line if len(line) <= cap else b"") + b"\n" for line in physical)
+        if not data.endswith(b"\n") and len(physical[-1]) <= cap:
+            expected = expected[:-1]
+        assert bytes(got.data) == expected, (lines, cuts)
+        assert got.oversized == {n: len(line) for n, line in enumerate(physical, 1) if len(line) > cap}
