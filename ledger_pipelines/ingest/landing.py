@@ -120,15 +120,6 @@ def open_event_file(path: Path, root: Path | None = None) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def refusal_of(path: Path, root: Path | None = None) -> str | None:
-    """Why ``path`` would not be read (see :func:`open_event_file`), or None when it would be."""
-    try:
-        open_event_file(path, root).close()
-    except RefusedFile as exc:
-        return str(exc)
-    return None
-
-
 def refused_identity(path: Path, reason: str) -> str:
     """The content hash that stands for an entry that is not read: sha256 of its path and reason.
 
