@@ -39,6 +39,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ledger_pipelines.ingest import jsontext
@@ -721,7 +722,9 @@ def read_parquet_bytes(data: bytes, source: str, limits: ReadLimits | None = Non
                                    f"({', '.join(ENVELOPE_FIELDS)}) only.", bytes_read=len(data))
         if declared > limits.max_file_bytes:
             return unreadable_file(source, _too_big(declared, limits, "uncompressed, the file holds"), bytes_read=len(data))
-        table = pl.from_arrow(_plain_arrow(parquet.read()))
+        table = pl.from_arrow(_plain_arrow(_read_row_batches(data, parquet.schema_arrow, limits)))
+    except _OverBudget as exc:
+        return unreadable_file(source, _too_big(exc.read, limits, "decoded, the file holds"), bytes_read=len(data))
     except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is unreadable
         return unreadable_file(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
                                "it may be truncated or not Parquet at all. Re-export it.", bytes_read=len(data))
@@ -731,6 +734,34 @@ def read_parquet_bytes(data: bytes, source: str, limits: ReadLimits | None = Non
         return unreadable_file(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
                                f"columns {', '.join(ENVELOPE_FIELDS)}.", bytes_read=len(data))
     return _read_table(table, source, bytes_read=len(data))
+
+
+def _read_row_batches(data: bytes, schema: pa.Schema, limits: ReadLimits) -> pa.Table:
+    """The file's rows, read in batches whose decoded size is counted before they are decoded.
+
+    Text columns are read dictionary-encoded, so a value repeated a million times (a dictionary
+    bomb: a tiny file that decodes to terabytes) costs its length once; the size it would decode
+    to is added up per batch, and past ``limits.max_file_bytes`` reading stops (:class:`_OverBudget`).
+    """
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
+    parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=text)
+    batches, total = [], 0
+    for batch in parquet.iter_batches(batch_size=TABLE_ROWS_PER_PIECE):
+        total += sum(_decoded_bytes(column) for column in batch.columns)
+        if total > limits.max_file_bytes:
+            raise _OverBudget(total)
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=parquet.schema_arrow) if batches else parquet.schema_arrow.empty_table()
+
+
+def _decoded_bytes(column: pa.Array) -> int:
+    """How many bytes ``column`` takes once its dictionary (if any) is decoded."""
+    if pa.types.is_dictionary(column.type) and len(column):
+        lengths = pc.binary_length(column.dictionary) if not pa.types.is_dictionary(column.dictionary.type) else None
+        if lengths is not None:
+            return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0) + column.indices.nbytes
+    return column.nbytes
 
 
 def _plain_arrow(table: pa.Table) -> pa.Table:

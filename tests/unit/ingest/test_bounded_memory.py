@@ -164,3 +164,20 @@ def test_line_splitting_keeps_every_line_within_the_limit_and_numbers_the_others
             expected = expected[:-1]
         assert bytes(got.data) == expected, (lines, cuts)
         assert got.oversized == {n: len(line) for n, line in enumerate(physical, 1) if len(line) > cap}
+
+
+def test_a_parquet_dictionary_bomb_is_refused_whole_with_bounded_memory(tmp_path, import_only_mb):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 200_000  # one 1 MiB payload repeated: 200 GiB decoded, a few MB on disk
+    payload = pa.DictionaryArray.from_arrays(pa.array([0] * rows, type=pa.int32()), pa.array(["x" * (1 << 20)]))
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"event_id": pa.array([f"e{i}" for i in range(rows)]),
+                             "event_type": pa.array(["invoice.issued"] * rows).dictionary_encode(),
+                             "effective_at": pa.array(["2024-03-01"] * rows).dictionary_encode(),
+                             "payload": payload}), path)
+    assert path.stat().st_size < 16 << 20
+    report, peak = _ingest_in_child(path, tmp_path / "home")
+    assert report["reasons"] == [R.UNREADABLE_FILE] and "decoded, the file holds more than" in report["messages"][0]
+    assert peak - import_only_mb < ALLOWED_GROWTH_MB
