@@ -25,6 +25,10 @@ class QuarantinedEvent:
     resolution: str | None
     resolved_at: datetime | None
     batch_id: str
+    file_path: str | None  # the file the event came from; its bytes are there when raw_bytes is 0
+    file_sha256: str | None  # None when the file was not read (a link, a FIFO, ...)
+    file_bytes: int | None
+    resolved_transaction_id: str | None  # the transaction that stands for the event once resolved
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()

@@ -226,3 +226,21 @@ def test_no_balance_goes_beyond_64_bits(fmt, ingest_env, ledger_db):
         vault = conn.execute("SELECT b.posted_debits - b.posted_credits FROM ledger.balances b JOIN ledger.accounts a "
                              "USING (account_id) WHERE a.code = 'assets:vault'").fetchone()[0]
     assert vault == INT64_MAX - 5
+
+
+def test_the_quarantine_list_shows_where_the_bytes_are_and_what_resolved_an_entry(ingest_env, ledger_db):
+    from ledger_pipelines.ingest.quarantine import list_quarantine
+
+    broken = ingest_env.landing_dir / "broken.jsonl.gz"
+    broken.write_text("not gzip\n")
+    ingest_paths(ingest_env, [broken])
+    send(ingest_env, ledger_db, [invoice("retry", currency="usd")], "jsonl", "first")
+    fixed = send(ingest_env, ledger_db, [invoice("retry")], "jsonl", "fixed")
+    with psycopg.connect(ledger_db.reader_dsn) as conn:
+        entries = {e.source_name.rsplit("/", 1)[-1]: e for e in list_quarantine(conn, include_resolved=True)}
+        transaction_id = conn.execute("SELECT transaction_id::text FROM ledger.transactions WHERE idempotency_key = 'retry'").fetchone()[0]
+    whole = entries["broken.jsonl.gz"]
+    assert (whole.raw_bytes, whole.file_path, whole.file_bytes) == (0, str(broken), broken.stat().st_size)
+    assert whole.file_sha256 is not None and whole.resolved_transaction_id is None
+    retried = entries["first.jsonl"]
+    assert (retried.resolution, retried.resolved_transaction_id, fixed.posted) == ("posted", transaction_id, 1)
