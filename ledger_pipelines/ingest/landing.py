@@ -164,15 +164,17 @@ def file_hash(path: Path, root: Path | None = None) -> str:
 def event_files(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
     """(file, the folder it was found in or None) for ``paths``: folders are scanned, files are taken as named.
 
-    A file named explicitly is the operator's choice: a symbolic link to it is followed (resolved
-    here), but it must still be a regular file when it is read.
+    A file or folder named explicitly is the operator's choice: a symbolic link to it is followed
+    (resolved here), but a file must still be a regular file when it is read, and a folder's own
+    entries are scanned without following links.
     """
     found: dict[Path, Path | None] = {}
     for path in paths:
         path = Path(path)
-        if path.is_dir() and not path.is_symlink():
+        path = path.resolve() if path.is_symlink() else path  # named here: the operator's choice
+        if path.is_dir():
             for entry in scan_folder(path):
                 found.setdefault(entry, path)
         else:
-            found.setdefault(path.resolve() if path.is_symlink() else path, None)
+            found.setdefault(path, None)
     return sorted(found.items(), key=lambda item: item[0])

@@ -144,6 +144,12 @@ def test_an_explicit_symlink_argument_is_the_operators_choice(ingest_env, ledger
     link.symlink_to(target)
     [report] = ingest_paths(ingest_env, [link])
     assert report.posted == 1 and _posted(ledger_db.dsn) == {"chosen_1"}
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "inside.jsonl").write_bytes(json.dumps(_invoice("inside_1", "2024-03-02")).encode() + b"\n")
+    (tmp_path / "folder_link").symlink_to(folder, target_is_directory=True)
+    [inside] = ingest_paths(ingest_env, [tmp_path / "folder_link"])  # a linked folder named here is scanned
+    assert inside.posted == 1 and Path(inside.source_name) == folder / "inside.jsonl"
 
 
 def test_a_file_behind_a_symlinked_folder_is_refused_even_when_named_by_key(ingest_env, ledger_db, instance, tmp_path):
