@@ -185,10 +185,13 @@ class _Run:
     # -- 1. idempotency ------------------------------------------------------------------------
     def _idempotency(self) -> None:
         p = self.plan
+        no_reference = pl.lit(None, pl.Utf8).alias("reference")
         keys = pl.concat([
-            p.postings.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
-            p.transitions.select("seq", pl.col("event_id").alias("key"), "content_hash"),
-            p.reversals.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
+            # a creating posting's business reference rides along for _references (one COPY for both)
+            p.postings.select("seq", pl.col("idempotency_key").alias("key"), "content_hash",
+                              pl.when(pl.col("phase") == 0).then(pl.col("reference")).alias("reference")),
+            p.transitions.select("seq", pl.col("event_id").alias("key"), "content_hash", no_reference),
+            p.reversals.select("seq", pl.col("idempotency_key").alias("key"), "content_hash", no_reference),
         ])
         # The same key on two different events of one plan: the first stands.
         first = keys.sort("seq").unique("key", keep="first").select("key", pl.col("seq").alias("first_seq"), pl.col("content_hash").alias("first_hash"))
@@ -202,7 +205,7 @@ class _Run:
             repeated.filter(pl.col("content_hash") == pl.col("first_hash")).select("seq", pl.lit(None, pl.Utf8).alias("transaction_id")),
         ]).unique("seq")
 
-        copy_frame(self.conn, "bulk_keys", keys, ["seq", "key", "content_hash"])
+        copy_frame(self.conn, "bulk_keys", keys, ["seq", "key", "content_hash", "reference"])
         found = self._query_frame(
             read_sql("ledger/bulk/existing_keys.sql"),
             {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},
@@ -244,11 +247,10 @@ class _Run:
                       "of the ledger and the first one stands. Give the new one its own id.", pl.col("reference"),
                       pl.col("first_key")),
         ))
-        copy_frame(self.conn, "bulk_references", first, ["seq", "reference", "key"])
-        stored = self._query_frame(read_sql("ledger/bulk/reference_conflicts.sql"),
+        stored = self._query_frame(read_sql("ledger/bulk/reference_conflicts.sql"),  # probes bulk_keys (see _idempotency)
                                    {"seq": pl.Int64, "reference": pl.Utf8, "transaction_id": pl.Utf8, "key": pl.Utf8})
         self.refuse(_refusals(
-            stored.sort("seq"), "reference_conflict",
+            stored.join(first.select("seq"), on="seq", how="semi").sort("seq"), "reference_conflict",
             pl.format("{} already names ledger transaction {} (event {}); a reference names one thing for the life of the "
                       "ledger and the first one stands. Give the new one its own id, or send a reversal or correction "
                       "that names the existing one.", pl.col("reference"), pl.col("transaction_id"), pl.col("key")),
