@@ -10,7 +10,6 @@ import resource
 import subprocess
 import sys
 import textwrap
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -116,30 +115,6 @@ def test_the_limits_are_settings(tmp_path):
     wide = prepare(tmp_path, [write(tmp_path, [dict(invoice(), **{f"x{i}": "1" for i in range(20)})], "csv", name="wide")],
                    SUBLEDGER_MAX_COLUMNS="25")
     assert "more than SUBLEDGER_MAX_COLUMNS (25)" in only_reject(wide)["message"]
-
-
-def test_parquet_dictionary_columns_and_date64_give_the_same_event_as_jsonl(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    event = invoice("pq_1", effective_at="2024-03-01")
-    path = tmp_path / "typed.parquet"
-    pq.write_table(pa.table({
-        "event_id": pa.array([event["event_id"]]).dictionary_encode(),
-        "event_type": pa.array([event["event_type"]]).dictionary_encode(),
-        "effective_at": pa.array([date(2024, 3, 1)], type=pa.date64()),
-        "recorded_at": pa.array([event["recorded_at"]]),
-        "subscription_id": pa.array([event["subscription_id"]]),
-        "customer_id": pa.array([event["customer_id"]]),
-        "amount": pa.array([event["amount"]], type=pa.int64()),
-        "currency": pa.array([event["currency"]]).dictionary_encode(),
-        "payload": pa.array([json.dumps(event["payload"])]).dictionary_encode(),
-        "metadata": pa.array([json.dumps(event["metadata"])]).dictionary_encode(),
-    }), path)
-    from_parquet = prepare(tmp_path, [path])
-    from_jsonl = run(tmp_path, [event], "jsonl")
-    assert from_parquet.rejects.is_empty(), from_parquet.rejects.select("reason_code", "message").to_dicts()
-    assert from_parquet.events["content_hash"].to_list() == from_jsonl.events["content_hash"].to_list()
 
 
 def test_line_splitting_keeps_every_line_within_the_limit_and_numbers_the_others(tmp_path):
