@@ -1,6 +1,7 @@
 """Ingestion assets: landed files (one dynamic partition each) and the outbox, into the ledger."""
 
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -9,6 +10,7 @@ import psycopg
 
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, relative_path_of
 from ledger_pipelines.defs.settings_resource import SubledgerSettings
+from ledger_pipelines.ingest.landing import RefusedFile, relative_inside
 from ledger_pipelines.ingest.service import file_hash, ingestor, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
 from ledger_pipelines.ledger.posting import RETRYABLE
@@ -92,8 +94,13 @@ def _with_transient_retry(context: dg.AssetExecutionContext, work: Callable[[], 
 )
 def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
     settings = subledger.get()
-    path = settings.landing_dir / relative_path_of(context.partition_key)
-    if not path.is_file():
+    root = settings.landing_dir
+    try:
+        path = relative_inside(root, relative_path_of(context.partition_key))
+    except (RefusedFile, UnicodeDecodeError) as exc:
+        raise dg.Failure(f"partition {context.partition_key!r} does not name a file in the landing folder ({exc}); "
+                         "nothing was read. Ignore or delete this partition.", allow_retries=False) from None
+    if not os.path.lexists(path):
         raise dg.Failure(
             f"{path} is gone from the landing folder; put the file back (the partition names it) or ignore this partition.",
             allow_retries=False,
@@ -101,7 +108,7 @@ def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
 
     def ingest() -> BatchReport:
         with ingestor(settings) as ing:
-            return ing.ingest_file(path)
+            return ing.ingest_file(path, root=root)  # a link, FIFO, ... is quarantined whole, never read
 
     report = _with_transient_retry(context, ingest)
     context.log.info(
@@ -134,4 +141,4 @@ def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
 def current_landed_files(settings) -> list[tuple[str, str]]:
     """(relative path, content hash) of every complete file in the landing folder."""
     root = settings.landing_dir
-    return [(str(p.relative_to(root)), file_hash(p)) for p in landed_files([root])] if root.is_dir() else []
+    return [(str(p.relative_to(root)), file_hash(p, root)) for p in landed_files([root])] if root.is_dir() else []
