@@ -11,7 +11,6 @@ from ledger_pipelines.defs.ingestion.assets import posted_batches
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.settings_resource import SubledgerSettings
 from ledger_pipelines.ingest.landing import identify, scan_folder
-from ledger_pipelines.ingest.service import already_ingested_files
 
 SETTLE_SECONDS = 2.0  # a file must be unchanged this long: producers may still be writing it
 
@@ -48,6 +47,8 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, subledger: Subled
         if seen.get(relative) == fingerprint or now - status.st_mtime < SETTLE_SECONDS:
             continue
         changed[relative] = (fingerprint, identify(path, root))
+    from ledger_pipelines.ingest.service import already_ingested_files
+
     done = already_ingested_files(settings, [identity for _, identity in changed.values()])
     keys: list[str] = []
     for relative, (fingerprint, identity) in changed.items():
