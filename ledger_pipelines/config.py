@@ -39,6 +39,12 @@ class Settings:
     writer_database_url: str | None = None
     reader_database_url: str | None = None
     entity_name: str | None = None  # SUBLEDGER_ENTITY: the entity named on the close pack's cover
+    # Ingestion limits (docs/source-events.md, "Limits of one file"): what one landed file may
+    # make the reader hold, so that no file can exhaust the machine's memory.
+    max_file_bytes: int = 256 << 20  # a file's bytes after decompression
+    max_gzip_ratio: int = 100  # decompressed / compressed size of a .jsonl.gz
+    max_columns: int = 256  # columns of a CSV or Parquet file
+    max_line_bytes: int = 4 << 20  # one JSON line or CSV row held in memory; longer ones are quarantined unread
 
     @property
     def tz(self) -> ZoneInfo:
@@ -175,7 +181,34 @@ def write_home_setting(home: Path, name: str, value: str) -> None:
     text += "".join(f"{key}={current[key]}\n" for key in sorted(current))
     tmp = home / (HOME_SETTINGS_FILE + ".tmp")
     tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o600)  # it may name a database URL with its password
     tmp.replace(home / HOME_SETTINGS_FILE)
+
+
+#: ``SUBLEDGER_*`` ingestion limits: variable -> (Settings field, default, smallest accepted value).
+INGEST_LIMITS: dict[str, tuple[str, int, int]] = {
+    "SUBLEDGER_MAX_FILE_BYTES": ("max_file_bytes", 256 << 20, 1 << 20),
+    "SUBLEDGER_MAX_GZIP_RATIO": ("max_gzip_ratio", 100, 2),
+    "SUBLEDGER_MAX_COLUMNS": ("max_columns", 256, 10),
+    "SUBLEDGER_MAX_LINE_BYTES": ("max_line_bytes", 4 << 20, 1 << 20),
+}
+
+
+def _ingest_limits(get) -> dict[str, int]:
+    """The ingestion limits as Settings fields; a limit that is not a whole number >= its floor is refused."""
+    limits: dict[str, int] = {}
+    for variable, (name, default, floor) in INGEST_LIMITS.items():
+        raw = get(variable)
+        if raw is None:
+            limits[name] = default
+            continue
+        if not raw.isdigit() or int(raw) < floor:
+            raise ConfigError(
+                f"{variable}={raw!r} must be a whole number of at least {floor} (default {default}); "
+                "fix it or unset it."
+            )
+        limits[name] = int(raw)
+    return limits
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -247,4 +280,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         writer_database_url=role_urls["SUBLEDGER_WRITER_DATABASE_URL"],
         reader_database_url=role_urls["SUBLEDGER_READER_DATABASE_URL"],
         entity_name=get("SUBLEDGER_ENTITY"),
+        **_ingest_limits(get),
     )

@@ -29,8 +29,10 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
     """Ingest source-event files (.jsonl, .jsonl.gz, .csv, .parquet; folders are searched).
 
     The same code path as the Dagster ingestion assets. A file whose content was ingested
-    before is skipped: its events count as duplicates in this run's totals. Exit 1 if any event
-    was quarantined in this run (see `subledger quarantine`).
+    before is skipped: its events count as duplicates in this run's totals. Folders are searched
+    without following links; a link, FIFO or device found there or named here is quarantined with
+    the reason, never read (a link named here is followed: your choice). Exit 1 if any event was
+    quarantined in this run (see `subledger quarantine`).
     """
     from ledger_pipelines.ingest.service import ingest_paths
 

@@ -37,7 +37,7 @@ from ledger_pipelines.config import Settings, load_settings
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.hashing import content_hashes
 from ledger_pipelines.ingest.mapping import map_events
-from ledger_pipelines.ingest.readers import RawFile, read_frame, read_path, unreadable_file
+from ledger_pipelines.ingest.readers import RawFile, ReadLimits, read_frame, read_path, unreadable_file
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS, validate_events
 from ledger_pipelines.ledger.plan import PostingPlan
@@ -76,13 +76,19 @@ def prepare_batch(
     settings: Settings | None = None,
     *,
     now: datetime | None = None,
+    root: Path | None = None,
 ) -> PreparedBatch:
-    """Read, validate, hash, de-duplicate and map ``sources`` as one batch; see the module docs."""
+    """Read, validate, hash, de-duplicate and map ``sources`` as one batch; see the module docs.
+
+    Files are read within the settings' limits (:class:`ReadLimits`); with ``root`` (the folder
+    they were found in) only regular files inside it are read, no link followed.
+    """
     settings = settings or load_settings()
     rules = rules or load_rules(settings.rules_path)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     clock = time.perf_counter()
-    raws = [_read_source(number, source) for number, source in enumerate(sources)]
+    limits = ReadLimits.of(settings)
+    raws = [_read_source(number, source, limits, root) for number, source in enumerate(sources)]
     read_seconds = time.perf_counter() - clock
     try:
         return _prepare_raws(raws, rules, settings, now, read_seconds)
@@ -94,7 +100,7 @@ def prepare_batch(
     # whole unreadable file and prepare the others again.
     readable = [number for number, raw in enumerate(raws) if not raw.unreadable]
     if len(readable) == 1:
-        raws[readable[0]] = _failed_source(sources[readable[0]], raws[readable[0]].source_file, failure)
+        raws[readable[0]] = _failed_source(raws[readable[0]].source_file, failure)
     else:
         for number in readable:
             try:
@@ -102,41 +108,36 @@ def prepare_batch(
             except NOT_DATA_ERRORS:
                 raise
             except (Exception, pl.exceptions.PanicException) as exc:
-                raws[number] = _failed_source(sources[number], raws[number].source_file, exc)
+                raws[number] = _failed_source(raws[number].source_file, exc)
     try:
         return _prepare_raws(raws, rules, settings, now, read_seconds)
     except NOT_DATA_ERRORS:
         raise
     except (Exception, pl.exceptions.PanicException) as exc:  # only together do they fail: set all aside
-        raws = [raw if raw.unreadable else _failed_source(sources[number], raw.source_file, exc) for number, raw in enumerate(raws)]
+        raws = [raw if raw.unreadable else _failed_source(raw.source_file, exc) for number, raw in enumerate(raws)]
         return _prepare_raws(raws, rules, settings, now, read_seconds)
 
 
-def _read_source(number: int, source: str | Path | pl.DataFrame) -> RawFile:
+def _read_source(number: int, source: str | Path | pl.DataFrame, limits: ReadLimits, root: Path | None) -> RawFile:
     """Read one source; an unexpected error makes it a whole unreadable file (see the module docs)."""
     name = f"frame:{number}" if isinstance(source, pl.DataFrame) else str(source)
     try:
-        return read_frame(source, name) if isinstance(source, pl.DataFrame) else read_path(source)
+        return read_frame(source, name) if isinstance(source, pl.DataFrame) else read_path(source, limits, root=root)
     except NOT_DATA_ERRORS:
         raise
     except (Exception, pl.exceptions.PanicException) as exc:
-        return _failed_source(source, name, exc)
+        return _failed_source(name, exc)
 
 
-def _failed_source(source: str | Path | pl.DataFrame, name: str, exc: BaseException) -> RawFile:
-    """The whole source as one ``unreadable_file`` reject, after an unexpected error on it."""
+def _failed_source(name: str, exc: BaseException) -> RawFile:
+    """The whole source as one ``unreadable_file`` reject, after an unexpected error on it (its bytes stay
+    in the file the quarantine entry points at)."""
     LOG.error("ingestion of %s failed unexpectedly; the file is quarantined as a whole", name, exc_info=exc)
-    data = b""
-    if not isinstance(source, pl.DataFrame):
-        try:
-            data = Path(source).read_bytes()
-        except OSError:
-            pass
     detail = " ".join(str(exc).split())[:200] or "no details"
     return unreadable_file(name, f"the file could not be processed: an unexpected {type(exc).__name__} ({detail}); nothing from "
                             "it was posted. Check that it follows docs/source-events.md (format, column names and column "
                             "types), re-export it and drop it again; if it does, report this message to the platform team "
-                            "(the ingest log has the details).", data)
+                            "(the ingest log has the details).")
 
 
 def _prepare_raws(raws: list[RawFile], rules: RuleSet, settings: Settings, now: datetime, read_seconds: float) -> PreparedBatch:
@@ -147,7 +148,7 @@ def _prepare_raws(raws: list[RawFile], rules: RuleSet, settings: Settings, now: 
         if raw.unreadable:
             file_rejects.append({
                 "seq": None, "line_no": None, "event_id": None, "event_type": None, "reason_code": raw.file_reason,
-                "message": f"{raw.source_file}: {raw.file_message}", "raw": raw.file_raw, "source_file": raw.source_file,
+                "message": f"{raw.source_file}: {raw.file_message}", "raw": b"", "source_file": raw.source_file,
             })
             continue
         frames.append(raw.frame.with_columns(pl.col("seq") + offset))

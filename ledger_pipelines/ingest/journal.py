@@ -20,11 +20,11 @@ import polars as pl
 
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.accounts import account_problem
 from ledger_pipelines.ingest.checks import CheckSpec, display, run_checks
 from ledger_pipelines.ingest.currencies import CODES
 from ledger_pipelines.ingest.rules import BALANCES, OPS
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS, a_kind, integer_columns, integer_specs, integer_value, kind_of
+from ledger_pipelines.ledger.accounts import account_code_expr_problem
 
 LEG_FIELDS = ("account", "direction", "amount", "currency", "conditions", "lock_version")
 CONDITION = pl.Struct({"balance": pl.Utf8, "op": pl.Utf8, "amount": pl.Int64})
@@ -74,7 +74,7 @@ def validate_journal(group: pl.DataFrame, account_types: dict[str, str]) -> Jour
         lock_text=pl.when(kind_of(pl.col("lock_version")) == "number").then(pl.col("lock_version")),
     )
     legs = legs.with_columns(integer_columns("amount_text"))
-    legs = legs.with_columns(_account_problem=account_problem(pl.col("account_value"), account_types))
+    legs = legs.with_columns(_account_problem=account_code_expr_problem(pl.col("account_value"), account_types))
     conditions = _conditions(legs)
     legs = legs.join(conditions, on=["seq", "leg_no"], how="left")
     rejects.append(_leg_rejects(events, legs))

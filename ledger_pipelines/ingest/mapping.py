@@ -33,13 +33,13 @@ import polars as pl
 from ledger_pipelines.config import Settings
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.accounts import account_problem
 from ledger_pipelines.ingest.checks import display
 from ledger_pipelines.ingest.currencies import CODES
 from ledger_pipelines.ingest.hashing import instant_text
 from ledger_pipelines.ingest.journal import CONDITION
 from ledger_pipelines.ingest.rules import AmountExpr, LegRule, PayloadField, Placeholder, PostingSpec, Rule, RuleSet, Template
 from ledger_pipelines.ingest.validation import payload_column
+from ledger_pipelines.ledger.accounts import account_code_expr_problem
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, REVERSALS_SCHEMA, TRANSITIONS_SCHEMA, PostingPlan
 
 REVERSAL_KEY_SUFFIX = "\x1freversal"
@@ -175,7 +175,7 @@ def _check_accounts(out: _Collector, group: pl.DataFrame, column: str, source: s
                     account_types: dict[str, str]) -> pl.DataFrame:
     """Refuse rows whose rendered account is not a valid code (checked once per distinct code)."""
     codes = group.select(pl.col(column).alias("_code")).unique().drop_nulls()
-    codes = codes.with_columns(_problem=account_problem(pl.col("_code"), account_types))
+    codes = codes.with_columns(_problem=account_code_expr_problem(pl.col("_code"), account_types))
     bad = codes.filter(pl.col("_problem").is_not_null())
     if bad.is_empty():
         return group

@@ -25,6 +25,10 @@ class QuarantinedEvent:
     resolution: str | None
     resolved_at: datetime | None
     batch_id: str
+    file_path: str | None  # the file the event came from; its bytes are there when raw_bytes is 0
+    file_sha256: str | None  # None when the file was not read (a link, a FIFO, ...)
+    file_bytes: int | None
+    resolved_transaction_id: str | None  # the transaction that stands for the event once resolved
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -38,7 +42,8 @@ def list_quarantine(conn: psycopg.Connection, *, include_resolved: bool = False,
 def export_open(conn: psycopg.Connection, out: Path, *, reason: str | None = None) -> int:
     """Write the raw bytes of open quarantine entries as JSON lines to ``out`` (to fix and replay).
 
-    Entries that were whole unreadable files are not included: fix and re-drop those files.
+    Entries without raw bytes (whole unreadable files, lines too long to keep; they point at their
+    file) are not included: fix and re-drop those files.
     """
     rows = conn.execute(read_sql("ingest/quarantine_raw.sql"), {"reason": reason}).fetchall()
     with open(out, "wb") as handle:

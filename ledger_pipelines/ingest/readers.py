@@ -28,6 +28,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 import zlib
 from bisect import bisect_right
@@ -38,9 +39,12 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
+from ledger_pipelines.ingest.landing import RefusedFile, open_event_file
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
     "event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id",
@@ -49,7 +53,6 @@ ENVELOPE_FIELDS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = ("event_id", "event_type", "effective_at")
 MAX_EVENT_BYTES = 1 << 20  # 1 MiB per event (contract "Limits")
 MAX_NESTING_DEPTH = 64  # objects/arrays nested deeper than this (the event object is level 1) are refused
-MAX_FILE_RAW_BYTES = 16 << 20  # how much of an unreadable file is kept as its quarantine raw
 SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
@@ -69,6 +72,27 @@ _CONTROL_BYTES = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
 _CONTROL_RE = re.compile(_CONTROL_BYTES)
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one file may make a reader hold (``SUBLEDGER_MAX_*``, docs/source-events.md "Limits of one file").
+
+    A file beyond ``max_file_bytes`` (after decompression), a ``.jsonl.gz`` that expands more than
+    ``max_gzip_ratio`` times, or a CSV/Parquet file with more than ``max_columns`` columns is
+    quarantined as a whole, and reading stops as soon as the limit is passed; a line (JSON) or
+    row (CSV) longer than ``max_line_bytes`` is quarantined alone as ``event_too_large`` without
+    its bytes being kept (the quarantine entry points at the file).
+    """
+
+    max_file_bytes: int = 256 << 20
+    max_gzip_ratio: int = 100
+    max_columns: int = 256
+    max_line_bytes: int = 4 << 20
+
+    @classmethod
+    def of(cls, settings) -> ReadLimits:
+        return cls(settings.max_file_bytes, settings.max_gzip_ratio, settings.max_columns, settings.max_line_bytes)
+
+
 @dataclass
 class RawFile:
     """What a reader produced for one source."""
@@ -78,7 +102,6 @@ class RawFile:
     bytes_read: int = 0
     file_reason: str | None = None  # set when the whole file is unreadable
     file_message: str | None = None
-    file_raw: bytes = b""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -90,15 +113,13 @@ def empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_SCHEMA)
 
 
-def _unreadable(source: str, message: str, data: bytes = b"") -> RawFile:
-    raw = data[:MAX_FILE_RAW_BYTES]
-    return RawFile(source, empty_raw(), bytes_read=len(data), file_reason=R.UNREADABLE_FILE,
-                   file_message=message, file_raw=raw)
+def unreadable_file(source: str, message: str, bytes_read: int = 0) -> RawFile:
+    """A whole source that cannot be read: one ``unreadable_file`` reject.
 
-
-def unreadable_file(source: str, message: str, data: bytes = b"") -> RawFile:
-    """A whole source that cannot be read: one ``unreadable_file`` reject whose raw is (the start of) the file."""
-    return _unreadable(source, message, data)
+    Its bytes are not copied into the quarantine: the entry points at the file (path, sha256,
+    size), which stays in the landing folder.
+    """
+    return RawFile(source, empty_raw(), bytes_read=bytes_read, file_reason=R.UNREADABLE_FILE, file_message=message)
 
 
 # -- entry points ---------------------------------------------------------------------------------
@@ -119,30 +140,140 @@ def format_of(path: str | Path) -> str:
     return Path(name).suffix or "(no suffix)"
 
 
-def read_path(path: str | Path) -> RawFile:
-    """Read one landed file, choosing the format by its name (:func:`format_of`)."""
+def read_path(path: str | Path, limits: ReadLimits | None = None, *, root: Path | None = None) -> RawFile:
+    """Read one landed file, choosing the format by its name (:func:`format_of`), within ``limits``.
+
+    The file is opened with :func:`ledger_pipelines.ingest.landing.open_event_file` (with
+    ``root``: only a regular file inside that folder, no link followed); a refused or oversized
+    file is one whole-file reject and no more of it is read.
+    """
+    limits = limits or ReadLimits()
     path = Path(path)
     kind = format_of(path)
     source = str(path)
     try:
-        data = path.read_bytes()
+        handle = open_event_file(path, root)
+    except RefusedFile as exc:
+        return unreadable_file(source, str(exc))
     except OSError as exc:
-        return _unreadable(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
-    if kind == "jsonl.gz":
-        try:
-            text = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            return _unreadable(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename it to .jsonl.", data)
-        raw = read_jsonl_bytes(text, source)
-        raw.bytes_read = len(data)
-        return raw
-    if kind == "jsonl":
-        return read_jsonl_bytes(data, source)
+        return unreadable_file(source, f"the file could not be opened ({exc.strerror or exc}); check that it exists and is readable.")
+    with handle:
+        if kind not in ("jsonl.gz", "jsonl", "csv", "parquet"):
+            return unreadable_file(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+        size = os.fstat(handle.fileno()).st_size
+        if kind == "jsonl.gz":
+            return _read_gzip(handle, size, source, limits)
+        if size > limits.max_file_bytes:
+            return unreadable_file(source, _too_big(size, limits), bytes_read=size)
+        if kind == "jsonl":
+            lines = _collect_lines(iter(lambda: handle.read(READ_CHUNK), b""), limits, budget=limits.max_file_bytes)
+            return _jsonl_of_lines(lines, source, size)
+        data = handle.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:  # grew while being read
+        return unreadable_file(source, _too_big(len(data), limits), bytes_read=len(data))
     if kind == "csv":
-        return read_csv_bytes(data, source)
-    if kind == "parquet":
-        return read_parquet_bytes(data, source)
-    return _unreadable(source, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}.", data)
+        return read_csv_bytes(data, source, limits)
+    return read_parquet_bytes(data, source, limits)
+
+
+def _too_big(size: int, limits: ReadLimits, what: str = "the file holds") -> str:
+    return (f"{what} more than {limits.max_file_bytes:,} bytes ({size:,} read), the largest file one batch reads "
+            "(SUBLEDGER_MAX_FILE_BYTES); split it into smaller files and drop those.")
+
+
+def _read_gzip(handle, size: int, source: str, limits: ReadLimits) -> RawFile:
+    """Decompress in bounded pieces; stop at the expansion or size limit (a gzip bomb is never held)."""
+    by_ratio = max(limits.max_gzip_ratio * size, GZIP_RATIO_FLOOR)
+    budget = min(by_ratio, limits.max_file_bytes)
+    stream = gzip.GzipFile(fileobj=handle, mode="rb")
+    try:
+        lines = _collect_lines(iter(lambda: stream.read(READ_CHUNK), b""), limits, budget=budget)
+    except (OSError, EOFError, zlib.error) as exc:
+        return unreadable_file(source, f"the file is named .gz but is not valid gzip ({exc}); compress it with gzip or rename "
+                               "it to .jsonl.", bytes_read=size)
+    except _OverBudget as exc:
+        if budget == by_ratio and by_ratio < limits.max_file_bytes:
+            return unreadable_file(source, f"the file expands to more than {limits.max_gzip_ratio} times its compressed size "
+                                   f"({size:,} bytes; reading stopped after {exc.read:,} decompressed bytes), the most "
+                                   "SUBLEDGER_MAX_GZIP_RATIO allows: a compression bomb, or data so repetitive that it should be "
+                                   "checked. Re-export it, or raise the limit if the file is genuine.", bytes_read=size)
+        return unreadable_file(source, _too_big(exc.read, limits, "the file decompresses to"), bytes_read=size)
+    return _jsonl_of_lines(lines, source, size)
+
+
+# -- bounded line splitting --------------------------------------------------------------------------
+
+READ_CHUNK = 8 << 20  # bytes read (or decompressed) at a time
+GZIP_RATIO_FLOOR = 64 << 20  # a .jsonl.gz may always expand to this much, whatever its ratio (small, repetitive files)
+
+
+class _OverBudget(Exception):
+    def __init__(self, read: int):
+        super().__init__(read)
+        self.read = read
+
+
+@dataclass
+class _Lines:
+    """A file's lines as one buffer, lines longer than the limit emptied; their numbers and sizes apart."""
+
+    data: bytearray  # not copied into bytes: the readers take any buffer
+    oversized: dict[int, int]  # 1-based line number -> its length in bytes (without the line end)
+
+
+def _collect_lines(chunks, limits: ReadLimits, *, budget: int) -> _Lines:
+    """Join ``chunks`` into one buffer, without ever holding a line longer than ``limits.max_line_bytes``.
+
+    Such a line is replaced by an empty one (its number and size are kept), so memory is bounded
+    by the file's lines of acceptable length, whatever the file holds. More than ``budget``
+    bytes in all raises :class:`_OverBudget` as soon as they are read.
+    """
+    cap = limits.max_line_bytes
+    out = bytearray()
+    oversized: dict[int, int] = {}
+    total = 0
+    line_no = 1  # the line being read
+    current = 0  # its bytes so far (kept in ``out`` unless dropping)
+    dropping = False
+    for chunk in chunks:
+        total += len(chunk)
+        if total > budget:
+            raise _OverBudget(total)
+        newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+        if not dropping:
+            first = (newlines[0] if len(newlines) else len(chunk)) + current
+            longest = int(np.diff(newlines).max()) - 1 if len(newlines) > 1 else 0
+            tail = len(chunk) - 1 - int(newlines[-1]) if len(newlines) else 0
+            if first <= cap and longest <= cap and (tail if len(newlines) else first) <= cap:
+                out += chunk
+                line_no += len(newlines)
+                current = tail if len(newlines) else first
+                continue
+        start = 0
+        for end in [*(int(n) for n in newlines), len(chunk)]:
+            piece = end - start  # bytes of this line within the chunk, without its '\n'
+            ends_line = end < len(chunk)
+            if not dropping and current + piece > cap:
+                if current:
+                    del out[len(out) - current:]
+                dropping = True
+            if dropping:
+                current += piece
+                if ends_line:
+                    oversized[line_no] = current
+                    out += b"\n"
+            else:
+                out += chunk[start:end + 1] if ends_line else chunk[start:end]
+                current += piece
+            if ends_line:
+                line_no += 1
+                current = 0
+                dropping = False
+            start = end + 1
+    if dropping:
+        oversized[line_no] = current
+        out += b"\n"
+    return _Lines(out, oversized)
 
 
 def read_frame(frame: pl.DataFrame, source: str = "frame") -> RawFile:
@@ -150,17 +281,31 @@ def read_frame(frame: pl.DataFrame, source: str = "frame") -> RawFile:
     return _read_table(frame, source, bytes_read=int(frame.estimated_size()))
 
 
+_NOT_KEPT = (" The line is longer than SUBLEDGER_MAX_LINE_BYTES, so its bytes were not kept: it is in the file this "
+             "entry points at (path, sha256, size).")
+
+
 # -- JSON lines ------------------------------------------------------------------------------------
 
 _UTF16_32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xff\xfe", b"\xfe\xff")
 
 
-def read_jsonl_bytes(data: bytes, source: str) -> RawFile:
-    """Split ``data`` into lines and parse them; see the module docs."""
+def _jsonl_of_lines(lines: _Lines, source: str, size: int) -> RawFile:
+    raw = read_jsonl_bytes(lines.data, source, oversized=lines.oversized)
+    raw.bytes_read = size
+    return raw
+
+
+def read_jsonl_bytes(data: bytes | bytearray, source: str, *, oversized: dict[int, int] | None = None) -> RawFile:
+    """Split ``data`` into lines and parse them; see the module docs.
+
+    ``oversized`` names the lines :func:`_collect_lines` emptied because they were longer than
+    the line limit (number -> bytes): each is an ``event_too_large`` reject without raw bytes.
+    """
     for bom in _UTF16_32_BOMS:
         if data.startswith(bom):
-            return _unreadable(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
-                               "re-export it as UTF-8.", data)
+            return unreadable_file(source, "the file is UTF-16/UTF-32 encoded (it starts with that byte-order mark); "
+                                   "re-export it as UTF-8.", bytes_read=len(data))
     start = 3 if data.startswith(codecs.BOM_UTF8) else 0
     offsets = _line_offsets(data, start)
     n = len(offsets) - 1
@@ -178,8 +323,8 @@ def read_jsonl_bytes(data: bytes, source: str) -> RawFile:
         keep = pl.Series(~mask).arg_true()
         text = pl.repeat(None, n, dtype=pl.Utf8, eager=True).rename("text").scatter(keep, binary.gather(keep).cast(pl.Utf8))
         if keep.is_empty() or text.str.strip_chars().str.len_bytes().fill_null(0).max() == 0:
-            return _unreadable(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
-                               "re-export it as UTF-8.", data)
+            return unreadable_file(source, "no line of the file is valid UTF-8 text (is it Latin-1, UTF-16 or binary?); "
+                                   "re-export it as UTF-8.", bytes_read=len(data))
     text = text.str.strip_suffix("\n").str.strip_suffix("\r")  # the line without its terminator
     lines = pl.DataFrame({
         "line_no": pl.int_range(1, n + 1, eager=True, dtype=pl.Int64),
@@ -193,16 +338,25 @@ def read_jsonl_bytes(data: bytes, source: str) -> RawFile:
                                               - raw_bad.bin.ends_with(b"\r\n").cast(pl.Int64))).to_series()
         lines = lines.with_columns(lines["raw"].scatter(bad, raw_bad))
     size = pl.col("raw").bin.size()
+    if oversized:
+        dropped = pl.DataFrame({"line_no": list(oversized), "_dropped": list(oversized.values())},
+                               schema={"line_no": pl.Int64, "_dropped": pl.Int64})
+        lines = lines.join(dropped, on="line_no", how="left", maintain_order="left")
+    else:
+        lines = lines.with_columns(_dropped=pl.lit(None, pl.Int64))
+    size = pl.coalesce(pl.col("_dropped"), size)
     lines = lines.with_columns(
         source_file=pl.lit(source),
-        reason_code=pl.when(pl.col("text").is_null()).then(pl.lit(R.MALFORMED_JSON))
+        reason_code=pl.when(pl.col("_dropped").is_not_null()).then(pl.lit(R.EVENT_TOO_LARGE))
+        .when(pl.col("text").is_null()).then(pl.lit(R.MALFORMED_JSON))
         .when(size > MAX_EVENT_BYTES).then(pl.lit(R.EVENT_TOO_LARGE)),
     ).with_columns(
         message=pl.when(pl.col("reason_code") == R.MALFORMED_JSON)
         .then(pl.format("line {} is not valid UTF-8 text; write the file as UTF-8.", pl.col("line_no")))
         .when(pl.col("reason_code") == R.EVENT_TOO_LARGE)
         .then(pl.format("line {} is {} bytes; one event may be at most 1 MiB ({} bytes). Move large content "
-                        "out of the event and reference it by id.", pl.col("line_no"), size, pl.lit(MAX_EVENT_BYTES)))
+                        "out of the event and reference it by id.{}", pl.col("line_no"), size, pl.lit(MAX_EVENT_BYTES),
+                        pl.when(pl.col("_dropped").is_not_null()).then(pl.lit(_NOT_KEPT)).otherwise(pl.lit(""))))
     )
     frame = _parse_objects(lines.select("line_no", "raw", "text", "source_file", "reason_code", "message"))
     return RawFile(source, frame, bytes_read=len(data))
@@ -448,63 +602,77 @@ def _extras(objects: pl.DataFrame) -> pl.DataFrame:
 
 # -- CSV -------------------------------------------------------------------------------------------
 
-def read_csv_bytes(data: bytes, source: str) -> RawFile:
+def read_csv_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -> RawFile:
     """Parse an RFC 4180 CSV file with a header row; see the module docs.
 
     Python's C ``csv`` parser is used (not Polars') because it reports each row's field count and
-    line, so a row with a missing or extra field is rejected instead of silently padded.
+    line, so a row with a missing or extra field is rejected instead of silently padded. Rows are
+    rendered to JSON in pieces of about :data:`CSV_CELLS_PER_PIECE` cells, so the parser's Python
+    objects never hold more than one piece; a header wider than ``limits.max_columns`` is refused
+    before any row is parsed, and a physical line longer than ``limits.max_line_bytes`` refuses
+    the file (a CSV row cannot be cut out of the file reliably).
     """
+    limits = limits or ReadLimits()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return _unreadable(source, f"the file is not UTF-8 text (byte {exc.start}); re-export it as UTF-8.", data)
-    csv.field_size_limit(max(csv.field_size_limit(), 64 << 20))
+        return unreadable_file(source, f"the file is not UTF-8 text (byte {exc.start}); re-export it as UTF-8.", bytes_read=len(data))
+    longest, at_line = _longest_line(data)
+    if longest > limits.max_line_bytes:
+        return unreadable_file(source, f"line {at_line} is {longest:,} bytes, longer than SUBLEDGER_MAX_LINE_BYTES "
+                               f"({limits.max_line_bytes:,}); one event may be at most 1 MiB. Split the file or move large "
+                               "content out of the events.", bytes_read=len(data))
+    csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return _unreadable(source, f"the CSV header row cannot be parsed ({exc}).", data)
+        return unreadable_file(source, f"the CSV header row cannot be parsed ({exc}).", bytes_read=len(data))
     if header is None:
         return RawFile(source, empty_raw(), bytes_read=len(data))
+    if len(header) > limits.max_columns:
+        return unreadable_file(source, f"the header has {len(header):,} columns, more than SUBLEDGER_MAX_COLUMNS "
+                               f"({limits.max_columns}); an event has the columns {', '.join(ENVELOPE_FIELDS)} and a few "
+                               "extra ones at most. Re-export the file with the event columns only.", bytes_read=len(data))
     header = [h.strip() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if missing or duplicates or any(h == "" for h in header):
         problem = (f"the header lacks the required column(s) {', '.join(missing)}" if missing else
                    f"the header repeats the column(s) {', '.join(duplicates)}" if duplicates else "the header has an empty column name")
-        return _unreadable(source, f"{problem}; the first row must name the columns "
-                           f"({', '.join(ENVELOPE_FIELDS)}).", data)
+        return unreadable_file(source, f"{problem}; the first row must name the columns "
+                               f"({', '.join(ENVELOPE_FIELDS)}).", bytes_read=len(data))
+    width = len(header)
+    per_piece = max(1, CSV_CELLS_PER_PIECE // width)
+    pieces: list[pl.DataFrame] = []
     rows: list[list[str]] = []
     first_lines: list[int] = []
-    last_lines: list[int] = []
+    ragged: list[tuple[int, int, int]] = []  # (first line, last line, field count)
     previous = reader.line_num
     try:
         for row in reader:
-            if row:  # csv yields [] for a blank line
+            if len(row) == width:
                 rows.append(row)
                 first_lines.append(previous + 1)
-                last_lines.append(reader.line_num)
+                if len(rows) >= per_piece:
+                    pieces.append(_render_csv_rows(header, rows, first_lines, source))
+                    rows, first_lines = [], []
+            elif row:  # csv yields [] for a blank line; a ragged row keeps only where it is
+                ragged.append((previous + 1, reader.line_num, len(row)))
             previous = reader.line_num
     except csv.Error as exc:
-        return _unreadable(source, f"the CSV cannot be parsed after line {previous} ({exc}).", data)
-    width = len(header)
-    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    ragged = np.flatnonzero(counts != width)
-    good_index = np.flatnonzero(counts == width)
-    good_rows = [rows[i] for i in good_index] if len(ragged) else rows
-    columns = {name: list(values) for name, values in zip(header, zip(*good_rows, strict=False), strict=False)} if good_rows else {name: [] for name in header}
-    table = pl.DataFrame(columns, schema={name: pl.Utf8 for name in header})
-    table = table.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in header])
-    line_numbers = pl.Series("line_no", np.asarray(first_lines, dtype=np.int64)[good_index] if len(ragged) else first_lines, dtype=pl.Int64)
-    rendered = _render_table(table, line_numbers, source, kind="CSV row")
-    if len(ragged):
+        return unreadable_file(source, f"the CSV cannot be parsed after line {previous} ({exc}).", bytes_read=len(data))
+    if rows or not pieces:
+        pieces.append(_render_csv_rows(header, rows, first_lines, source))
+    rendered = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+    if ragged:
         source_lines = text.split("\n")
         bad = pl.DataFrame({
-            "line_no": [first_lines[i] for i in ragged],
-            "raw": ["\n".join(source_lines[first_lines[i] - 1:last_lines[i]]).rstrip("\r").encode() for i in ragged],
+            "line_no": [first for first, _, _ in ragged],
+            "raw": ["\n".join(source_lines[first - 1:last]).rstrip("\r").encode() for first, last, _ in ragged],
             "message": [
-                f"CSV row at line {first_lines[i]} has {counts[i]} fields but the header has {width}; quote fields "
-                "that contain commas, quotes or line breaks and double embedded quotes." for i in ragged
+                f"CSV row at line {first} has {count} fields but the header has {width}; quote fields "
+                "that contain commas, quotes or line breaks and double embedded quotes." for first, _, count in ragged
             ],
         }, schema={"line_no": pl.Int64, "raw": pl.Binary, "message": pl.Utf8}).with_columns(
             source_file=pl.lit(source), reason_code=pl.lit(R.MALFORMED_CSV_ROW)
@@ -513,25 +681,122 @@ def read_csv_bytes(data: bytes, source: str) -> RawFile:
     return RawFile(source, _finish_rendered(rendered), bytes_read=len(data))
 
 
+CSV_CELLS_PER_PIECE = 2_000_000  # cells parsed into Python strings before they are rendered to JSON
+
+
+def _render_csv_rows(header: list[str], rows: list[list[str]], first_lines: list[int], source: str) -> pl.DataFrame:
+    """One piece of CSV rows (all as wide as the header) rendered to JSON objects."""
+    columns = {name: list(values) for name, values in zip(header, zip(*rows, strict=True), strict=True)} if rows else {name: [] for name in header}
+    table = pl.DataFrame(columns, schema={name: pl.Utf8 for name in header})
+    table = table.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in header])
+    return _render_table(table, pl.Series("line_no", first_lines, dtype=pl.Int64), source, kind="CSV row")
+
+
+def _longest_line(data: bytes) -> tuple[int, int]:
+    """(length in bytes, 1-based number) of the longest physical line of ``data``."""
+    offsets = _line_offsets(data, 0)
+    if len(offsets) < 2:
+        return 0, 1
+    lengths = np.diff(offsets)
+    at = int(lengths.argmax())
+    return int(lengths[at]), at + 1
+
+
 # -- Parquet and frames ------------------------------------------------------------------------------
 
-def read_parquet_bytes(data: bytes, source: str) -> RawFile:
+def read_parquet_bytes(data: bytes, source: str, limits: ReadLimits | None = None) -> RawFile:
+    """Read a Parquet file within ``limits``; see the module docs.
+
+    The footer is checked first (columns, and the uncompressed size its row groups declare);
+    dictionary-encoded columns are read as their values and ``date64`` columns as dates, so the
+    same logical event gives the same outcome as in the other formats.
+    """
+    limits = limits or ReadLimits()
     try:
-        table = pl.read_parquet(io.BytesIO(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        columns = len(parquet.schema_arrow)
+        declared = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.metadata.num_row_groups))
+        if columns > limits.max_columns:
+            return unreadable_file(source, f"the file has {columns:,} columns, more than SUBLEDGER_MAX_COLUMNS "
+                                   f"({limits.max_columns}); re-export it with the event columns "
+                                   f"({', '.join(ENVELOPE_FIELDS)}) only.", bytes_read=len(data))
+        if declared > limits.max_file_bytes:
+            return unreadable_file(source, _too_big(declared, limits, "uncompressed, the file holds"), bytes_read=len(data))
+        table = pl.from_arrow(_plain_arrow(_read_row_batches(data, parquet.schema_arrow, limits)))
+    except _OverBudget as exc:
+        return unreadable_file(source, _too_big(exc.read, limits, "decoded, the file holds"), bytes_read=len(data))
     except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is unreadable
-        return _unreadable(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
-                           "it may be truncated or not Parquet at all. Re-export it.", data)
+        return unreadable_file(source, f"the Parquet file cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+                               "it may be truncated or not Parquet at all. Re-export it.", bytes_read=len(data))
+    assert isinstance(table, pl.DataFrame)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        return _unreadable(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
-                           f"columns {', '.join(ENVELOPE_FIELDS)}.", data)
+        return unreadable_file(source, f"the Parquet file lacks the required column(s) {', '.join(missing)}; it needs the "
+                               f"columns {', '.join(ENVELOPE_FIELDS)}.", bytes_read=len(data))
     return _read_table(table, source, bytes_read=len(data))
 
 
+def _read_row_batches(data: bytes, schema: pa.Schema, limits: ReadLimits) -> pa.Table:
+    """The file's rows, read in batches whose decoded size is counted before they are decoded.
+
+    Text columns are read dictionary-encoded, so a value repeated a million times (a dictionary
+    bomb: a tiny file that decodes to terabytes) costs its length once; the size it would decode
+    to is added up per batch, and past ``limits.max_file_bytes`` reading stops (:class:`_OverBudget`).
+    """
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
+    parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=text)
+    batches, total = [], 0
+    for batch in parquet.iter_batches(batch_size=TABLE_ROWS_PER_PIECE):
+        total += sum(_decoded_bytes(column) for column in batch.columns)
+        if total > limits.max_file_bytes:
+            raise _OverBudget(total)
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=parquet.schema_arrow) if batches else parquet.schema_arrow.empty_table()
+
+
+def _decoded_bytes(column: pa.Array) -> int:
+    """How many bytes ``column`` takes once its dictionary (if any) is decoded."""
+    if pa.types.is_dictionary(column.type) and len(column):
+        lengths = pc.binary_length(column.dictionary) if not pa.types.is_dictionary(column.dictionary.type) else None
+        if lengths is not None:
+            return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0) + column.indices.nbytes
+    return column.nbytes
+
+
+def _plain_arrow(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary-encoded columns decoded and ``date64`` as ``date32``, at any depth."""
+    return table.cast(pa.schema([field.with_type(_plain_type(field.type)) for field in table.schema]))
+
+
+def _plain_type(dtype: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(dtype):
+        return _plain_type(dtype.value_type)
+    if pa.types.is_date64(dtype):
+        return pa.date32()
+    if pa.types.is_struct(dtype):
+        return pa.struct([dtype.field(i).with_type(_plain_type(dtype.field(i).type)) for i in range(dtype.num_fields)])
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(dtype.value_field.with_type(_plain_type(dtype.value_type)))
+    if pa.types.is_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)))
+    if pa.types.is_fixed_size_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)), dtype.list_size)
+    return dtype
+
+
+TABLE_ROWS_PER_PIECE = 100_000  # rows of a table rendered to JSON at a time
+
+
 def _read_table(table: pl.DataFrame, source: str, *, bytes_read: int) -> RawFile:
-    line_numbers = pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64).rename("line_no")
     table, not_utf8 = _binary_as_text(table)
-    rendered = _render_table(table, line_numbers, source, kind="row", not_utf8=not_utf8)
+    pieces = []
+    for offset in range(0, max(table.height, 1), TABLE_ROWS_PER_PIECE):
+        piece = table.slice(offset, TABLE_ROWS_PER_PIECE)
+        line_numbers = pl.int_range(offset + 1, offset + piece.height + 1, eager=True, dtype=pl.Int64).rename("line_no")
+        marks = {name: mask.slice(offset, TABLE_ROWS_PER_PIECE) for name, mask in not_utf8.items()}
+        pieces.append(_render_table(piece, line_numbers, source, kind="row", not_utf8=marks))
+    rendered = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
     return RawFile(source, _finish_rendered(rendered), bytes_read=bytes_read)
 
 

@@ -158,6 +158,13 @@ _TABLE: tuple[Reason, ...] = (
            "(never posted, or quarantined itself).",
            "Post (or replay) the original first, then replay this event.",
            "payment.settled for a payment_id never initiated"),
+    Reason("reference_conflict", "ledger",
+           "A creating event (invoice.issued, payment.initiated, refund.issued, credit.granted, usage.recorded, or a "
+           "configured rule with a `reference`) reuses a business reference (an invoice_id, payment_id, refund_id, "
+           "credit_id or usage id) that an event with another event_id created, earlier in this batch or in the "
+           "ledger. A reference names one thing for the life of the ledger; the first one stands.",
+           "Give the new thing a new id; to change the existing one send a reversal or correction that names it.",
+           "a second `invoice.issued` for `inv_42` under a new event_id"),
     Reason("period_closed", "ledger",
            "The event takes effect inside a period finance has closed (with SUBLEDGER_CLOSED_PERIOD_POLICY=quarantine).",
            "Date the event in an open period, or ask finance to reopen the period and replay it.",

@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from ledger_pipelines.ledger.accounts import account_code_problem, account_type_problem
+
 BUILTIN_RULES_PATH = Path(__file__).with_name("builtin_rules.yaml")
 
 ACTIONS = ("post", "journal", "transition", "reverse", "correct")
@@ -51,7 +53,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _EVENT_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_ACCOUNT_SEGMENT_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029]")
 
 # Journal payloads are fixed by the contract.
 JOURNAL_PAYLOAD_FIELDS = ("legs", "status", "description")
@@ -286,8 +287,9 @@ def load_rule_files(files: list[Path]) -> RuleSet:
             line = types.key_lines.get(top, 0) if isinstance(types, _LineDict) else 0
             if normal not in NORMALS:
                 raise RuleError(f"{path}:{line}: account type {top!r} must be 'debit' or 'credit', not {normal!r}.")
-            if not top or ":" in top or _ACCOUNT_SEGMENT_BAD.search(top) or len(top) > 64:
-                raise RuleError(f"{path}:{line}: account type {top!r} is not a valid top-level segment.")
+            problem = account_type_problem(top)
+            if problem:
+                raise RuleError(f"{path}:{line}: account type {top!r} is not a valid top-level segment: {problem}.")
             account_types[top] = normal
         events = document.get("event_types") or {}
         if not isinstance(events, dict):
@@ -559,9 +561,10 @@ def _check_account_template(ctx: _Context, account: Template, leg: Any, account_
         raise ctx.error(f"account {account.source!r} starts with {top!r}, which is not an account type "
                         f"({', '.join(sorted(account_types))}); add it under account_types or fix the name.", leg, "account")
     literal = "".join(p if isinstance(p, str) else "x" for p in account.parts)
-    segments = literal.split(":")
-    if len(segments) > 32 or any(not s or len(s) > 64 or _ACCOUNT_SEGMENT_BAD.search(s) for s in segments):
-        raise ctx.error(f"account {account.source!r} is not a valid code path (1-32 segments of 1-64 printable characters).", leg, "account")
+    problem = account_code_problem(literal)
+    if problem:
+        raise ctx.error(f"account {account.source!r} is not a valid code path: {problem} (1-32 segments of 1-64 printable "
+                        "characters, NFC).", leg, "account")
 
 
 def _check_placeholder(ctx: _Context, placeholder: Placeholder, node: Any, key: str) -> None:

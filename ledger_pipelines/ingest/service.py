@@ -7,7 +7,6 @@ skipped before it is even parsed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import deque
@@ -20,9 +19,10 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from ledger_pipelines.config import Settings
+from ledger_pipelines.config import ConfigError, Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
+from ledger_pipelines.ingest.landing import FileIdentity, event_files, file_hash, identify  # noqa: F401 - file_hash is re-exported
 from ledger_pipelines.ingest.readers import format_of
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
@@ -30,37 +30,24 @@ from ledger_pipelines.ledger.accounts import load_account_types, sync_account_ty
 from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.cluster import ClusterError
 from ledger_pipelines.postgres.database import connect, database_dsns
 
 LOG = logging.getLogger(__name__)
 
-LANDING_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.csv", "*.parquet")
 OUTBOX_LOCK = 0x0B0C5
 
 
 def landed_files(paths: Iterable[Path]) -> list[Path]:
     """The event files named by ``paths`` (folders expand to their files), in a stable order.
 
-    Hidden files and files being written (``*.tmp``, ``*.part``) are left alone: producers
-    should write to such a name and rename when done.
+    Folders are scanned without following links (:func:`ledger_pipelines.ingest.landing.scan_folder`:
+    a link, FIFO, socket or device with an event file's name is listed, and quarantined with a
+    reason when ingested); a file named explicitly is taken as named (a link to it resolved).
+    Hidden files and files being written (``*.tmp``, ``*.part``) are left alone: producers should
+    write to such a name and rename when done.
     """
-    found: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            for pattern in LANDING_PATTERNS:
-                found.extend(p for p in path.rglob(pattern) if p.is_file() and not p.name.startswith("."))
-        else:
-            found.append(path)
-    return sorted(set(found))
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return [path for path, _ in event_files(paths)]
 
 
 def unreadable_claim(content_hash: str, path: Path) -> str:
@@ -71,6 +58,12 @@ def unreadable_claim(content_hash: str, path: Path) -> str:
     are a new attempt, while the same file dropped again as it was stays a no-op.
     """
     return f"{content_hash}:unreadable:{format_of(path)}"
+
+
+def _as_named(path: Path, root: Path | None) -> Path:
+    """``path`` as it will be opened: a link named explicitly (no ``root``) is the operator's choice and is resolved."""
+    path = Path(path)
+    return path.resolve() if root is None and path.is_symlink() else path
 
 
 def _whole_file_unreadable(prepared: PreparedBatch) -> bool:
@@ -97,22 +90,31 @@ class Ingestor:
         with self.conn.transaction():
             self.account_types = load_account_types(self.conn)
 
-    def ingest_file(self, path: Path, *, source_kind: str = "file") -> BatchReport:
-        """Ingest one file as one batch; a no-op if this content was ingested before."""
+    def ingest_file(self, path: Path, *, source_kind: str = "file", root: Path | None = None) -> BatchReport:
+        """Ingest one file as one batch; a no-op if this content was ingested before.
+
+        With ``root`` (the landing folder, or a folder named on the command line) only a regular
+        file inside it is read, no link followed; without it ``path`` is the operator's choice (a
+        link to it is followed) but must still be a regular file. A file that is not read is
+        quarantined as a whole with the reason.
+        """
         started = time.perf_counter()
-        path = Path(path)
-        content_hash = file_hash(path)
+        path = _as_named(path, root)
+        identity = identify(path, root)
+        content_hash = identity.content_hash
         existing = self._already_ingested(source_kind, content_hash, path)
         if existing is not None:
             _log_already_ingested(existing, path)
             return existing
         hashed = time.perf_counter()
-        prepared = prepare_batch([path], self.rules, self.settings)
+        prepared = prepare_batch([path], self.rules, self.settings, root=root)
         prepared.timings = {"file_hash": hashed - started, **prepared.timings}
         failpoint("ingest.after_parse")
-        return self._write(prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash, started=started)
+        return self._write(prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash,
+                           file=identity, started=started)
 
-    def ingest_files(self, paths: Sequence[Path], *, source_kind: str = "file", overlap: bool = True) -> list[BatchReport]:
+    def ingest_files(self, paths: Sequence[Path], *, source_kind: str = "file", overlap: bool = True,
+                     roots: Sequence[Path | None] | None = None) -> list[BatchReport]:
         """Ingest ``paths`` in order, one batch (one database transaction) per file.
 
         With ``overlap`` the front end of the next file (read, validate, map: no database) runs in
@@ -122,43 +124,45 @@ class Ingestor:
         point loses at most uncommitted work, which a rerun redoes (every batch is claimed by
         its content hash). Files already ingested are skipped before they are parsed.
         """
-        paths = [Path(p) for p in paths]
+        roots = list(roots) if roots is not None else [None] * len(paths)
+        paths = [_as_named(p, root) for p, root in zip(paths, roots, strict=True)]
         reports: list[BatchReport | None] = [None] * len(paths)
-        todo: list[tuple[int, Path, str, float]] = []
+        todo: list[tuple[int, Path, FileIdentity, float]] = []
         for index, path in enumerate(paths):
             clock = time.perf_counter()
-            content_hash = file_hash(path)
-            existing = self._already_ingested(source_kind, content_hash, path)
+            identity = identify(path, roots[index])
+            existing = self._already_ingested(source_kind, identity.content_hash, path)
             if existing is not None:
                 _log_already_ingested(existing, path)
                 reports[index] = existing
             else:
-                todo.append((index, path, content_hash, time.perf_counter() - clock))
+                todo.append((index, path, identity, time.perf_counter() - clock))
         if not overlap or len(todo) < 2:
             for index, path, _, _ in todo:
-                reports[index] = self.ingest_file(path, source_kind=source_kind)
+                reports[index] = self.ingest_file(path, source_kind=source_kind, root=roots[index])
             return [r for r in reports if r is not None]
 
-        def prepare(path: Path) -> tuple[PreparedBatch, float]:
+        def prepare(index: int, path: Path) -> tuple[PreparedBatch, float]:
             clock = time.perf_counter()
-            prepared = prepare_batch([path], self.rules, self.settings)
+            prepared = prepare_batch([path], self.rules, self.settings, root=roots[index])
             failpoint("ingest.after_parse")
             return prepared, time.perf_counter() - clock
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-frontend") as pool:
-            queue = deque((item, pool.submit(prepare, item[1])) for item in todo[:1])
+            queue = deque((item, pool.submit(prepare, item[0], item[1])) for item in todo[:1])
             upcoming = iter(todo[1:])
             while queue:
-                (index, path, content_hash, hash_seconds), future = queue.popleft()
+                (index, path, identity, hash_seconds), future = queue.popleft()
                 following = next(upcoming, None)
                 if following is not None:  # at most one file prepared ahead: bounded memory
-                    queue.append((following, pool.submit(prepare, following[1])))
+                    queue.append((following, pool.submit(prepare, following[0], following[1])))
                 prepared, front_seconds = future.result()
                 prepared.timings = {"file_hash": hash_seconds, **prepared.timings}
                 # The batch's own work (hash + front end + write), not the wall time it waited.
                 started = time.perf_counter() - hash_seconds - front_seconds
                 reports[index] = self._write(
-                    prepared, source_kind=source_kind, source_name=str(path), content_hash=content_hash, started=started
+                    prepared, source_kind=source_kind, source_name=str(path), content_hash=identity.content_hash,
+                    file=identity, started=started,
                 )
         return [r for r in reports if r is not None]
 
@@ -221,11 +225,34 @@ def ingestor(settings: Settings) -> Iterator[Ingestor]:
         yield Ingestor(settings, conn, rules)
 
 
+def already_ingested_files(settings: Settings, files: Sequence[FileIdentity]) -> set[Path]:
+    """The ``files`` whose content (or whose bytes found unreadable under that name) a file batch has
+    claimed already: ingesting them again would be a no-op. One query for all of them.
+
+    Reads through the reader role and never starts or migrates the database; if the ledger
+    cannot be reached, none is known to be ingested (ingesting one again is a harmless no-op).
+    """
+    if not files:
+        return set()
+    claims = {identity.path: (identity.content_hash, unreadable_claim(identity.content_hash, identity.path)) for identity in files}
+    try:
+        dsns = database_dsns(settings, start=False, apply_migrations=False)
+        with connect(dsns.reader_dsn, application_name="subledger-landing") as conn:
+            rows = conn.execute(read_sql("ingest/claimed_contents.sql"),
+                                {"source_kind": "file", "claims": [c for pair in claims.values() for c in pair]}).fetchall()
+    except (psycopg.Error, OSError, ConfigError, ClusterError) as exc:
+        LOG.warning("could not ask the ledger which landed files are ingested already (%s); treating them all as new", exc)
+        return set()
+    claimed = {row[0] for row in rows}
+    return {path for path, pair in claims.items() if claimed.intersection(pair)}
+
+
 def ingest_paths(settings: Settings, paths: Iterable[Path], *, overlap: bool = True) -> list[BatchReport]:
     """Ingest every event file named by ``paths`` (``subledger ingest``), one batch per file, in
     :func:`landed_files` order; see :meth:`Ingestor.ingest_files` for ``overlap``."""
+    found = event_files(paths)
     with ingestor(settings) as ing:
-        return ing.ingest_files(landed_files(paths), overlap=overlap)
+        return ing.ingest_files([path for path, _ in found], roots=[root for _, root in found], overlap=overlap)
 
 
 def replay_file(settings: Settings, path: Path) -> BatchReport:

@@ -33,6 +33,7 @@ from psycopg.types.json import Jsonb
 
 from ledger_pipelines.config import Settings
 from ledger_pipelines.failpoints import failpoint
+from ledger_pipelines.ingest.landing import FileIdentity
 from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
 from ledger_pipelines.ingest.rules import RuleSet
 from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
@@ -42,7 +43,8 @@ from ledger_pipelines.paths import read_sql
 
 LOG = logging.getLogger(__name__)
 
-QUARANTINE_COLUMNS = ["batch_id", "seq", "line_no", "event_id", "event_type", "reason_code", "message", "raw", "source_name"]
+QUARANTINE_COLUMNS = ["batch_id", "seq", "line_no", "event_id", "event_type", "reason_code", "message", "raw", "source_name",
+                      "file_path", "file_sha256", "file_bytes"]
 OUTCOME_COLUMNS = ["batch_id", "seq", "event_id", "outcome", "reason_code", "transaction_id"]
 
 
@@ -112,8 +114,13 @@ def write_batch(
     account_types: Mapping[str, str],
     outbox_window: tuple[int, int] | None = None,
     started: float | None = None,
+    file: FileIdentity | None = None,
 ) -> BatchReport:
     """Write ``prepared`` as one batch in one database transaction; see the module docs.
+
+    ``file`` is the landed file of a file or replay batch: every quarantine entry of the batch
+    points at it (path, sha256, size), which is where the bytes of a whole unreadable file or of
+    a line too long to be kept are.
 
     Every log record made meanwhile carries ``batch_id`` and ``source`` (structured logs,
     docs/operations.md); one line per batch states its outcome counts.
@@ -123,7 +130,7 @@ def write_batch(
         report = _write_batch(
             conn, prepared, batch_id=batch_id, settings=settings, rules=rules, source_kind=source_kind,
             source_name=source_name, content_hash=content_hash, account_types=account_types,
-            outbox_window=outbox_window, started=started,
+            outbox_window=outbox_window, started=started, file=file,
         )
     with log_context(batch_id=report.batch_id, source=source_name):
         LOG.info(
@@ -146,6 +153,7 @@ def _write_batch(
     account_types: Mapping[str, str],
     outbox_window: tuple[int, int] | None,
     started: float | None,
+    file: FileIdentity | None,
 ) -> BatchReport:
     started = started or time.perf_counter()
     timings: dict[str, float] = {f"front.{k}": v for k, v in getattr(prepared, "timings", {}).items()}
@@ -173,7 +181,7 @@ def _write_batch(
         timings.update({f"db.apply_plan.{k}": v for k, v in result.timings.items()})
         clock = time.perf_counter()
         rejects = pl.concat([prepared.rejects, deferred_rejects], how="diagonal_relaxed")
-        report = _record_outcomes(conn, prepared, rejects, result, plan, batch_id, source_name, settings)
+        report = _record_outcomes(conn, prepared, rejects, result, plan, batch_id, source_name, settings, file)
         timings["db.outcomes"] = time.perf_counter() - clock
         report.timings = timings
         report.seconds = time.perf_counter() - started
@@ -227,6 +235,7 @@ def _record_outcomes(
     batch_id: str,
     source_name: str,
     settings: Settings,
+    file: FileIdentity | None,
 ) -> BatchReport:
     events = prepared.events
     core = result.outcomes
@@ -244,6 +253,9 @@ def _record_outcomes(
     )
     quarantine = pl.concat([front_rejects, core_rejects]).with_columns(
         batch_id=pl.lit(batch_id), raw=pl.col("raw").fill_null(b""), message=pl.col("message").fill_null(""),
+        file_path=pl.lit(str(file.path) if file else None, pl.Utf8).str.replace_all("\x00", "\\u0000", literal=True),
+        file_sha256=pl.lit(file.sha256 if file else None, pl.Utf8),
+        file_bytes=pl.lit(file.size if file else None, pl.Int64),
     )
     copy_frame(conn, "ingest.quarantine", _binary_as_hex(quarantine), QUARANTINE_COLUMNS)
 
@@ -260,11 +272,17 @@ def _record_outcomes(
     ]).filter(pl.col("seq").is_not_null()).with_columns(batch_id=pl.lit(batch_id))
     copy_frame(conn, "ingest.event_outcomes", outcomes, OUTCOME_COLUMNS)
 
-    # Earlier quarantine entries of event ids that have an outcome now (replays, re-sends).
+    # Earlier quarantine entries of event ids that have an outcome now (replays, re-sends), with the
+    # transaction that stands for the event (an in-batch duplicate's is its first occurrence's).
+    standing = core.select(pl.col("seq").alias("first_seq"), pl.col("transaction_id").alias("first_transaction_id"))
     latest = pl.concat([
-        core.select("event_id", "outcome"),
-        duplicates.select("event_id", pl.lit("duplicate").alias("outcome")),
-        front_rejects.select("event_id", pl.lit("quarantined").alias("outcome")),
+        core.select("event_id", "outcome", "transaction_id"),
+        duplicates.join(prepared.in_batch_duplicates.select(pl.col("seq").cast(pl.Int64), pl.col("first_seq").cast(pl.Int64)),
+                        on="seq", how="left")
+        .join(standing, on="first_seq", how="left")
+        .select("event_id", pl.lit("duplicate").alias("outcome"),
+                pl.coalesce("transaction_id", "first_transaction_id").alias("transaction_id")),
+        front_rejects.select("event_id", pl.lit("quarantined").alias("outcome"), pl.lit(None, pl.Utf8).alias("transaction_id")),
     ]).drop_nulls("event_id").unique("event_id", keep="first")
     if latest.height:
         # Only ids with an open quarantine entry can be resolved: send those, not the whole batch.
@@ -273,7 +291,8 @@ def _record_outcomes(
     if latest.height:
         conn.execute(
             read_sql("ingest/resolve_quarantine.sql"),
-            {"event_ids": latest["event_id"].to_list(), "outcomes": latest["outcome"].to_list(), "batch_id": batch_id},
+            {"event_ids": latest["event_id"].to_list(), "outcomes": latest["outcome"].to_list(),
+             "transaction_ids": latest["transaction_id"].to_list(), "batch_id": batch_id},
         )
 
     counts = result.counts()

@@ -1,9 +1,9 @@
 """Accounts: code paths, normal balances, creation on first use.
 
 An account is named by a ``:``-separated code path (``assets:receivables:sub_42``): 1 to 32
-segments of 1 to 64 printable characters other than ``:``, in any script, stored verbatim and
-compared exactly (invisible and direction-changing characters are refused, so two codes never
-look the same). Every prefix of the path is a category. The top-level segment sets the normal
+segments of 1 to 64 printable characters other than ``:``, in any script, in Unicode NFC, stored
+verbatim and compared exactly (invisible and direction-changing characters and un-normalised
+forms are refused, so two codes never look the same). Every prefix of the path is a category. The top-level segment sets the normal
 balance (``ledger.account_types``: assets and expenses are debit-normal; liabilities, equity,
 revenue and income credit-normal; more can be configured).
 """
@@ -31,9 +31,18 @@ BAD_CODE_CHARACTERS = r"[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]"
 
 
 def account_code_problem(code: object) -> str | None:
-    """Why ``code`` is not a valid account code, or None if it is."""
+    """Why ``code`` is not a valid account code, or None if it is.
+
+    The one definition of the rule in Python (the front end's vectorised check,
+    :func:`account_code_expr_problem`, and the rules-file check use it; the database keeps the
+    same rule in ``ledger.is_valid_account_code``): 1-32 segments of 1-64 characters, no refused
+    character, and Unicode NFC, so that two codes that look the same are the same string.
+    """
     if not isinstance(code, str):
         return f"an account code must be text, not {type(code).__name__}"
+    if not unicodedata.is_normalized("NFC", code):
+        return ("it is not in Unicode NFC (a letter and a combining accent instead of the accented letter); "
+                "send the code NFC-normalised")
     segments = code.split(":")
     if len(segments) > MAX_SEGMENTS:
         return f"it has {len(segments)} segments; at most {MAX_SEGMENTS} are allowed"
@@ -46,6 +55,49 @@ def account_code_problem(code: object) -> str | None:
             if unicodedata.category(char) in _REFUSED_CATEGORIES:
                 return f"segment {position} contains the non-printable or invisible character U+{ord(char):04X}"
     return None
+
+
+def account_type_problem(top: object) -> str | None:
+    """Why ``top`` cannot be an account type (a top-level segment), or None.
+
+    A type is one valid segment in lower case: ``Equity:x`` is refused, never folded to ``equity``.
+    """
+    problem = account_code_problem(top)
+    if problem:
+        return problem
+    assert isinstance(top, str)
+    if ":" in top:
+        return "a type is one top-level segment, without ':'"
+    if top != top.lower():
+        return f"account types are lower case ({top.lower()!r}, not {top!r})"
+    return None
+
+
+def account_code_expr_problem(code: pl.Expr, account_types: Mapping[str, str]) -> pl.Expr:
+    """:func:`account_code_problem` plus the account-type check, vectorised: why each code is not a
+    valid account code under a configured type (text for a message), or null when it is valid."""
+    segments = code.str.split(":")
+    top = segments.list.first()
+    longest = segments.list.eval(pl.element().str.len_chars()).list.max()
+    known = ", ".join(sorted(account_types))
+    return (
+        pl.when(code.is_null()).then(None)
+        .when(code.str.contains(BAD_CODE_CHARACTERS))
+        .then(pl.format("it contains the non-printable, invisible or direction-changing character at position {} "
+                        "(control, zero-width and bidirectional characters are refused because they make codes look alike)",
+                        code.str.find(BAD_CODE_CHARACTERS) + 1))
+        .when(code.str.normalize("NFC") != code)
+        .then(pl.lit("it is not in Unicode NFC (a letter and a combining accent instead of the accented letter); send the "
+                     "code NFC-normalised"))
+        .when(segments.list.eval(pl.element().str.len_chars() == 0).list.any())
+        .then(pl.lit("it has an empty segment (two ':' in a row, or a ':' at either end)"))
+        .when(segments.list.len() > MAX_SEGMENTS)
+        .then(pl.format("it has {} segments; at most {} are allowed", segments.list.len(), pl.lit(MAX_SEGMENTS)))
+        .when(longest > MAX_SEGMENT_LENGTH)
+        .then(pl.format("a segment has {} characters; at most {} are allowed", longest, pl.lit(MAX_SEGMENT_LENGTH)))
+        .when(~top.is_in(sorted(account_types)))
+        .then(pl.format("its top-level segment \"{}\" is not an account type ({}; types are lower case)", top, pl.lit(known)))
+    )
 
 
 def validate_account_code(code: object) -> str:
@@ -74,10 +126,9 @@ def sync_account_types(conn: psycopg.Connection, account_types: Mapping[str, str
     """
     known = load_account_types(conn)
     for top, normal in sorted(account_types.items()):
-        problem = account_code_problem(top)
-        if problem or ":" in top:
-            raise InvalidTransaction("account_types", top, problem or "a type is one top-level segment, without ':'",
-                                     "Name account types like 'assets' or 'contra' in the rules file.")
+        problem = account_type_problem(top)
+        if problem:
+            raise InvalidTransaction("account_types", top, problem, "Name account types like 'assets' or 'contra' in the rules file.")
         if normal not in ("debit", "credit"):
             raise InvalidTransaction("account_types", f"{top}: {normal}", "the normal balance is 'debit' or 'credit'",
                                      "Fix the rules file.")

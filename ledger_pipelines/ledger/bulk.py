@@ -32,7 +32,7 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.failpoints import failpoint
-from ledger_pipelines.ledger.accounts import BAD_CODE_CHARACTERS
+from ledger_pipelines.ledger.accounts import account_code_expr_problem
 from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
@@ -162,6 +162,7 @@ class _Run:
             self.conn.execute(read_sql("ledger/bulk/create_staging.sql"))
         with self._stage("idempotency"):
             self._idempotency()
+            self._references()
             self._closed_periods()
         with self._stage("accounts"):
             legs = self._accounts()
@@ -184,10 +185,13 @@ class _Run:
     # -- 1. idempotency ------------------------------------------------------------------------
     def _idempotency(self) -> None:
         p = self.plan
+        no_reference = pl.lit(None, pl.Utf8).alias("reference")
         keys = pl.concat([
-            p.postings.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
-            p.transitions.select("seq", pl.col("event_id").alias("key"), "content_hash"),
-            p.reversals.select("seq", pl.col("idempotency_key").alias("key"), "content_hash"),
+            # a creating posting's business reference rides along for _references (one COPY for both)
+            p.postings.select("seq", pl.col("idempotency_key").alias("key"), "content_hash",
+                              pl.when(pl.col("phase") == 0).then(pl.col("reference")).alias("reference")),
+            p.transitions.select("seq", pl.col("event_id").alias("key"), "content_hash", no_reference),
+            p.reversals.select("seq", pl.col("idempotency_key").alias("key"), "content_hash", no_reference),
         ])
         # The same key on two different events of one plan: the first stands.
         first = keys.sort("seq").unique("key", keep="first").select("key", pl.col("seq").alias("first_seq"), pl.col("content_hash").alias("first_hash"))
@@ -201,7 +205,7 @@ class _Run:
             repeated.filter(pl.col("content_hash") == pl.col("first_hash")).select("seq", pl.lit(None, pl.Utf8).alias("transaction_id")),
         ]).unique("seq")
 
-        copy_frame(self.conn, "bulk_keys", keys, ["seq", "key", "content_hash"])
+        copy_frame(self.conn, "bulk_keys", keys, ["seq", "key", "content_hash", "reference"])
         found = self._query_frame(
             read_sql("ledger/bulk/existing_keys.sql"),
             {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},
@@ -221,8 +225,45 @@ class _Run:
         ))
         self.duplicates = pl.concat([self.duplicates, per_event.filter(pl.col("same")).select("seq", "transaction_id")]).unique("seq")
 
+    # -- 1b. business references ---------------------------------------------------------------
+    def _references(self) -> None:
+        """A business reference names one thing for the life of the ledger (contract ruling, December 2026).
+
+        A creating posting (phase 0 with a ``reference``, e.g. ``invoice:<id>``) whose reference an
+        earlier event of the batch or a stored transaction of another event holds is refused as
+        ``reference_conflict``; the first stands. Duplicates and id conflicts were settled before,
+        so the same event sent again is never a reference conflict. One query for the batch.
+        """
+        creating = (self.alive(self.plan.postings).filter((pl.col("phase") == 0) & pl.col("reference").is_not_null())
+                    .select("seq", "reference", pl.col("idempotency_key").alias("key")).sort("seq"))
+        if creating.is_empty():
+            return
+        first = creating.unique("reference", keep="first", maintain_order=True)
+        later = creating.join(first.select("reference", pl.col("seq").alias("first_seq"), pl.col("key").alias("first_key")),
+                              on="reference").filter(pl.col("seq") != pl.col("first_seq"))
+        self.refuse(_refusals(
+            later, "reference_conflict",
+            pl.format("{} was already created by event {} earlier in this batch; a reference names one thing for the life "
+                      "of the ledger and the first one stands. Give the new one its own id.", pl.col("reference"),
+                      pl.col("first_key")),
+        ))
+        stored = self._query_frame(read_sql("ledger/bulk/reference_conflicts.sql"),  # probes bulk_keys (see _idempotency)
+                                   {"seq": pl.Int64, "reference": pl.Utf8, "transaction_id": pl.Utf8, "key": pl.Utf8})
+        self.refuse(_refusals(
+            stored.join(first.select("seq"), on="seq", how="semi").sort("seq"), "reference_conflict",
+            pl.format("{} already names ledger transaction {} (event {}); a reference names one thing for the life of the "
+                      "ledger and the first one stands. Give the new one its own id, or send a reversal or correction "
+                      "that names the existing one.", pl.col("reference"), pl.col("transaction_id"), pl.col("key")),
+        ))
+
     # -- 2. closed periods ---------------------------------------------------------------------
     def _closed_periods(self) -> None:
+        """Refuse what takes effect in a closed period (``period_closed``).
+
+        Only events still alive are looked at: an event already known to be a duplicate (the same
+        id and content, redelivered after its period was closed) stays ``duplicate`` (contract
+        ruling, December 2026).
+        """
         closed = self._query_frame(
             read_sql("ledger/bulk/closed_periods.sql"),
             {"period": pl.Utf8, "starts_at": pl.Datetime("us", "UTC"), "ends_at": pl.Datetime("us", "UTC")},
@@ -230,11 +271,11 @@ class _Run:
         if closed.is_empty():
             return
         p = self.plan
-        dated = pl.concat([
+        dated = self.alive(pl.concat([
             p.postings.select("seq", pl.col("effective_at").alias("at")),
             p.transitions.select("seq", "at"),
             p.reversals.select("seq", pl.col("effective_at").alias("at")),
-        ])
+        ]))
         hits = dated.join_where(closed, pl.col("at") >= pl.col("starts_at"), pl.col("at") < pl.col("ends_at"))
         self.refuse(_refusals(
             hits.sort("seq"), "period_closed",
@@ -248,14 +289,7 @@ class _Run:
             self.plan.postings.select("seq", "idempotency_key", "status", "effective_at", "phase"),
             on=["seq", "idempotency_key"], how="left",
         )
-        top = pl.col("account").str.split_exact(":", 1).struct.field("field_0")
-        segments = pl.col("account").str.split(":")
-        bad_code = (
-            ~top.is_in(list(self.account_types))
-            | (segments.list.len() > 32)
-            | segments.list.eval((pl.element().str.len_chars() == 0) | (pl.element().str.len_chars() > 64)).list.any()
-            | pl.col("account").str.contains(BAD_CODE_CHARACTERS)
-        )
+        bad_code = account_code_expr_problem(pl.col("account"), self.account_types).is_not_null()
         self.refuse(_refusals(
             legs.filter(bad_code).sort("seq"), "invalid_account",
             pl.format("account {} is not a valid code path under a known account type ({}); name it like "

@@ -8,6 +8,7 @@ refuse to run as root. A second ``up`` is a no-op apart from applying new migrat
 Layout under ``$SUBLEDGER_HOME/postgres``::
 
     cluster.json   port and role passwords (mode 0600, owned by the invoking user)
+    (this folder and SUBLEDGER_HOME: 0700, or 0710 with the postgres group when run as root)
     data/          the cluster (owned by the server user)
     run/           server log and unix socket (owned by the server user)
     .lock          serialises concurrent ``up``/``down`` calls
@@ -145,18 +146,40 @@ def _chown_to_server_user(path: Path) -> None:
 
 
 def _check_traversable(path: Path) -> None:
-    """The server user must be able to reach the data folder through every parent."""
+    """The server user must be able to reach the data folder through every parent.
+
+    It may enter a folder it owns, one open to others (``o+x``), or one whose group is its own
+    with ``g+x`` (how :func:`_make_private` opens ``SUBLEDGER_HOME`` to it and to nobody else).
+    """
     user = _server_user()
     if not user:
         return
     for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if parent.stat().st_uid != user.pw_uid and not mode & 0o001:
+        status = parent.stat()
+        mode = status.st_mode
+        by_group = status.st_gid == user.pw_gid and mode & 0o010
+        if status.st_uid != user.pw_uid and not mode & 0o001 and not by_group:
             raise ClusterError(
                 f"The postgres user cannot enter {parent} (mode {oct(mode & 0o777)}), so the "
                 f"embedded server cannot use {path}. Set SUBLEDGER_HOME to a folder it can "
                 f"reach (e.g. under /srv or /tmp), or `chmod o+x {parent}`."
             )
+
+
+def _make_private(folder: Path) -> None:
+    """Nobody but the invoking user may list or read ``folder``; the server user may only pass through.
+
+    As an ordinary user the server runs as that user: 0700. As root the server runs as
+    ``postgres``, which must traverse ``SUBLEDGER_HOME`` to reach its data folder: the folder's
+    group becomes postgres's and the mode 0710 (search only, no listing, no reading), instead of
+    the o+x that let every local user read the warehouse, reports and landed files by name.
+    """
+    user = _server_user()
+    if user is None:
+        folder.chmod(0o700)
+        return
+    os.chown(folder, -1, user.pw_gid)
+    folder.chmod(0o710)
 
 
 def _free_port() -> int:
@@ -210,6 +233,11 @@ class EmbeddedCluster:
         tmp.chmod(0o600)
         tmp.replace(self.state_file)
 
+    def _make_home_private(self) -> None:
+        """``SUBLEDGER_HOME`` and the cluster's folder: private, passable by the server user only (docs/security.md)."""
+        for folder in (self.settings.home, self.root):
+            _make_private(folder)
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -238,6 +266,7 @@ class EmbeddedCluster:
     def up(self) -> Dsns:
         """Create and start the cluster if needed; create roles and databases; return DSNs."""
         with self._locked():
+            self._make_home_private()
             bindir = find_postgres_bindir()
             state = self._read_state()
             if not self.is_initialised():
@@ -266,8 +295,6 @@ class EmbeddedCluster:
 
     def _initdb(self, bindir: Path) -> dict:
         _check_traversable(self.root.parent)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)
         for folder in (self.data_dir, self.run_dir):
             if folder.exists() and folder == self.data_dir:
                 shutil.rmtree(folder)  # a half-made data dir from a crashed initdb

@@ -9,6 +9,7 @@ same file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -27,7 +28,8 @@ PAYLOAD = {"invoice_id": "inv_1", "plan_id": "pro", "period_start": "2024-02-01"
 def _invoice(event_id: str, **changes) -> dict:
     event = {
         "event_id": event_id, "event_type": "invoice.issued", "effective_at": "2024-02-01T10:00:00Z",
-        "subscription_id": "sub_1", "customer_id": "cus_1", "amount": 1200, "currency": "USD", "payload": dict(PAYLOAD),
+        "subscription_id": "sub_1", "customer_id": "cus_1", "amount": 1200, "currency": "USD",
+        "payload": {**PAYLOAD, "invoice_id": f"inv_{event_id}"},  # an invoice id names one invoice (reference_conflict)
     }
     event.update(changes)
     return event
@@ -55,9 +57,10 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 def _quarantine(dsn: str) -> dict:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT source_name, line_no, event_id, reason_code, message, raw FROM ingest.quarantine "
-                            "ORDER BY source_name, line_no").fetchall()
-    return {(Path(r[0]).name, r[1]): {"event_id": r[2], "reason_code": r[3], "message": r[4], "raw": bytes(r[5])} for r in rows}
+        rows = conn.execute("SELECT source_name, line_no, event_id, reason_code, message, raw, file_path, file_sha256, "
+                            "file_bytes FROM ingest.quarantine ORDER BY source_name, line_no").fetchall()
+    return {(Path(r[0]).name, r[1]): {"event_id": r[2], "reason_code": r[3], "message": r[4], "raw": bytes(r[5]),
+                                      "file": (r[6], r[7], r[8])} for r in rows}
 
 
 def _posted(dsn: str) -> set[str]:
@@ -93,9 +96,9 @@ def test_header_only_csv_and_zero_row_parquet_are_empty_batches(ingest_env, ledg
 
 def test_deeply_nested_payload_field_is_quarantined_per_event(ingest_env, ledger_db, tmp_path):
     # payload is level 2, so "x" with 62 nested arrays ends at level 64 (the limit) and 63 go past it
-    deep = _invoice("deep", payload={**PAYLOAD, "x": json.loads("[" * 400 + "]" * 400)})
-    too_deep = _invoice("too_deep", payload={**PAYLOAD, "x": json.loads("[" * 63 + "]" * 63)})
-    at_limit = _invoice("at_limit", payload={**PAYLOAD, "x": json.loads("[" * 62 + "]" * 62)})
+    deep = _invoice("deep", payload={**PAYLOAD, "invoice_id": "inv_deep", "x": json.loads("[" * 400 + "]" * 400)})
+    too_deep = _invoice("too_deep", payload={**PAYLOAD, "invoice_id": "inv_too_deep", "x": json.loads("[" * 63 + "]" * 63)})
+    at_limit = _invoice("at_limit", payload={**PAYLOAD, "invoice_id": "inv_at_limit", "x": json.loads("[" * 62 + "]" * 62)})
     deep_extra = json.dumps(_invoice("deep_extra"))[:-1] + ', "extra": ' + "{\"a\":" * 300 + "1" + "}" * 300 + "}"
     path = _lines(tmp_path / "nested.jsonl", [_invoice("good"), deep, too_deep, at_limit, deep_extra])
 
@@ -161,7 +164,9 @@ def test_a_file_that_fails_unexpectedly_is_quarantined_whole_and_the_run_goes_on
     entry = _quarantine(ledger_db.dsn)[("a_broken.parquet", None)]
     assert entry["reason_code"] == "unreadable_file"
     assert "unexpected ComputeError" in entry["message"] and "drop it again" in entry["message"]
-    assert entry["raw"] == (tmp_path / "a_broken.parquet").read_bytes()
+    broken_bytes = (tmp_path / "a_broken.parquet").read_bytes()
+    assert entry["raw"] == b""  # not copied: the entry points at the file
+    assert entry["file"] == (str(tmp_path / "a_broken.parquet"), hashlib.sha256(broken_bytes).hexdigest(), len(broken_bytes))
     assert reports["b_good.jsonl"].posted == 2
     assert _posted(ledger_db.dsn) == {"good_1", "good_2"}
 
@@ -172,7 +177,7 @@ def test_repeated_key_anywhere_in_an_event_refuses_it(ingest_env, ledger_db, tmp
     repeated_bound = json.dumps(_journal("dup_bound", {"available": {"gte": 0}})).replace('{"gte": 0}', '{"gte": 0, "gte": 0}')
     repeated_balance = json.dumps(_journal("dup_balance", {"available": {"gte": 0}})).replace(
         '{"available": {"gte": 0}}', '{"available": {"gte": 0}, "available": {"gte": 0}}')
-    repeated_in_payload = json.dumps(_invoice("dup_payload", payload={**PAYLOAD, "x": {"a": 1}})).replace('{"a": 1}', '{"a": 1, "a": 2}')
+    repeated_in_payload = json.dumps(_invoice("dup_payload", payload={**PAYLOAD, "invoice_id": "inv_dup_payload", "x": {"a": 1}})).replace('{"a": 1}', '{"a": 1, "a": 2}')
     repeated_in_extra = json.dumps(_invoice("dup_extra"))[:-1] + ', "extra": [{"k": 1, "k": 1}]}'
     path = _lines(tmp_path / "repeated.jsonl", [repeated_bound, repeated_balance, repeated_in_payload, repeated_in_extra,
                                                  _invoice("good"), _journal("guarded", {"available": {"gte": 0}})])

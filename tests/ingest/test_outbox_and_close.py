@@ -15,7 +15,11 @@ OUTBOX_INSERT = (
     "INSERT INTO ingest.outbox (event_id, event_type, effective_at, subscription_id, customer_id, amount, currency, payload) "
     "VALUES (%s, 'invoice.issued', %s, 'sub_o', 'cus_o', %s, 'EUR', %s)"
 )
-PAYLOAD = json.dumps({"invoice_id": "i", "plan_id": "pro", "period_start": "2024-05-01", "period_end": "2024-05-31"})
+
+
+def _payload(invoice_id: str) -> str:
+    """An invoice payload; each invoice has its own id (a reused one is a reference_conflict)."""
+    return json.dumps({"invoice_id": invoice_id, "plan_id": "pro", "period_start": "2024-05-01", "period_end": "2024-05-31"})
 
 
 def _posted_keys(dsn):
@@ -26,10 +30,10 @@ def _posted_keys(dsn):
 def test_outbox_rows_are_read_once_and_a_late_commit_is_not_skipped(ingest_env, ledger_db):
     app = psycopg.connect(ledger_db.writer_dsn)  # the application writes with the writer role
     late = psycopg.connect(ledger_db.writer_dsn)
-    app.execute(OUTBOX_INSERT, ["o1", "2024-05-02T00:00:00Z", "100", PAYLOAD])
+    app.execute(OUTBOX_INSERT, ["o1", "2024-05-02T00:00:00Z", "100", _payload("inv_o1")])
     app.commit()
-    late.execute(OUTBOX_INSERT, ["o-late", "2024-05-02T00:00:00Z", "300", PAYLOAD])  # open, not committed yet
-    app.execute(OUTBOX_INSERT, ["o2", "2024-05-03T00:00:00+02:00", "200", PAYLOAD])
+    late.execute(OUTBOX_INSERT, ["o-late", "2024-05-02T00:00:00Z", "300", _payload("inv_o-late")])  # open, not committed yet
+    app.execute(OUTBOX_INSERT, ["o2", "2024-05-03T00:00:00+02:00", "200", _payload("inv_o2")])
     app.commit()
 
     with ingestor(load_settings()) as ing:
@@ -46,8 +50,8 @@ def test_outbox_rows_are_read_once_and_a_late_commit_is_not_skipped(ingest_env, 
 
 def test_outbox_rows_get_the_same_validation_as_files(ingest_env, ledger_db):
     with psycopg.connect(ledger_db.writer_dsn) as app:
-        app.execute(OUTBOX_INSERT, ["no-offset", "2024-05-02T00:00:00", "100", PAYLOAD])
-        app.execute(OUTBOX_INSERT, ["float", "2024-05-02T00:00:00Z", "1.5", PAYLOAD])
+        app.execute(OUTBOX_INSERT, ["no-offset", "2024-05-02T00:00:00", "100", _payload("inv_no-offset")])
+        app.execute(OUTBOX_INSERT, ["float", "2024-05-02T00:00:00Z", "1.5", _payload("inv_float")])
     with ingestor(load_settings()) as ing:
         report = ing.ingest_outbox()
     assert report.quarantined == 2

@@ -282,8 +282,9 @@ def test_reversing_a_reversal_of_the_same_file_is_refused_with_what_to_do_and_wo
     assert_ledger_consistent(ledger_db)
 
 
-def test_a_reference_posted_again_in_the_batch_moves_the_batch_s_own_transaction(ledger_db):
-    """The current transaction of a reference is the latest created: one of this batch beats a stored one."""
+def test_a_reference_posted_again_by_another_event_is_a_reference_conflict(ledger_db):
+    """A business reference names one thing for the life of the ledger (contract ruling, December 2026):
+    reusing it under another key is refused, in the ledger or in the batch, and the first one stands."""
     pay = [("assets:cash:in_transit", "debit", 50, "USD"), ("assets:receivables:s1", "credit", 50, "USD")]
     b = PlanBuilder()
     b.post("pay-1", pay, status="pending", reference="payment:p1")
@@ -292,14 +293,18 @@ def test_a_reference_posted_again_in_the_batch_moves_the_batch_s_own_transaction
     b = PlanBuilder()
     again = b.post("pay-1-again", pay, status="pending", reference="payment:p1")  # the producer reused the id
     settle = b.move("settle-2", "posted", reference="payment:p1")
+    fresh = b.post("pay-2", pay, status="pending", reference="payment:p2")
+    twice = b.post("pay-2-twice", pay, status="pending", reference="payment:p2")
     result = run(ledger_db, b)
-    assert outcome(result, again) == ("pending", None)
-    assert outcome(result, settle) == ("posted", None)  # was: quarantined, 'moved by another writer'
+    assert outcome(result, again) == ("quarantined", "reference_conflict")
+    assert "payment:p1 already names ledger transaction" in result.outcomes.filter(pl.col("seq") == again)["message"][0]
+    assert outcome(result, settle) == ("quarantined", "invalid_transition")  # payment:p1 is the settled pay-1
+    assert outcome(result, fresh) == ("pending", None)
+    assert outcome(result, twice) == ("quarantined", "reference_conflict")
     with psycopg.connect(ledger_db.reader_dsn) as conn:
-        statuses = conn.execute("SELECT idempotency_key, status FROM ledger.transactions WHERE reference = 'payment:p1' "
+        statuses = conn.execute("SELECT idempotency_key, status FROM ledger.transactions WHERE reference LIKE 'payment:%' "
                                 "ORDER BY idempotency_key").fetchall()
-    assert statuses == [("pay-1", "posted"), ("pay-1-again", "posted")]
-    assert posted_balance(ledger_db, "assets:cash:in_transit") == (100, 100, 100)
+    assert statuses == [("pay-1", "posted"), ("pay-2", "pending")]
     assert_ledger_consistent(ledger_db)
 
 

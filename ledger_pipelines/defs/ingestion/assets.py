@@ -1,22 +1,22 @@
 """Ingestion assets: landed files (one dynamic partition each) and the outbox, into the ledger."""
 
 
+import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import dagster as dg
-import psycopg
 
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, relative_path_of
 from ledger_pipelines.defs.settings_resource import SubledgerSettings
-from ledger_pipelines.ingest.service import file_hash, ingestor, landed_files
-from ledger_pipelines.ingest.writer import BatchReport
-from ledger_pipelines.ledger.posting import RETRYABLE
+from ledger_pipelines.ingest.landing import RefusedFile, relative_inside
+
+if TYPE_CHECKING:  # the ingestion pipeline (Polars, Pandera) is imported when a step runs, not when the code loads
+    from ledger_pipelines.ingest.writer import BatchReport
 
 LEDGER_GROUP = "ledger"
 INGESTION_OWNERS = ["team:data-platform"]
 T = TypeVar("T")
-TRANSIENT_DB_ERRORS = (psycopg.OperationalError, *RETRYABLE)
 TRANSIENT_RETRIES = 3  # connection lost, server restarting, serialization failures left over by the writer's own retries
 
 landing_files = dg.AssetSpec(
@@ -35,7 +35,15 @@ outbox_table = dg.AssetSpec(
 )
 
 
-def batch_metadata(report: BatchReport) -> dict[str, dg.MetadataValue]:
+def transient_db_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+
+    from ledger_pipelines.ledger.posting import RETRYABLE
+
+    return (psycopg.OperationalError, *RETRYABLE)
+
+
+def batch_metadata(report: "BatchReport") -> dict[str, dg.MetadataValue]:
     """What a data engineer wants to see on each batch in the UI."""
     reasons = "\n".join(f"| `{code}` | {count} |" for code, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]))
     dates = report.effective_dates
@@ -69,7 +77,7 @@ def _with_transient_retry(context: dg.AssetExecutionContext, work: Callable[[], 
     """
     try:
         return work()
-    except TRANSIENT_DB_ERRORS as exc:
+    except transient_db_errors() as exc:
         context.log.warning(
             f"transient database error (attempt {context.retry_number + 1} of {TRANSIENT_RETRIES + 1}); "
             f"the step will be retried: {exc}"
@@ -92,16 +100,23 @@ def _with_transient_retry(context: dg.AssetExecutionContext, work: Callable[[], 
 )
 def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
     settings = subledger.get()
-    path = settings.landing_dir / relative_path_of(context.partition_key)
-    if not path.is_file():
+    root = settings.landing_dir
+    try:
+        path = relative_inside(root, relative_path_of(context.partition_key))
+    except (RefusedFile, UnicodeDecodeError) as exc:
+        raise dg.Failure(f"partition {context.partition_key!r} does not name a file in the landing folder ({exc}); "
+                         "nothing was read. Ignore or delete this partition.", allow_retries=False) from None
+    if not os.path.lexists(path):
         raise dg.Failure(
             f"{path} is gone from the landing folder; put the file back (the partition names it) or ignore this partition.",
             allow_retries=False,
         )
 
-    def ingest() -> BatchReport:
+    from ledger_pipelines.ingest.service import ingestor
+
+    def ingest() -> "BatchReport":
         with ingestor(settings) as ing:
-            return ing.ingest_file(path)
+            return ing.ingest_file(path, root=root)  # a link, FIFO, ... is quarantined whole, never read
 
     report = _with_transient_retry(context, ingest)
     context.log.info(
@@ -121,7 +136,9 @@ def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
 def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
     settings = subledger.get()
 
-    def ingest() -> BatchReport | None:
+    from ledger_pipelines.ingest.service import ingestor
+
+    def ingest() -> "BatchReport | None":
         with ingestor(settings) as ing:
             return ing.ingest_outbox()
 
@@ -134,4 +151,6 @@ def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
 def current_landed_files(settings) -> list[tuple[str, str]]:
     """(relative path, content hash) of every complete file in the landing folder."""
     root = settings.landing_dir
-    return [(str(p.relative_to(root)), file_hash(p)) for p in landed_files([root])] if root.is_dir() else []
+    from ledger_pipelines.ingest.service import file_hash, landed_files
+
+    return [(str(p.relative_to(root)), file_hash(p, root)) for p in landed_files([root])] if root.is_dir() else []

@@ -1,5 +1,5 @@
 -- Per-batch staging tables (dropped at commit). Names start with bulk_ to keep them apart.
-CREATE TEMP TABLE bulk_keys (seq bigint, key text, content_hash text) ON COMMIT DROP;
+CREATE TEMP TABLE bulk_keys (seq bigint, key text, content_hash text, reference text) ON COMMIT DROP;
 CREATE TEMP TABLE bulk_target_names (kind text, name text) ON COMMIT DROP;
 CREATE TEMP TABLE bulk_moves (
     transaction_id uuid, to_status text, at timestamptz, transition_key text, transition_hash text

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import codecs
 import json
-from datetime import UTC
+from datetime import UTC, date
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ledger_pipelines.ingest import readers
@@ -171,3 +173,24 @@ def test_outbox_style_frame_of_text(tmp_path):
     batch = prepare(tmp_path, [frame])
     assert batch.rejects.is_empty() and batch.plan.legs["amount"].to_list() == [2900, 2900]
     assert batch.rejects.is_empty() and batch.events["source_file"].to_list() == ["frame:0"]
+
+
+def test_parquet_dictionary_columns_and_date64_give_the_same_event_as_jsonl(tmp_path):
+    event = invoice("pq_1", effective_at="2024-03-01")
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({
+        "event_id": pa.array([event["event_id"]]).dictionary_encode(),
+        "event_type": pa.array([event["event_type"]]).dictionary_encode(),
+        "effective_at": pa.array([date(2024, 3, 1)], type=pa.date64()),
+        "recorded_at": pa.array([event["recorded_at"]]),
+        "subscription_id": pa.array([event["subscription_id"]]),
+        "customer_id": pa.array([event["customer_id"]]),
+        "amount": pa.array([event["amount"]], type=pa.int64()),
+        "currency": pa.array([event["currency"]]).dictionary_encode(),
+        "payload": pa.array([json.dumps(event["payload"])]).dictionary_encode(),
+        "metadata": pa.array([json.dumps(event["metadata"])]).dictionary_encode(),
+    }), path)
+    from_parquet = prepare(tmp_path, [path])
+    from_jsonl = run(tmp_path, [event], "jsonl")
+    assert from_parquet.rejects.is_empty(), from_parquet.rejects.select("reason_code", "message").to_dicts()
+    assert from_parquet.events["content_hash"].to_list() == from_jsonl.events["content_hash"].to_list()

@@ -112,7 +112,7 @@ def test_unreadable_utf16_file(tmp_path):
     path.write_bytes('{"event_id": "e1"}\n'.encode("utf-16"))
     reject = _file_reject(prepare(tmp_path, [path]))
     assert reject["reason_code"] == R.UNREADABLE_FILE and "UTF-16" in reject["message"] and "u.jsonl" in reject["message"]
-    assert reject["raw"] == path.read_bytes()
+    assert reject["raw"] == b""  # the quarantine entry points at the file instead
 
 
 def test_unreadable_gz_that_is_not_gzip(tmp_path):

@@ -12,7 +12,7 @@ REQUIRED = {
     "effective_at_out_of_range", "invalid_recorded_at", "amount_not_integer", "amount_out_of_range", "amount_not_positive",
     "unknown_currency", "invalid_payload", "invalid_metadata", "invalid_account", "unbalanced", "invalid_legs",
     "invalid_condition", "event_id_conflict", "balance_condition_failed", "version_conflict", "invalid_transition",
-    "unknown_target", "period_closed",
+    "unknown_target", "period_closed", "reference_conflict",
 }
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "source-events.md"
 
@@ -25,7 +25,8 @@ def test_every_required_code_is_defined_with_meaning_and_fix():
 
 
 def test_database_side_codes_are_marked_as_such():
-    assert R.LEDGER_CODES == {"balance_condition_failed", "version_conflict", "invalid_transition", "unknown_target", "period_closed"}
+    assert R.LEDGER_CODES == {"balance_condition_failed", "version_conflict", "invalid_transition", "unknown_target", "period_closed",
+                              "reference_conflict"}
 
 
 def test_documentation_lists_every_code():
@@ -37,5 +38,6 @@ def test_documentation_lists_every_code():
 def test_ledger_uses_the_same_spelling():
     """The database side's reason codes (ledger_pipelines.ledger) are in this table."""
     source = (Path(__file__).resolve().parents[3] / "ledger_pipelines" / "ledger" / "bulk.py").read_text()
-    for code in ("event_id_conflict", "period_closed", "invalid_account", "unknown_target", "invalid_transition"):
+    for code in ("event_id_conflict", "period_closed", "invalid_account", "unknown_target", "invalid_transition",
+                 "reference_conflict"):
         assert f'"{code}"' in source and code in R.REASONS
