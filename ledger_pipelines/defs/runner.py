@@ -44,7 +44,13 @@ from ledger_pipelines.defs.ingestion.outbox import pending_outbox_rows
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY, OUTBOX_BATCHES
 from ledger_pipelines.ingest.service import file_hash, landed_files
-from ledger_pipelines.platform.instance import RUN_HOST_TAG, RUN_PID_TAG, free_orphaned_pool_slots, pool_holders
+from ledger_pipelines.platform.instance import (
+    DUCKDB_POOL,
+    RUN_HOST_TAG,
+    RUN_PID_TAG,
+    free_orphaned_pool_slots,
+    pool_holders,
+)
 
 RUN_SOURCE_TAG = "subledger/launched_by"
 INGEST_FILES_JOB = "ingest_landed_files"
@@ -301,10 +307,23 @@ def _abandon(instance: dg.DagsterInstance, run_id: str, signo: int, progress: Ca
     run = instance.get_run_by_id(run_id)
     if run is not None and not run.is_finished:
         instance.report_run_canceled(run, message=f"subledger run received {name}: run canceled, pool slots freed")
-    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
     _terminate_children()
+    _free_slots_for_good(instance, run_id)
     progress(f"interrupted ({name}): run {run_id[:8]} canceled and its pool slots freed; run `subledger run` again "
              "to finish the work (it redoes exactly what is missing).")
+
+
+def _free_slots_for_good(instance: dg.DagsterInstance, run_id: str, *, rounds: int = 6, pause: float = 0.25) -> None:
+    """Free ``run_id``'s pool slots, and again if the run's worker thread, still alive until the
+    process exits, claimed one meanwhile (its claim may have been on the wire while we freed)."""
+    storage = instance.event_log_storage
+    storage.free_concurrency_slots_for_run(run_id)
+    for _ in range(rounds):
+        time.sleep(pause)
+        info = storage.get_concurrency_info(DUCKDB_POOL)
+        if run_id not in info.active_run_ids | info.pending_run_ids:
+            return
+        storage.free_concurrency_slots_for_run(run_id)
 
 
 def _execute(
