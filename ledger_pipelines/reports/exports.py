@@ -35,8 +35,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ledger_pipelines.accounting.money import decimals, format_minor
 from ledger_pipelines.reports.catalog import REPORTS, ReportSpec, column_title, report
-from ledger_pipelines.reports.currency_units import decimals, format_minor
 
 FORMATS = ("csv", "parquet", "xlsx")
 XLSX_MAX_ROWS = 1_048_575  # a sheet holds 1,048,576 rows, one is the header

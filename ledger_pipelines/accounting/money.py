@@ -1,13 +1,17 @@
-"""ISO 4217: the active alpha-3 currency codes and their minor units.
+"""Money: ISO 4217 currency codes, their minor units, and amounts shown in major units.
 
-Amounts are integers of the currency's minor unit (cents for USD, yen for JPY, fils for KWD), so
-the table's exponent is what a report divides by. Codes whose minor unit ISO lists as "N.A."
+Rule (source-events.md, interfaces.md): money is an integer number of the currency's minor unit
+(cents for USD, yen for JPY, fils for KWD) everywhere -- never a float, not even for display. A
+currency is an active ISO 4217 alpha-3 code; the table's exponent is what a person's view divides
+by, with integer arithmetic only (:func:`format_minor`). Codes whose minor unit ISO lists as "N.A."
 (precious metals XAU/XAG/XPT/XPD, XDR, the bond-market units XBA..XBD, XSU, XUA, the test code
 XTS and "no currency" XXX) cannot carry a money amount and are not accepted. Codes recently
 superseded but still seen in exports during their transition (ANG, CUC, SLL, ZWL) are kept.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 MINOR_UNITS: dict[str, int] = {
     "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "ANG": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2, "AZN": 2,
@@ -52,3 +56,44 @@ def minor_units(code: str) -> int:
 
 def is_currency(code: object) -> bool:
     return isinstance(code, str) and code in CODES
+
+
+def is_alpha3(code: object) -> bool:
+    """Whether ``code`` has the shape of a currency code: three upper-case ASCII letters (the ledger
+    stores any such code; ingestion also requires it to be in :data:`CODES`)."""
+    return isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+
+
+class UnknownCurrency(KeyError):
+    """A report row carries a currency without ISO 4217 minor units."""
+
+
+def decimals(currency: str) -> int:
+    """Number of decimal places of ``currency`` (e.g. 2 for USD); :class:`UnknownCurrency` if it has none."""
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise UnknownCurrency(
+            f"currency {currency!r} has no ISO 4217 minor units; amounts in it cannot be shown in major units. "
+            "Check the source events' currency codes (ledger_pipelines/accounting/money.py lists the accepted ones)."
+        ) from None
+
+
+def format_minor(amount: int, places: int, *, grouped: bool = False) -> str:
+    """``12345, 2 -> '123.45'``, ``-5, 3 -> '-0.005'``, ``1500, 0 -> '1500'`` (exact).
+
+    ``grouped`` separates thousands for people: ``123456789, 2 -> '1,234,567.89'``."""
+    whole, fraction = divmod(abs(amount), 10**places)
+    digits = f"{whole:,}" if grouped else str(whole)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{digits}" if places == 0 else f"{sign}{digits}.{fraction:0{places}d}"
+
+
+def format_amount(amount: int | None, currency: str, *, grouped: bool = True) -> str:
+    """An amount of ``currency`` in major units for a person (thousands grouped); '' for None."""
+    return "" if amount is None else format_minor(amount, decimals(currency), grouped=grouped)
+
+
+def to_major(amount: int, places: int) -> Decimal:
+    """The exact major-unit value, e.g. ``Decimal('123.45')``, with exactly ``places`` decimals."""
+    return Decimal(format_minor(amount, places))
