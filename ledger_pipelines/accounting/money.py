@@ -49,15 +49,6 @@ MINOR_UNITS: dict[str, int] = {
 CODES: frozenset[str] = frozenset(MINOR_UNITS)
 
 
-def minor_units(code: str) -> int:
-    """The number of decimal places of ``code`` (KeyError for an unknown code)."""
-    return MINOR_UNITS[code]
-
-
-def is_currency(code: object) -> bool:
-    return isinstance(code, str) and code in CODES
-
-
 def is_alpha3(code: object) -> bool:
     """Whether ``code`` has the shape of a currency code: three upper-case ASCII letters (the ledger
     stores any such code; ingestion also requires it to be in :data:`CODES`)."""
