@@ -29,8 +29,12 @@ INT64_MAX = 2**63 - 1
 # Sums anywhere in the 64-bit range, given as HUGEINT as the snapshots give them (the macros compute
 # in the type they are given).
 SUM = st.integers(min_value=0, max_value=INT64_MAX)
-DAYS = st.dates(min_value=date(1971, 1, 1), max_value=date(2036, 12, 31))
-INSTANTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2036, 12, 31), timezones=st.just(UTC))
+# DuckDB (ICU) and Python (zoneinfo: the system's tz database first, then the tzdata package) each
+# carry a copy of the tz database; they agree up to the rules the older copy does not know yet
+# (Cuba's 2026 change is in tzdata 2026f and ICU, not in Debian's 2025b). The pair test compares
+# the rule, so it stays in the years every copy covers alike.
+DAYS = st.dates(min_value=date(1971, 1, 1), max_value=date(2025, 12, 31))
+INSTANTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2025, 12, 31), timezones=st.just(UTC))
 
 
 @pytest.fixture(scope="module")
