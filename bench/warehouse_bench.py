@@ -185,7 +185,9 @@ def build_duck_mirror(conn, entries: int, accounts: int, days: int, seed: int) -
                CAST(floor(random() * {half}) AS BIGINT) AS d, CAST(floor(random() * {accounts - half}) AS BIGINT) AS c
           FROM range({transactions}) t(i)""")
     conn.execute("""
-        INSERT INTO analytics.transactions
+        INSERT INTO analytics.transactions (transaction_id, idempotency_key, status, effective_at, created_at, posted_at,
+               archived_at, status_changed_at, reverses_transaction_id, reference, source_event_id, event_type, batch_id,
+               description, metadata, source, created_xid, changed_xid, changed_batch_id)
         SELECT 'tx' || i, 'k' || i,
                CASE WHEN r < 0.90 THEN 'posted' WHEN r < 0.955 THEN 'posted' WHEN r < 0.97 THEN 'archived' ELSE 'pending' END,
                eff, eff,
@@ -194,6 +196,7 @@ def build_duck_mirror(conn, entries: int, accounts: int, days: int, seed: int) -
                CASE WHEN r >= 0.90 AND r < 0.97 THEN eff + INTERVAL 50 HOUR END,
                NULL, NULL, NULL, 'journal.posted', 'b', NULL, '{}', NULL, 1, 1, NULL
           FROM gen""")
+    duck.run_file(conn, "warehouse/mirror/derive_transactions.sql", {"tz": "UTC", "all": False})  # as the mirror does
     conn.execute("""
         CREATE OR REPLACE TEMP TABLE codes AS
         SELECT account_id, account, row_number() OVER (PARTITION BY split_part(account, ':', 1) ORDER BY account) - 1 AS n,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,7 +52,9 @@ class Settings:
 
     def today(self) -> date:
         """Today in the reporting time zone (the last day the snapshots cover)."""
-        return datetime.now(self.tz).date()
+        from ledger_pipelines.accounting.calendar import local_day  # Polars loads with it: not at import
+
+        return local_day(datetime.now(UTC), self.tz)
 
     @property
     def postgres_dir(self) -> Path:

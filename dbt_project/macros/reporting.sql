@@ -1,15 +1,7 @@
-{#- Helpers shared by the models. Dates are days in the reporting time zone (SUBLEDGER_TIMEZONE,
-    docs/architecture.md "Money, time, identity"); converting explicitly keeps the models right
-    whatever the session time zone is. -#}
-
-{% macro reporting_timezone() -%}
-    {{ return(env_var('SUBLEDGER_TIMEZONE', 'UTC')) }}
-{%- endmacro %}
-
-{#- The day (in the reporting time zone) of a TIMESTAMPTZ expression. -#}
-{% macro local_date(ts) -%}
-    cast(timezone('{{ reporting_timezone() }}', {{ ts }}) as date)
-{%- endmacro %}
+{#- Helpers shared by the models. Dates are days in the reporting time zone, computed once by the
+    warehouse's mirror (analytics.transactions/entries: effective_date, posted_date, archived_date,
+    posting_date; docs/architecture.md "Where each rule lives"): no model converts an instant to a
+    day itself. -#}
 
 {#- A month as 'YYYY-MM' (the `period` of every report). -#}
 {% macro period_of(day) -%}
@@ -21,8 +13,8 @@
     (case when {{ direction }} = {{ normal_balance }} then {{ amount }} else -{{ amount }} end)
 {%- endmacro %}
 
-{#- The last day the reports cover: var('report_date') or NULL (then: latest snapshot day, capped
-    at today in the reporting time zone). -#}
+{#- The last day the reports cover: var('report_date') or NULL (then: the last day the account
+    snapshots were built through, warehouse_meta.builds). -#}
 {% macro report_date_literal() -%}
     {%- set value = var('report_date', none) -%}
     {%- if value is none or value == '' -%}
@@ -30,11 +22,6 @@
     {%- else -%}
         cast('{{ value }}' as date)
     {%- endif -%}
-{%- endmacro %}
-
-{#- Today in the reporting time zone. -#}
-{% macro local_today() -%}
-    {{ local_date('now()') }}
 {%- endmacro %}
 
 {#- `<prefix>:` escaped for LIKE (account codes may contain _ and %). -#}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 
 import click
 
+from ledger_pipelines.accounting.balances import Balance
+from ledger_pipelines.accounting.calendar import TimeInputError, parse_instant
+from ledger_pipelines.accounting.money import UnknownCurrency, format_amount, is_alpha3
 from ledger_pipelines.cli.common import (
     dsns_or_exit,
     emit_json,
@@ -19,10 +22,7 @@ from ledger_pipelines.cli.common import (
     user_errors,
 )
 from ledger_pipelines.ledger import balances as ledger_balances
-from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.postgres.database import connect
-from ledger_pipelines.reports.currency_units import UnknownCurrency, format_amount
-from ledger_pipelines.timeparse import TimeInputError, parse_instant
 
 FIELDS = ["currency", "posted", "pending", "available", "as_of", "version"]  # + lock_version for accounts
 
@@ -32,13 +32,7 @@ def _instant(value: str | None, settings, what: str) -> datetime | None:
     if value is None:
         return None
     try:
-        try:
-            instant = parse_instant(value, settings.tz, what=what)
-        except OverflowError:
-            # Only the end of 9999-12-31 overflows (its next midnight is past datetime.max); the last
-            # microsecond of that day is the same instant timeparse.end_of_day means.
-            day = date.fromisoformat(value.strip())
-            instant = datetime.combine(day, time.max, tzinfo=settings.tz)
+        instant = parse_instant(value, settings.tz, what=what)
         instant.astimezone(UTC)  # must be representable in UTC too (queries, JSON)
     except TimeInputError as exc:
         message = str(exc)
@@ -59,7 +53,7 @@ def _bad_option(name: str, message: str) -> click.BadParameter:
 
 
 def _currency(ctx, param, value: str | None) -> str | None:
-    if value is not None and not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+    if value is not None and not is_alpha3(value):
         raise click.BadParameter(f"{value!r} is not an ISO 4217 alpha-3 code; write it in upper case, e.g. USD, EUR, JPY.")
     return value
 

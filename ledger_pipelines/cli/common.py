@@ -59,7 +59,7 @@ def settings_or_exit() -> Settings:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the platform's known exceptions into a one-line error and exit code 1."""
-    from ledger_pipelines.ledger.errors import LedgerError
+    from ledger_pipelines.accounting.errors import LedgerError
     from ledger_pipelines.postgres.cluster import ClusterError, PostgresNotFound
 
     try:

@@ -6,8 +6,10 @@ import getpass
 
 import click
 
+from ledger_pipelines.accounting.calendar import period_bounds
+from ledger_pipelines.accounting.errors import PeriodError
 from ledger_pipelines.cli.common import dsns_or_exit, emit_json, settings_or_exit, user_errors
-from ledger_pipelines.ledger.periods import PeriodError, close_period, closed_periods, period_bounds, reopen_period
+from ledger_pipelines.ledger.periods import close_period, closed_periods, reopen_period
 from ledger_pipelines.postgres.database import connect
 
 

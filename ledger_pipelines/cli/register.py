@@ -83,7 +83,7 @@ def _rows(found) -> list[tuple[str, str, str, str, str, int | None, int | None, 
 
 
 def _csv(found) -> str:
-    from ledger_pipelines.reports.currency_units import format_amount
+    from ledger_pipelines.accounting.money import format_amount
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -95,7 +95,7 @@ def _csv(found) -> str:
 
 
 def _print(found) -> None:
-    from ledger_pipelines.reports.currency_units import format_amount
+    from ledger_pipelines.accounting.money import format_amount
 
     span = f"{found.start or 'the beginning'} to {found.end or 'the latest day'}"
     click.echo(f"{found.kind.capitalize()} {found.key} ({found.normal_balance}-normal), posted entries by posting day, "

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 import psycopg
 
+from ledger_pipelines.accounting.calendar import local_day_expr
 from ledger_pipelines.config import Settings, load_settings
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.hashing import content_hashes
@@ -250,7 +251,7 @@ def _touched_dates(plan: PostingPlan, timezone: str) -> list[date]:
     ])
     if instants.is_empty():
         return []
-    days = instants.select(pl.col("at").dt.convert_time_zone(timezone).dt.date().unique().sort())["at"]
+    days = instants.select(local_day_expr(pl.col("at"), timezone).unique().sort())["at"]
     return days.to_list()
 
 

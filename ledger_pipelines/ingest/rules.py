@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from ledger_pipelines.ledger.accounts import account_code_problem, account_type_problem
+from ledger_pipelines.accounting.accounts import NORMAL_BALANCES, account_code_problem, account_type_problem
 
 BUILTIN_RULES_PATH = Path(__file__).with_name("builtin_rules.yaml")
 
@@ -47,7 +47,7 @@ REQUIRABLE_ENVELOPE_FIELDS = ("subscription_id", "customer_id", "amount", "curre
 FIELD_TYPES = ("string", "text", "integer", "date", "timestamp", "enum", "any")
 BALANCES = ("posted", "pending", "available")
 OPS = ("gte", "lte", "eq")
-NORMALS = ("debit", "credit")
+DIRECTIONS = ("debit", "credit")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -285,7 +285,7 @@ def load_rule_files(files: list[Path]) -> RuleSet:
             raise RuleError(f"{path}:{document.key_lines['account_types']}: 'account_types' must map a top-level segment to debit or credit.")
         for top, normal in types.items():
             line = types.key_lines.get(top, 0) if isinstance(types, _LineDict) else 0
-            if normal not in NORMALS:
+            if normal not in NORMAL_BALANCES:
                 raise RuleError(f"{path}:{line}: account type {top!r} must be 'debit' or 'credit', not {normal!r}.")
             problem = account_type_problem(top)
             if problem:
@@ -521,7 +521,7 @@ def _parse_posting(ctx: _Context, node: dict, account_types: dict[str, str]) -> 
         if unknown:
             raise ctx.error(f"unknown leg key {unknown[0]!r}; a leg has direction, account and optional conditions.", leg, unknown[0])
         direction = leg.get("direction")
-        if direction not in NORMALS:
+        if direction not in DIRECTIONS:
             raise ctx.error(f"leg direction must be 'debit' or 'credit', not {direction!r}.", leg, "direction")
         if "account" not in leg:
             raise ctx.error("a leg needs an 'account' template such as 'assets:receivables:{subscription_id}'.", leg)
@@ -557,14 +557,11 @@ def _check_account_template(ctx: _Context, account: Template, leg: Any, account_
     top = first.split(":", 1)[0] if isinstance(first, str) and ":" in first else (first if account.is_constant else None)
     if not isinstance(top, str) or not top:
         raise ctx.error(f"account {account.source!r} must start with a fixed account type such as 'assets:'.", leg, "account")
-    if top not in account_types:
-        raise ctx.error(f"account {account.source!r} starts with {top!r}, which is not an account type "
-                        f"({', '.join(sorted(account_types))}); add it under account_types or fix the name.", leg, "account")
     literal = "".join(p if isinstance(p, str) else "x" for p in account.parts)
-    problem = account_code_problem(literal)
+    problem = account_code_problem(literal, account_types)
     if problem:
-        raise ctx.error(f"account {account.source!r} is not a valid code path: {problem} (1-32 segments of 1-64 printable "
-                        "characters, NFC).", leg, "account")
+        raise ctx.error(f"account {account.source!r} is not a valid code path under a configured account type: {problem} "
+                        "(1-32 segments of 1-64 printable characters, NFC; add a new type under account_types).", leg, "account")
 
 
 def _check_placeholder(ctx: _Context, placeholder: Placeholder, node: Any, key: str) -> None:

@@ -11,9 +11,9 @@ through Pandera by :func:`~ledger_pipelines.ingest.checks.run_checks`):
 Normalisation (documented in docs/source-events.md):
 
 * an empty string counts as absent (a CSV cannot tell the two apart);
-* ``effective_at``: RFC 3339 with offset -> that instant; a bare date -> 00:00 of that day in the
-  reporting time zone (01:00 if midnight does not exist there); fractions beyond microseconds are
-  truncated; the instant is kept in UTC;
+* ``effective_at``: RFC 3339 with offset -> that instant; a bare date -> the start of that day in
+  the reporting time zone (00:00, or 01:00 where a clock change skips midnight); fractions beyond
+  microseconds are truncated; the instant is kept in UTC (:mod:`ledger_pipelines.accounting.calendar`);
 * ``recorded_at`` defaults to the ingestion time;
 * integers (amounts, integer payload fields) may be JSON integers or decimal strings ("1250");
   anything with a fraction or an exponent is refused, never rounded;
@@ -28,29 +28,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
 import numpy as np
 import polars as pl
 
+from ledger_pipelines.accounting.calendar import (
+    TIMESTAMP_WITHOUT_OFFSET,
+    UTC_TIME,
+    parse_date,
+    parse_instants,
+    parse_timestamp,
+    start_of_day,
+)
+from ledger_pipelines.accounting.money import CODES
 from ledger_pipelines.config import Settings
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.checks import CheckSpec, display, run_checks
-from ledger_pipelines.ingest.currencies import CODES
 from ledger_pipelines.ingest.rules import PayloadField, Rule, RuleSet
 
-UTC_TIME = pl.Datetime("us", "UTC")
 STRING_FIELDS = ("event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id", "currency")
 MAX_ID_LENGTH = 200
 
 INT64_MAX_DIGITS = "9223372036854775807"
 INT64_MIN_DIGITS = "9223372036854775808"
 INTEGER_TEXT = r"^-?[0-9]+$"
-DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-TIMESTAMP_WITH_OFFSET = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-TIMESTAMP_WITHOUT_OFFSET = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?$"
 CONTROL = r"\p{Cc}"
 # Control characters inside compact JSON text: raw DEL/C1, or an escape of a C0/DEL/C1 character
 # (an escape is a backslash preceded by an even number of backslashes).
@@ -219,47 +222,8 @@ def string_specs(field: str, json_col: str, value_col: str, applies: pl.Expr, *,
     return specs
 
 
-def parse_timestamp(text: pl.Expr) -> pl.Expr:
-    """RFC 3339 with offset -> UTC instant (null if the text is not one or names no real instant)."""
-    normalised = (text.str.head(10) + pl.lit("T") + text.str.slice(11)).str.replace(r"[Zz]$", "+00:00")
-    return pl.when(text.str.contains(TIMESTAMP_WITH_OFFSET)).then(
-        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False)
-    )
-
-
-def parse_local_date(text: pl.Expr, tz: str) -> pl.Expr:
-    """``YYYY-MM-DD`` -> 00:00 of that day in ``tz`` as a UTC instant (01:00 when midnight is skipped)."""
-    day = pl.when(text.str.contains(DATE_TEXT)).then(text.str.to_date("%Y-%m-%d", strict=False)).cast(pl.Datetime("us"))
-    midnight = day.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    one_am = (day + pl.duration(hours=1)).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    return pl.coalesce(midnight, one_am).dt.convert_time_zone("UTC")
-
-
-_TIMESTAMP_COMMON = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
-
-
-def parse_instants(text: pl.Series, tz: str | None) -> pl.Series:
-    """RFC 3339 timestamps (and, with ``tz``, bare dates) -> UTC instants; null where neither.
-
-    The common spelling (``T``, ``Z`` or ``+hh:mm``) is parsed in one pass; other rows (bare
-    dates, ``t``/space separators, invalid text) take the general path.
-    """
-    out = pl.select(
-        pl.when(pl.lit(text).str.contains(_TIMESTAMP_COMMON)).then(
-            pl.lit(text).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", time_zone="UTC", strict=False))
-    ).to_series().cast(UTC_TIME)
-    todo = out.is_null() & text.is_not_null()
-    if todo.any():
-        rows = todo.arg_true()
-        subset = pl.lit(text.gather(rows))
-        general = [parse_timestamp(subset)] + ([parse_local_date(subset, tz)] if tz else [])
-        out = out.scatter(rows, pl.select(pl.coalesce(general).cast(UTC_TIME)).to_series())
-    return out
-
-
 def _time_bounds(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(settings.timezone)
-    low = datetime.combine(date(1970, 1, 1), time(0), tzinfo=tz).astimezone(UTC)
+    low = start_of_day(date(1970, 1, 1), settings.tz).astimezone(UTC)
     try:
         high = now.replace(year=now.year + settings.max_future_years)
     except ValueError:  # 29 February
@@ -512,8 +476,7 @@ def _payload_specs(rule: Rule) -> list[CheckSpec]:
                                                  pl.lit(", ".join(field.values)))))
             elif field.type == "date":
                 specs.append(CheckSpec(R.INVALID_PAYLOAD, name,
-                                       value.is_null() | (value.str.contains(DATE_TEXT)
-                                                          & value.str.to_date("%Y-%m-%d", strict=False).is_not_null()),
+                                       value.is_null() | parse_date(value).is_not_null(),
                                        pl.format("{} is {} but must be a real date YYYY-MM-DD, e.g. \"2024-03-01\".",
                                                  pl.lit(name), display(pl.col(json_col)))))
             elif field.type == "timestamp":

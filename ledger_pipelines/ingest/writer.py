@@ -31,6 +31,7 @@ import polars as pl
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ledger_pipelines.accounting.calendar import local_day_expr
 from ledger_pipelines.config import Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.landing import FileIdentity
@@ -323,12 +324,12 @@ def _touched_days(plan: PostingPlan, outcomes: pl.DataFrame, events: pl.DataFram
         plan.transitions.select("seq", "at"),
         plan.reversals.select("seq", pl.col("effective_at").alias("at")),
     ]).join(accepted, on="seq", how="semi")
-    days = sorted(instants.select(pl.col("at").dt.convert_time_zone(tz).dt.date().unique())["at"].to_list())
+    days = sorted(instants.select(local_day_expr(pl.col("at"), tz).unique())["at"].to_list())
     backdated = 0
     if "recorded_at" in events.columns and "effective_at" in events.columns:
         backdated = (
             events.join(accepted, on="seq", how="semi")
-            .filter(pl.col("effective_at").dt.convert_time_zone(tz).dt.date() < pl.col("recorded_at").dt.convert_time_zone(tz).dt.date())
+            .filter(local_day_expr(pl.col("effective_at"), tz) < local_day_expr(pl.col("recorded_at"), tz))
             .height
         )
     return days, backdated

@@ -1,112 +1,21 @@
-"""Accounts: code paths, normal balances, creation on first use.
+"""Accounts in the ledger database: the configured account types, creation on first use, groups.
 
-An account is named by a ``:``-separated code path (``assets:receivables:sub_42``): 1 to 32
-segments of 1 to 64 printable characters other than ``:``, in any script, in Unicode NFC, stored
-verbatim and compared exactly (invisible and direction-changing characters and un-normalised
-forms are refused, so two codes never look the same). Every prefix of the path is a category. The top-level segment sets the normal
-balance (``ledger.account_types``: assets and expenses are debit-normal; liabilities, equity,
-revenue and income credit-normal; more can be configured).
+What a valid code is and which normal balance a type gives is the rule of
+:mod:`ledger_pipelines.accounting.accounts`; this module applies it to the database
+(``ledger.account_types``, ``ledger.accounts``, ``ledger.categories``), in the caller's transaction.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 
 import polars as pl
 import psycopg
 
-from ledger_pipelines.ledger.errors import InvalidTransaction
+from ledger_pipelines.accounting.accounts import NORMAL_BALANCES, account_type_problem, normal_balance_of, validate_account_code
+from ledger_pipelines.accounting.errors import CategoryError, InvalidTransaction
 from ledger_pipelines.ledger.ids import account_id_column
 from ledger_pipelines.paths import read_sql
-
-MAX_SEGMENTS = 32
-MAX_SEGMENT_LENGTH = 64
-# Unicode categories refused in a code: controls, invisible format characters (zero-width space
-# and joiners, soft hyphen, byte-order mark, bidirectional marks, overrides and isolates: they make
-# one code display as another), surrogates, private use, unassigned, line/paragraph separators.
-_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-# The same, as a Polars (Rust) regex for the vectorised checks (a valid UTF-8 string holds no surrogate).
-BAD_CODE_CHARACTERS = r"[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]"
-
-
-def account_code_problem(code: object) -> str | None:
-    """Why ``code`` is not a valid account code, or None if it is.
-
-    The one definition of the rule in Python (the front end's vectorised check,
-    :func:`account_code_expr_problem`, and the rules-file check use it; the database keeps the
-    same rule in ``ledger.is_valid_account_code``): 1-32 segments of 1-64 characters, no refused
-    character, and Unicode NFC, so that two codes that look the same are the same string.
-    """
-    if not isinstance(code, str):
-        return f"an account code must be text, not {type(code).__name__}"
-    if not unicodedata.is_normalized("NFC", code):
-        return ("it is not in Unicode NFC (a letter and a combining accent instead of the accented letter); "
-                "send the code NFC-normalised")
-    segments = code.split(":")
-    if len(segments) > MAX_SEGMENTS:
-        return f"it has {len(segments)} segments; at most {MAX_SEGMENTS} are allowed"
-    for position, segment in enumerate(segments, start=1):
-        if not segment:
-            return f"segment {position} is empty (two ':' in a row, or a ':' at an end)"
-        if len(segment) > MAX_SEGMENT_LENGTH:
-            return f"segment {position} has {len(segment)} characters; at most {MAX_SEGMENT_LENGTH} are allowed"
-        for char in segment:
-            if unicodedata.category(char) in _REFUSED_CATEGORIES:
-                return f"segment {position} contains the non-printable or invisible character U+{ord(char):04X}"
-    return None
-
-
-def account_type_problem(top: object) -> str | None:
-    """Why ``top`` cannot be an account type (a top-level segment), or None.
-
-    A type is one valid segment in lower case: ``Equity:x`` is refused, never folded to ``equity``.
-    """
-    problem = account_code_problem(top)
-    if problem:
-        return problem
-    assert isinstance(top, str)
-    if ":" in top:
-        return "a type is one top-level segment, without ':'"
-    if top != top.lower():
-        return f"account types are lower case ({top.lower()!r}, not {top!r})"
-    return None
-
-
-def account_code_expr_problem(code: pl.Expr, account_types: Mapping[str, str]) -> pl.Expr:
-    """:func:`account_code_problem` plus the account-type check, vectorised: why each code is not a
-    valid account code under a configured type (text for a message), or null when it is valid."""
-    segments = code.str.split(":")
-    top = segments.list.first()
-    longest = segments.list.eval(pl.element().str.len_chars()).list.max()
-    known = ", ".join(sorted(account_types))
-    return (
-        pl.when(code.is_null()).then(None)
-        .when(code.str.contains(BAD_CODE_CHARACTERS))
-        .then(pl.format("it contains the non-printable, invisible or direction-changing character at position {} "
-                        "(control, zero-width and bidirectional characters are refused because they make codes look alike)",
-                        code.str.find(BAD_CODE_CHARACTERS) + 1))
-        .when(code.str.normalize("NFC") != code)
-        .then(pl.lit("it is not in Unicode NFC (a letter and a combining accent instead of the accented letter); send the "
-                     "code NFC-normalised"))
-        .when(segments.list.eval(pl.element().str.len_chars() == 0).list.any())
-        .then(pl.lit("it has an empty segment (two ':' in a row, or a ':' at either end)"))
-        .when(segments.list.len() > MAX_SEGMENTS)
-        .then(pl.format("it has {} segments; at most {} are allowed", segments.list.len(), pl.lit(MAX_SEGMENTS)))
-        .when(longest > MAX_SEGMENT_LENGTH)
-        .then(pl.format("a segment has {} characters; at most {} are allowed", longest, pl.lit(MAX_SEGMENT_LENGTH)))
-        .when(~top.is_in(sorted(account_types)))
-        .then(pl.format("its top-level segment \"{}\" is not an account type ({}; types are lower case)", top, pl.lit(known)))
-    )
-
-
-def validate_account_code(code: object) -> str:
-    problem = account_code_problem(code)
-    if problem:
-        raise InvalidTransaction(
-            "account", code, problem, "Name accounts like 'assets:receivables:sub_42' (1-32 segments of 1-64 printable characters)."
-        )
-    return code  # type: ignore[return-value]
 
 
 def load_account_types(conn: psycopg.Connection) -> dict[str, str]:
@@ -129,7 +38,7 @@ def sync_account_types(conn: psycopg.Connection, account_types: Mapping[str, str
         problem = account_type_problem(top)
         if problem:
             raise InvalidTransaction("account_types", top, problem, "Name account types like 'assets' or 'contra' in the rules file.")
-        if normal not in ("debit", "credit"):
+        if normal not in NORMAL_BALANCES:
             raise InvalidTransaction("account_types", f"{top}: {normal}", "the normal balance is 'debit' or 'credit'",
                                      "Fix the rules file.")
         if top in known and known[top] != normal:
@@ -145,18 +54,6 @@ def sync_account_types(conn: psycopg.Connection, account_types: Mapping[str, str
             [added, [account_types[top] for top in added]],
         )
     return added
-
-
-def normal_balance_of(code: str, account_types: Mapping[str, str]) -> str:
-    top = code.split(":", 1)[0]
-    try:
-        return account_types[top]
-    except KeyError:
-        known = ", ".join(sorted(account_types))
-        raise InvalidTransaction(
-            "account", code, f"its top-level segment {top!r} is not an account type ({known})",
-            "Start the code with one of those, or add the type to ledger.account_types.",
-        ) from None
 
 
 def ensure_accounts(conn: psycopg.Connection, codes: Iterable[str], account_types: Mapping[str, str] | None = None) -> None:
@@ -175,12 +72,6 @@ def ensure_accounts(conn: psycopg.Connection, codes: Iterable[str], account_type
 
 
 # -- group categories (plan, region, ...): configured, nestable, audited by database triggers ----
-class CategoryError(InvalidTransaction):
-    """A category operation that cannot be done as asked."""
-
-    reason_code = "invalid_category"
-
-
 def _category(conn: psycopg.Connection, code: str) -> tuple | None:
     return conn.execute(
         "SELECT code, kind, parent_code, normal_balance, description FROM ledger.categories WHERE code = %s", [code]

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from ledger_pipelines.accounting.balances import Balance
 from ledger_pipelines.ledger.ids import account_id
-from ledger_pipelines.ledger.model import Balance
 from ledger_pipelines.paths import read_sql
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)

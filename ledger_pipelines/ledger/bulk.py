@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import polars as pl
 import psycopg
 
+from ledger_pipelines.accounting.accounts import account_code_expr_problem, normal_balance_expr
 from ledger_pipelines.failpoints import failpoint
-from ledger_pipelines.ledger.accounts import account_code_expr_problem
 from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
@@ -299,7 +299,7 @@ class _Run:
         legs = legs.with_columns(account_id=account_id_column(legs["account"]))
         codes = legs.select("account", "account_id").unique("account")
         normal = codes.with_columns(
-            normal_balance=pl.col("account").str.split_exact(":", 1).struct.field("field_0").replace_strict(self.account_types)
+            normal_balance=normal_balance_expr(pl.col("account"), self.account_types)
         )
         self.conn.execute(
             read_sql("ledger/ensure_accounts.sql"),

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ledger_pipelines.accounting.balances import BALANCE_KINDS, balance_columns, signed_balances
+
 INT64_MAX = 2**63 - 1
 _OPS = {"gte": ">=", "lte": "<=", "eq": "=="}
 
@@ -32,18 +34,6 @@ class Refusal:
     seq: int
     reason_code: str  # balance_condition_failed | version_conflict | amount_out_of_range
     message: str
-
-
-def _signed(normal: pl.Expr, debits: pl.Expr, credits: pl.Expr) -> pl.Expr:
-    return pl.when(normal == "debit").then(debits - credits).otherwise(credits - debits)
-
-
-def _balances(frame: pl.LazyFrame | pl.DataFrame) -> list[pl.Expr]:
-    """posted / pending / available from cumulative PD, PC, QD, QC and the normal balance."""
-    posted = _signed(pl.col("normal_balance"), pl.col("pd"), pl.col("pc"))
-    pending = posted + _signed(pl.col("normal_balance"), pl.col("qd"), pl.col("qc"))
-    outflows = pl.when(pl.col("normal_balance") == "debit").then(pl.col("qc")).otherwise(pl.col("qd"))
-    return [posted.alias("posted"), pending.alias("pending"), (posted - outflows).alias("available")]
 
 
 def evaluate_guards(legs: pl.DataFrame, state: pl.DataFrame) -> list[Refusal]:
@@ -117,7 +107,9 @@ def _anything_fails(legs, state, watched_pairs, watched_accounts) -> bool:
         )
         if per_tx.filter(pl.max_horizontal("pd", "pc", "qd", "qc") > INT64_MAX).height:
             return True
-        after = per_tx.with_columns(_balances(per_tx)).select("account_id", "currency", "order", "posted", "pending", "available")
+        after = per_tx.with_columns(
+            balance_columns(pl.col("normal_balance"), pl.col("pd"), pl.col("pc"), pl.col("qd"), pl.col("qc"))
+        ).select("account_id", "currency", "order", "posted", "pending", "available")
         checks = (
             rows.filter(pl.col("conditions").list.len() > 0)
             .select("account_id", "currency", "order", "conditions")
@@ -218,10 +210,7 @@ def _check_one(tx, balances, versions, pair_keys, account_keys) -> Refusal | Non
         key = (leg["account_id"], leg["currency"])
         for condition in leg["conditions"] or []:
             pd, pc, qd, qc, normal = after.get(key, balances[key])
-            posted = pd - pc if normal == "debit" else pc - pd
-            pending = posted + (qd - qc if normal == "debit" else qc - qd)
-            available = posted - (qc if normal == "debit" else qd)
-            actual = {"posted": posted, "pending": pending, "available": available}[condition["balance"]]
+            actual = dict(zip(BALANCE_KINDS, signed_balances(normal, pd, pc, qd, qc), strict=True))[condition["balance"]]
             bound, op = condition["amount"], condition["op"]
             if not (actual >= bound if op == "gte" else actual <= bound if op == "lte" else actual == bound):
                 return Refusal(

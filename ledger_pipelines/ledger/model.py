@@ -1,4 +1,4 @@
-"""The ledger's vocabulary: legs, conditions, transactions and balances.
+"""The ledger's vocabulary: legs, conditions and transactions (balances: :mod:`ledger_pipelines.accounting.balances`).
 
 Amounts are Python ``int`` minor units and always positive on a leg; the direction says which
 side. A transaction balances when, per currency, its debit amounts equal its credit amounts.
@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from ledger_pipelines.ledger.accounts import validate_account_code
-from ledger_pipelines.ledger.errors import InvalidTransaction, UnbalancedTransaction
+from ledger_pipelines.accounting.accounts import validate_account_code
+from ledger_pipelines.accounting.balances import BALANCE_KINDS, BalanceKind
+from ledger_pipelines.accounting.errors import InvalidTransaction, UnbalancedTransaction
+from ledger_pipelines.accounting.money import is_alpha3
 
 Direction = Literal["debit", "credit"]
 Status = Literal["pending", "posted", "archived"]
-BalanceKind = Literal["posted", "pending", "available"]
 ConditionOp = Literal["gte", "lte", "eq"]
 
 INT64_MAX = 2**63 - 1
-CURRENCY_CODE_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Condition:
     amount: int
 
     def __post_init__(self) -> None:
-        if self.balance not in ("posted", "pending", "available"):
+        if self.balance not in BALANCE_KINDS:
             raise InvalidTransaction("conditions.balance", self.balance, "unknown balance", "Use posted, pending or available.")
         if self.op not in ("gte", "lte", "eq"):
             raise InvalidTransaction("conditions.op", self.op, "unknown operator", "Use gte, lte or eq.")
@@ -68,8 +68,7 @@ class Leg:
             raise InvalidTransaction("amount", self.amount, "money is an integer number of minor units", "Send e.g. 1050 for 10.50 USD.")
         if not 0 < self.amount <= INT64_MAX:
             raise InvalidTransaction("amount", self.amount, "a leg amount must be > 0 and fit in 64 bits", "Use the direction for the sign.")
-        if not (isinstance(self.currency, str) and len(self.currency) == CURRENCY_CODE_LENGTH and self.currency.isascii()
-                and self.currency.isalpha() and self.currency.isupper()):
+        if not is_alpha3(self.currency):
             raise InvalidTransaction("currency", self.currency, "not an ISO 4217 alpha-3 code", "Use upper-case codes such as USD, EUR, JPY.")
         if self.lock_version is not None and (type(self.lock_version) is not int or self.lock_version < 0):
             raise InvalidTransaction("lock_version", self.lock_version, "not a version number", "Pass the account's lock_version as read.")
@@ -132,59 +131,6 @@ class NewTransaction:
             "source": self.source,
         }
         return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Balance:
-    """An account's (or category's) balance in one currency, signed by its normal balance."""
-
-    account: str
-    currency: str
-    normal_balance: str
-    posted_debits: int
-    posted_credits: int
-    pending_debits: int
-    pending_credits: int
-    version: int | None = None  # the cached balance's version (this account and currency)
-    as_of: datetime | None = None
-    lock_version: int | None = None  # the account's version: what a producer sends as a leg's lock_version
-
-    @property
-    def posted(self) -> int:
-        if self.normal_balance == "debit":
-            return self.posted_debits - self.posted_credits
-        return self.posted_credits - self.posted_debits
-
-    @property
-    def pending(self) -> int:
-        """Posted plus pending entries."""
-        if self.normal_balance == "debit":
-            return self.posted + self.pending_debits - self.pending_credits
-        return self.posted + self.pending_credits - self.pending_debits
-
-    @property
-    def available(self) -> int:
-        """Posted minus pending outflows."""
-        outflows = self.pending_credits if self.normal_balance == "debit" else self.pending_debits
-        return self.posted - outflows
-
-    def value(self, kind: BalanceKind) -> int:
-        return {"posted": self.posted, "pending": self.pending, "available": self.available}[kind]
-
-    def as_dict(self, key: str = "account") -> dict[str, object]:
-        """The interfaces.md JSON shape; an account's also carries the account's ``lock_version``."""
-        shape = {
-            key: self.account,
-            "currency": self.currency,
-            "posted": self.posted,
-            "pending": self.pending,
-            "available": self.available,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
-            "version": self.version,
-        }
-        if key == "account":
-            shape["lock_version"] = self.lock_version
-        return shape
 
 
 @dataclass(frozen=True)

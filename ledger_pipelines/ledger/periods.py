@@ -9,40 +9,14 @@ Closing and reopening are audited administrative actions (``period.close`` / ``p
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
 
-from ledger_pipelines.ledger.errors import LedgerError
+from ledger_pipelines.accounting.calendar import Period, period_bounds
+from ledger_pipelines.accounting.errors import PeriodError
 from ledger_pipelines.paths import read_sql
-
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-class PeriodError(LedgerError):
-    reason_code = "invalid_period"
-
-
-@dataclass(frozen=True)
-class Period:
-    period: str
-    starts_at: datetime
-    ends_at: datetime
-    timezone: str
-
-
-def period_bounds(period: str, tz: ZoneInfo) -> Period:
-    """``YYYY-MM`` -> [first instant, first instant of the next month) in ``tz``."""
-    match = _PERIOD.match(period)
-    if not match:
-        raise PeriodError(f"period={period!r}: write a month as YYYY-MM, e.g. 2024-03.")
-    year, month = int(match[1]), int(match[2])
-    start = datetime.combine(date(year, month, 1), time(0), tzinfo=tz)
-    end = datetime.combine(date(year + month // 12, month % 12 + 1, 1), time(0), tzinfo=tz)
-    return Period(period, start, end, tz.key)
 
 
 def closed_periods(conn: psycopg.Connection) -> list[Period]:

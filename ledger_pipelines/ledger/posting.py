@@ -23,9 +23,8 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from ledger_pipelines.ledger import accounts as accounts_api
-from ledger_pipelines.ledger.accounts import ensure_accounts, load_account_types
-from ledger_pipelines.ledger.errors import (
+from ledger_pipelines.accounting.balances import Balance
+from ledger_pipelines.accounting.errors import (
     BalanceConditionFailed,
     ConditionFailure,
     ConnectionInTransaction,
@@ -36,10 +35,12 @@ from ledger_pipelines.ledger.errors import (
     UnknownTransaction,
     VersionConflict,
     VersionMismatch,
-    translate,
 )
+from ledger_pipelines.ledger import accounts as accounts_api
+from ledger_pipelines.ledger.accounts import ensure_accounts, load_account_types
+from ledger_pipelines.ledger.errors import translate
 from ledger_pipelines.ledger.ids import account_id, uuid7
-from ledger_pipelines.ledger.model import Balance, NewTransaction, PostedTransaction
+from ledger_pipelines.ledger.model import NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
 
 T = TypeVar("T")

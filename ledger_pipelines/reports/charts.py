@@ -17,8 +17,8 @@ from typing import Any
 
 import duckdb
 
+from ledger_pipelines.accounting.money import decimals
 from ledger_pipelines.reports.catalog import report
-from ledger_pipelines.reports.currency_units import decimals
 from ledger_pipelines.reports.exports import write_atomic
 
 

@@ -14,8 +14,8 @@ import html
 import io
 from typing import Any
 
+from ledger_pipelines.accounting.money import decimals, format_minor
 from ledger_pipelines.reports.close_pack import ClosePack, Column, Row, Sheet
-from ledger_pipelines.reports.currency_units import decimals, format_minor
 from ledger_pipelines.reports.exports import amount_format, column_widths, neutralise, spreadsheet_amount
 
 _MONEY_NOTE = "Amounts in major units of each currency (exact); negative amounts in parentheses."

@@ -1,9 +1,10 @@
 """Running the report dbt project (``dbt_project/``) against a DuckDB warehouse file.
 
 The profile (``dbt_project/profiles.yml``) reads the warehouse path from
-``SUBLEDGER_DBT_DUCKDB_PATH`` and the reporting time zone from ``SUBLEDGER_TIMEZONE``; this module
-sets both for one invocation, points dbt's target and log folders where the caller wants them (so
-concurrent runs never share ``target/``), and returns a plain summary of every node (models,
+``SUBLEDGER_DBT_DUCKDB_PATH`` (set for one invocation) and the reporting time zone from the dbt
+var ``timezone`` (given with ``--vars``, never through the environment). This module points dbt's
+target and log folders where the caller wants them (so concurrent runs never share ``target/``)
+and returns a plain summary of every node (models,
 tests) instead of dbt's objects. In process (``dbtRunner``) by default; ``in_process=False`` runs
 the ``dbt`` command in a child process, for callers that must not share dbt's global state.
 """
@@ -25,7 +26,6 @@ from typing import Any
 from ledger_pipelines.paths import dbt_project_dir
 
 PATH_VARIABLE = "SUBLEDGER_DBT_DUCKDB_PATH"
-TIMEZONE_VARIABLE = "SUBLEDGER_TIMEZONE"
 
 # dbtRunner keeps global state (flags, adapter registry) and the profile reads os.environ:
 # one invocation at a time per process.
@@ -83,17 +83,20 @@ class DbtRunResult:
         return "\n".join(lines)
 
 
-def dbt_env(duckdb_path: Path | str, timezone: str | None = None) -> dict[str, str]:
+def dbt_env(duckdb_path: Path | str) -> dict[str, str]:
     """The environment variables the project's profile reads, and dbt's own.
 
     dbt writes every event at debug level, each query's text included, to ``logs/dbt.log``; a
     profile of a build showed a third of dbt's CPU there. The file log is off (``none``): the
     node results arrive on stdout (dagster-dbt's stream) and in ``run_results.json``.
     """
-    env = {PATH_VARIABLE: str(Path(duckdb_path).resolve()), "DBT_LOG_LEVEL_FILE": "none"}
-    if timezone:
-        env[TIMEZONE_VARIABLE] = timezone
-    return env
+    return {PATH_VARIABLE: str(Path(duckdb_path).resolve()), "DBT_LOG_LEVEL_FILE": "none"}
+
+
+def dbt_vars(timezone: str | None, vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``--vars`` of an invocation: ``vars`` plus the reporting time zone (var ``timezone``,
+    the DuckDB session's ``TimeZone``; the profile defaults to UTC)."""
+    return {**({"timezone": timezone} if timezone else {}), **(vars or {})}
 
 
 @contextmanager
@@ -151,16 +154,16 @@ def run_dbt(
 ) -> DbtRunResult:
     """Run a dbt ``command`` against the warehouse file ``duckdb_path``.
 
-    ``timezone`` defaults to ``SUBLEDGER_TIMEZONE`` of the caller's environment (else UTC, the
-    profile's default). The file must not be open read-write elsewhere (DuckDB allows one writer).
+    ``timezone`` is the reporting time zone (var ``timezone``; UTC when not given). The file must
+    not be open read-write elsewhere (DuckDB allows one writer).
     """
     project_dir = Path(project_dir or dbt_project_dir())
     profiles_dir = Path(profiles_dir or project_dir)
     if target_path is None:
         target_path = project_dir / "target"
     args = dbt_args(command, project_dir=project_dir, profiles_dir=profiles_dir, target_path=target_path,
-                    log_path=log_path, select=select, vars=vars, extra=extra)
-    env = dbt_env(duckdb_path, timezone)
+                    log_path=log_path, select=select, vars=dbt_vars(timezone, vars), extra=extra)
+    env = dbt_env(duckdb_path)
     started = time.monotonic()
     if in_process:
         with _LOCK, temporary_environment(env):

@@ -36,8 +36,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ledger_pipelines.accounting.money import decimals, format_minor
 from ledger_pipelines.reports.catalog import REPORTS, ReportSpec, column_title, report
-from ledger_pipelines.reports.currency_units import decimals, format_minor
 from ledger_pipelines.reports.xlsx_sheet import Cell, write_sheet
 
 FORMATS = ("csv", "parquet", "xlsx")

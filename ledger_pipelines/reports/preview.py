@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
+from ledger_pipelines.accounting.money import decimals, format_minor
 from ledger_pipelines.reports.catalog import ReportSpec, report
-from ledger_pipelines.reports.currency_units import decimals, format_minor
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:

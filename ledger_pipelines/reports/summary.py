@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger_pipelines.reports.currency_units import decimals, format_minor
+from ledger_pipelines.accounting.money import decimals, format_minor
 
 
 @dataclass(frozen=True)

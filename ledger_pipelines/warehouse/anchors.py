@@ -3,7 +3,7 @@
 An anchor is the exact balance of an account/currency at an instant as the ledger stood at a
 watermark (the mirror's Postgres snapshot). ``ledger.balance_anchors`` holds them and
 ``ledger.balance_anchor_runs`` the watermark and the days each computation covered;
-:mod:`ledger_pipelines.warehouse.balance_at` answers balances from them. Which balances become
+:func:`ledger_pipelines.ledger.balances.balance_at` answers balances from them. Which balances become
 anchors is in ``sql/warehouse/anchors/anchor_rows.sql``; why the delta from an anchor is complete
 is in docs/warehouse.md ("Anchors and watermarks").
 """
@@ -11,16 +11,16 @@ is in docs/warehouse.md ("Anchors and watermarks").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 import psycopg
 
+from ledger_pipelines.accounting.calendar import end_of_day, start_of_day
 from ledger_pipelines.ledger.bulk import copy_frame
 from ledger_pipelines.paths import read_sql
-from ledger_pipelines.timeparse import ONE_MICROSECOND, end_of_day
 from ledger_pipelines.warehouse import duck
 from ledger_pipelines.warehouse.watermark import Watermark
 
@@ -37,10 +37,6 @@ ANCHOR_COLUMNS = [
 class AnchorWrite:
     run_id: str
     anchors: int
-
-
-def start_of_day(day: date, tz: ZoneInfo) -> datetime:
-    return end_of_day(day - timedelta(days=1), tz) + ONE_MICROSECOND
 
 
 def compute(conn: duckdb.DuckDBPyConnection, *, tz: str, start: date, every: int = ANCHOR_EVERY) -> int:

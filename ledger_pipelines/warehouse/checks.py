@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandera.polars as pa
 import polars as pl
+import psycopg
 from pandera.errors import SchemaErrors
 
 from ledger_pipelines.paths import read_sql
@@ -99,6 +100,12 @@ def _pg_frame(dsn: str, query: str) -> pl.DataFrame:
         return pl.from_arrow(source.table(query))
 
 
+def _pg_rows(dsn: str, query: str, params: dict[str, object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A small query's rows as a frame, with psycopg parameters (values never pasted into SQL)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return pl.DataFrame(conn.execute(query, params).fetchall(), schema=schema, orient="row")
+
+
 # -- the checks ------------------------------------------------------------------------------
 BALANCED = _zero_schema("every transaction balances per currency", ["net"])
 RUNBOOK_BALANCED = (
@@ -139,6 +146,8 @@ def cache_drift(dsn: str) -> CheckResult:
 
 
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
+MIRROR_DAYS_SCHEMA = {"effective_date": pl.Date, "currency": pl.Utf8, "status": pl.Utf8, "transactions": pl.Int64,
+                      "entries": pl.Int64, "debits": pl.Utf8, "credits": pl.Utf8}
 MIRROR_COMPLETE = _zero_schema("the mirror holds what Postgres held at its watermark", MIRROR_COLUMNS)
 RUNBOOK_MIRROR = (
     "The DuckDB mirror differs from Postgres as of the mirror's watermark on these days (diff = mirror - Postgres). "
@@ -154,7 +163,8 @@ def mirror_complete(conn: duckdb.DuckDBPyConnection, dsn: str, tz: str) -> Check
         empty = pl.DataFrame(schema={c: pl.Int64 for c in MIRROR_COLUMNS})
         return CheckResult("mirror_complete", "the mirror is complete", True, empty, 0, RUNBOOK_MIRROR, {"mirror": "not built yet"})
     keys = ["effective_date", "currency", "status"]
-    pg = _pg_frame(dsn, read_sql("warehouse/checks/pg_mirror_days.sql").format(tz=tz, snapshot=state.watermark.text))
+    pg = _pg_rows(dsn, read_sql("warehouse/checks/pg_mirror_days.sql"), {"tz": tz, "snapshot": state.watermark.text},
+                  MIRROR_DAYS_SCHEMA)
     wh = _duck_frame(conn, read_sql("warehouse/checks/mirror_days.sql"))
     value_columns = ["transactions", "entries", "debits", "credits"]
     # 128-bit: a day's sum of 64-bit amounts may pass the 64-bit range (the sums arrive as text)

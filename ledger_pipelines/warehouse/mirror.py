@@ -9,7 +9,11 @@ One run:
    since the previous watermark ``W0`` (``changed_xid`` not visible in ``W0``, found through the
    ``changed_xid`` index from ``xmin(W0)``) and the entries of those created since ``W0``
    (both prefetched on connections that import the snapshot ``W``, in bounded chunks);
-3. writes them into the DuckDB work file and the new watermark in **one DuckDB transaction**.
+3. writes them into the DuckDB work file and the new watermark in **one DuckDB transaction**,
+   with what the warehouse computes once for the reports: each entry's and transaction's days in
+   the reporting time zone, when a transaction started to count as posted, and the business
+   fields of its source event (macro ``transaction_fields``, ``sql/warehouse/macros.sql``; dbt
+   only renames them). A change of the reporting time zone recomputes them.
 
 Why it is exact: a ledger row never changes except a pending transaction's single lifecycle move
 (which rewrites its ``changed_xid``), and entries are written by the database transaction that
@@ -120,7 +124,7 @@ def mirror(
     """Bring the DuckDB mirror up to the ledger's current snapshot (see the module docs).
 
     ``dsn`` is any role that can read the ledger (the reader role is enough); ``tz`` the
-    reporting time zone of ``analytics.entries.effective_date``. ``on_stage`` is called with the
+    reporting time zone of the days it stores. ``on_stage`` is called with the
     name of each stage as it completes (tests use it to crash the process mid-run).
     """
     started = time.perf_counter()
@@ -195,9 +199,13 @@ def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) 
     duck_conn.unregister("staged_members")
     mark("categories")
 
-    if state is not None and state.timezone != tz:
-        duck.run_file(duck_conn, "warehouse/mirror/redate_entries.sql", {"tz": tz})
-        mark("redated")
+    if state is not None:
+        redate = state.timezone != tz
+        if redate:
+            duck.run_file(duck_conn, "warehouse/mirror/redate_entries.sql", {"tz": tz})
+        duck.run_file(duck_conn, "warehouse/mirror/derive_transactions.sql", {"tz": tz, "all": redate})
+        if redate:
+            mark("redated")
     transactions_before = _count(duck_conn, "analytics.transactions")
     entries_before = _count(duck_conn, "analytics.entries")
     upserted = 0
@@ -209,9 +217,9 @@ def _copy(duck_conn, source: SnapshotReader, tz, state, changed, created, mark) 
             continue
         duck_conn.register("incoming_transactions", chunk)
         if state is None:
-            duck.run_file(duck_conn, "warehouse/mirror/insert_transactions.sql")
+            duck.run_file(duck_conn, "warehouse/mirror/insert_transactions.sql", {"tz": tz})
         else:  # a transaction is in one chunk only, so chunk by chunk equals all at once
-            duck.run_file(duck_conn, "warehouse/mirror/upsert_transactions.sql")
+            duck.run_file(duck_conn, "warehouse/mirror/upsert_transactions.sql", {"tz": tz})
             upserted += _count(duck_conn, "staged_transactions")
             duck_conn.execute("DROP TABLE staged_transactions")
         duck_conn.unregister("incoming_transactions")

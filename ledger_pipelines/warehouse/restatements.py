@@ -37,16 +37,17 @@ SCOPES = {
 }
 
 
-def _causes(conn: duckdb.DuckDBPyConnection, since: Watermark, *, start: date, tz: str) -> None:
-    """Build temp table ``restatement_causes``: per batch, account and currency, the first day changed after ``since``."""
+def _causes(conn: duckdb.DuckDBPyConnection, since: Watermark, *, start: date) -> None:
+    """Build temp table ``restatement_causes``: per batch, account and currency, the first day changed after
+    ``since`` (days of the mirror's reporting time zone)."""
     duck.run_file(conn, "warehouse/restatements/causes.sql", {
-        "start": start, "tz": tz, "xmin": since.xmin, "xmax": since.xmax, "xip": list(since.xip),
+        "start": start, "xmin": since.xmin, "xmax": since.xmax, "xip": list(since.xip),
     })
 
 
-def first_changed_day(conn: duckdb.DuckDBPyConnection, since: Watermark, *, start: date, tz: str) -> date | None:
+def first_changed_day(conn: duckdb.DuckDBPyConnection, since: Watermark, *, start: date) -> date | None:
     """The earliest day (folded into ``start``) on which a change made after ``since`` moves a balance; None: none."""
-    _causes(conn, since, start=start, tz=tz)
+    _causes(conn, since, start=start)
     return duck.scalar(conn, "SELECT min(first_day) FROM restatement_causes")
 
 
@@ -58,7 +59,6 @@ def record(
     *,
     since: Watermark,
     start: date,
-    tz: str,
     run_id: str,
 ) -> int:
     """Record the restatements of recomputing days ``d1..d2`` of ``scope`` (rows built from ``since``).
@@ -73,7 +73,7 @@ def record(
     duck.run(conn, read_sql("warehouse/restatements/diff.sql").format(**spec), {"d1": d1, "d2": d2})
     if not duck.scalar(conn, "SELECT count(*) FROM restated_rows"):
         return 0
-    _causes(conn, since, start=start, tz=tz)
+    _causes(conn, since, start=start)
     before = int(duck.scalar(conn, "SELECT count(*) FROM analytics.restatements"))
     duck.run(conn, read_sql("warehouse/restatements/record.sql").format(**spec),
              {"scope": scope, "restated_at": datetime.now(UTC), "run_id": run_id})

@@ -97,7 +97,7 @@ def _plan(conn, scope, state: MirrorState, *, tz, start, through, rebuild_from, 
     if d1 <= through:
         reasons.append(f"new days {d1}..{through}")
     if build.watermark != state.watermark.text:
-        changed = restatements.first_changed_day(conn, Watermark.parse(build.watermark), start=start, tz=tz)
+        changed = restatements.first_changed_day(conn, Watermark.parse(build.watermark), start=start)
         if changed is not None and changed < d1:
             d1 = changed
             reasons.append(f"ledger changes from {changed}")
@@ -153,7 +153,7 @@ def refresh(
         restated = restated_days = 0
         if plan.previous is not None:
             restated = restatements.record(conn, scope, d1, plan.previous.last_day,
-                                           since=Watermark.parse(plan.previous.watermark), start=start, tz=tz, run_id=run_id)
+                                           since=Watermark.parse(plan.previous.watermark), start=start, run_id=run_id)
             if restated:
                 restated_days = int(duck.scalar(
                     conn, "SELECT count(DISTINCT as_of_date) FROM analytics.restatements WHERE run_id = $r", {"r": run_id}))

@@ -44,7 +44,26 @@ CREATE TABLE IF NOT EXISTS analytics.transactions (
     -- additions: Postgres xids (watermarks, restatement attribution) and the batch of the move
     created_xid             UBIGINT NOT NULL,
     changed_xid             UBIGINT NOT NULL,
-    changed_batch_id        VARCHAR
+    changed_batch_id        VARCHAR,
+    -- additions: what the mirror computes once for the reports (macro transaction_fields)
+    effective_date          DATE,        -- days in the reporting time zone
+    posted_date             DATE,
+    archived_date           DATE,
+    posting_at              TIMESTAMPTZ, -- posted: when its entries count as posted (the later of effective and posted)
+    posting_date            DATE,
+    subscription_id         VARCHAR,     -- the source event's envelope (source)
+    customer_id             VARCHAR,
+    source_amount           BIGINT,
+    source_currency         VARCHAR,
+    invoice_id              VARCHAR,     -- its payload
+    plan_id                 VARCHAR,
+    payment_id              VARCHAR,     -- or the id of the payment its reference names ('payment:<id>')
+    is_payment              BOOLEAN,     -- a payment: payment.initiated, or a reference 'payment:<id>'
+    credit_id               VARCHAR,
+    period_start            DATE,
+    period_end              DATE,
+    reason                  VARCHAR,     -- metadata failure_reason, else payload reason, else metadata reason
+    region                  VARCHAR      -- metadata region
 );
 
 CREATE TABLE IF NOT EXISTS analytics.entries (
@@ -155,3 +174,23 @@ DROP TABLE IF EXISTS warehouse_meta.snapshot_settings;
 ALTER TABLE analytics.restatements ADD COLUMN IF NOT EXISTS batch_ids VARCHAR[];
 -- A fingerprint of the ledger's categories, memberships, account types and accounts at the watermark.
 ALTER TABLE warehouse_meta.mirror_state ADD COLUMN IF NOT EXISTS ledger_fingerprint VARCHAR;
+-- What the mirror computes once per transaction (NULL in rows an earlier version mirrored: the
+-- next mirror run fills them, sql/warehouse/mirror/derive_transactions.sql).
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS effective_date DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS posted_date DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS archived_date DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS posting_at TIMESTAMPTZ;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS posting_date DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS subscription_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS source_amount BIGINT;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS source_currency VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS invoice_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS plan_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS payment_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS is_payment BOOLEAN;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS credit_id VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS period_start DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS period_end DATE;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS reason VARCHAR;
+ALTER TABLE analytics.transactions ADD COLUMN IF NOT EXISTS region VARCHAR;

@@ -112,8 +112,8 @@ def test_an_account_type_the_rules_file_adds_can_be_posted_to(ingest_env, ledger
     """docs/posting-rules.md: new account types go under account_types in the rules file."""
     import dataclasses
 
+    from ledger_pipelines.accounting.errors import InvalidTransaction
     from ledger_pipelines.ledger.balances import balance
-    from ledger_pipelines.ledger.errors import InvalidTransaction
 
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: 1\naccount_types:\n  contra: debit\n  reserves: credit\nevent_types: {}\n")

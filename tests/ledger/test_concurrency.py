@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
+from ledger_pipelines.accounting.errors import BalanceConditionFailed, InvalidTransition, VersionConflict
 from ledger_pipelines.ledger import balances as reads
-from ledger_pipelines.ledger.errors import BalanceConditionFailed, InvalidTransition, VersionConflict
 from ledger_pipelines.postgres.database import connect
 from tests.ledger.helpers_bulk import apply_range, event_spec
 from tests.ledger.helpers_ledger import FAR_FUTURE, open_ledger, transfer

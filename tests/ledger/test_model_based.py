@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from ledger_pipelines.ledger import balances as reads
-from ledger_pipelines.ledger.errors import (
+from ledger_pipelines.accounting.errors import (
     BalanceConditionFailed,
     IdempotencyConflict,
     InvalidTransition,
     VersionConflict,
 )
+from ledger_pipelines.ledger import balances as reads
 from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction
 from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.postgres.database import connect

@@ -13,10 +13,9 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from ledger_pipelines.ledger import balances as reads
-from ledger_pipelines.ledger.accounts import CategoryError
-from ledger_pipelines.ledger.errors import (
+from ledger_pipelines.accounting.errors import (
     BalanceConditionFailed,
+    CategoryError,
     ConnectionInTransaction,
     IdempotencyConflict,
     InvalidTransaction,
@@ -28,6 +27,7 @@ from ledger_pipelines.ledger.errors import (
     VersionConflict,
     VersionMismatch,
 )
+from ledger_pipelines.ledger import balances as reads
 from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction
 from ledger_pipelines.ledger.posting import retry_on_version_conflict
 from ledger_pipelines.postgres.database import connect

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import duckdb
 
+from ledger_pipelines.paths import read_sql
 from ledger_pipelines.reports.dbt_runner import build_reports
+from ledger_pipelines.warehouse import duck
 from tests.reports.ledger_fixture import CONTRACT_DDL
 
 GENERATE = """
@@ -70,7 +72,9 @@ SELECT 'credit:' || sub || ':' || m, 'credit.granted', 'posted', inv_at + INTERV
                    'payload', json_object('credit_id', sub || ':' || m, 'reason', 'goodwill'))
 FROM invoices WHERE (n + m) % 25 = 0;
 
-INSERT INTO analytics.transactions
+INSERT INTO analytics.transactions (transaction_id, idempotency_key, status, effective_at, created_at, posted_at,
+       archived_at, status_changed_at, reverses_transaction_id, reference, source_event_id, event_type, batch_id,
+       description, metadata, source)
 SELECT md5(key), key, status, effective_at, effective_at, posted_at, archived_at, coalesce(archived_at, posted_at),
        NULL, reference, key, event_type, NULL, event_type, '{}', source
 FROM txn;
@@ -148,11 +152,15 @@ def generate(path: Path, subscriptions: int, months: int) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute(CONTRACT_DDL)
         con.execute(GENERATE.replace("$months", str(months)).replace("$subscriptions", str(subscriptions)))
+        con.execute(read_sql("warehouse/macros.sql"))  # what the mirror computes once per transaction, as it does
+        duck.run_file(con, "warehouse/mirror/derive_transactions.sql", {"tz": "UTC", "all": False})
         con.execute(SNAPSHOTS.format(table="account_balance_snapshots", key="account", source="SELECT * FROM deltas"))
         con.execute(SNAPSHOTS.format(
             table="category_balance_snapshots", key="category",
             source="SELECT c.category, d.currency, d.day, sum(pd)::BIGINT AS pd, sum(pc)::BIGINT AS pc, sum(qd)::BIGINT AS qd, "
                    "sum(qc)::BIGINT AS qc, sum(cnt)::BIGINT AS cnt FROM deltas d JOIN categories c USING (account) GROUP BY ALL"))
+        con.execute("INSERT INTO warehouse_meta.builds SELECT 'account_snapshots', '1:1:', max(as_of_date), 'UTC', "
+                    "min(as_of_date), '', min(as_of_date), 'bench', now() FROM analytics.account_balance_snapshots")
 
 
 def main() -> None:

@@ -34,7 +34,11 @@ CREATE TABLE analytics.account_categories (category VARCHAR, account VARCHAR);
 CREATE TABLE analytics.transactions (transaction_id VARCHAR, idempotency_key VARCHAR, status VARCHAR,
     effective_at TIMESTAMPTZ, created_at TIMESTAMPTZ, posted_at TIMESTAMPTZ, archived_at TIMESTAMPTZ,
     status_changed_at TIMESTAMPTZ, reverses_transaction_id VARCHAR, reference VARCHAR, source_event_id VARCHAR,
-    event_type VARCHAR, batch_id VARCHAR, description VARCHAR, metadata JSON, source JSON);
+    event_type VARCHAR, batch_id VARCHAR, description VARCHAR, metadata JSON, source JSON,
+    effective_date DATE, posted_date DATE, archived_date DATE, posting_at TIMESTAMPTZ, posting_date DATE,
+    subscription_id VARCHAR, customer_id VARCHAR, source_amount BIGINT, source_currency VARCHAR, invoice_id VARCHAR,
+    plan_id VARCHAR, payment_id VARCHAR, is_payment BOOLEAN, credit_id VARCHAR, period_start DATE, period_end DATE,
+    reason VARCHAR, region VARCHAR);
 CREATE TABLE analytics.entries (transaction_id VARCHAR, entry_no INTEGER, account_id VARCHAR, account VARCHAR,
     direction VARCHAR, amount BIGINT, currency VARCHAR, effective_at TIMESTAMPTZ, effective_date DATE);
 CREATE TABLE analytics.account_balance_snapshots (account VARCHAR, currency VARCHAR, as_of_date DATE,
@@ -48,6 +52,9 @@ CREATE TABLE analytics.category_balance_snapshots (category VARCHAR, currency VA
 CREATE TABLE analytics.restatements (batch_id VARCHAR, scope VARCHAR, key VARCHAR, currency VARCHAR, as_of_date DATE,
     old_posted BIGINT, new_posted BIGINT, old_pending BIGINT, new_pending BIGINT, old_available BIGINT,
     new_available BIGINT, restated_at TIMESTAMPTZ);
+CREATE SCHEMA IF NOT EXISTS warehouse_meta;
+CREATE TABLE warehouse_meta.builds (product VARCHAR, watermark VARCHAR, last_day DATE, timezone VARCHAR,
+    start_date DATE, fingerprint VARCHAR, first_written DATE, run_id VARCHAR, built_at TIMESTAMPTZ);
 """
 
 SUMS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
@@ -279,12 +286,20 @@ class LedgerBuilder:
                                      | {"account_id": account_id(e["account"])} for e in entries])
             _insert(con, "account_balance_snapshots", account_rows)
             _insert(con, "category_balance_snapshots", category_rows)
+            # the snapshots were built through the last day anything moved (the pipeline's: today)
+            last_day = max((r["as_of_date"] for r in account_rows), default=None)
+            con.execute("INSERT INTO warehouse_meta.builds VALUES ('account_snapshots', '1:1:', $d, $tz, $first, '', $first, "
+                        "'fixture', now())", {"d": last_day, "tz": self.timezone,
+                                               "first": min((r["as_of_date"] for r in account_rows), default=date(2020, 1, 1))})
         return path
 
     def _transaction_row(self, t: Txn) -> dict:
         source = {"subscription_id": t.subscription_id, "customer_id": t.customer_id,
                   "amount": sum(leg.amount for leg in t.legs if leg.direction == "debit"),
                   "currency": t.legs[0].currency, "payload": t.payload, "recorded_at": t.effective_at.isoformat()}
+        posting_at = max(t.effective_at, t.posted_at) if t.status == "posted" else None
+        payment_reference = t.reference[len("payment:"):] if t.reference and t.reference.startswith("payment:") else None
+        is_payment = t.event_type == "payment.initiated" or payment_reference is not None
         return {
             "transaction_id": t.transaction_id, "idempotency_key": t.key, "status": t.status,
             "effective_at": t.effective_at, "created_at": t.effective_at, "posted_at": t.posted_at,
@@ -294,7 +309,24 @@ class LedgerBuilder:
             "reference": t.reference, "source_event_id": t.key, "event_type": t.event_type, "batch_id": None,
             "description": t.description or f"{t.event_type} {t.key}", "metadata": json.dumps(t.metadata),
             "source": json.dumps(source),
+            # what the warehouse's mirror computes once per transaction, from the builder's own fields
+            "effective_date": self.local_date(t.effective_at), "posted_date": self.local_date(t.posted_at),
+            "archived_date": self.local_date(t.archived_at), "posting_at": posting_at,
+            "posting_date": self.local_date(posting_at), "subscription_id": t.subscription_id,
+            "customer_id": t.customer_id, "source_amount": source["amount"], "source_currency": source["currency"],
+            "invoice_id": t.payload.get("invoice_id"), "plan_id": t.payload.get("plan_id"),
+            "payment_id": t.payload.get("payment_id") or payment_reference, "is_payment": is_payment,
+            "credit_id": t.payload.get("credit_id"), "period_start": self._payload_day(t.payload.get("period_start")),
+            "period_end": self._payload_day(t.payload.get("period_end")),
+            "reason": t.metadata.get("failure_reason") or t.payload.get("reason") or t.metadata.get("reason"),
+            "region": t.metadata.get("region"),
         }
+
+    def _payload_day(self, text: str | None) -> date | None:
+        """A payload date: a bare date as written, a timestamp as its reporting day."""
+        if text is None:
+            return None
+        return date.fromisoformat(text) if len(text) == 10 else self.local_date(datetime.fromisoformat(text))
 
 
 def prefixes(code: str) -> list[str]:
@@ -350,6 +382,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
             arrays[c] = pa.array(values, pa.date32())
         elif types[c] in ("BIGINT", "INTEGER"):
             arrays[c] = pa.array(values, pa.int64())
+        elif types[c] == "BOOLEAN":
+            arrays[c] = pa.array(values, pa.bool_())
         else:
             arrays[c] = pa.array(values, pa.string())
     frame = pa.table(arrays)  # noqa: F841 (read by DuckDB's replacement scan)

@@ -127,7 +127,7 @@ def test_the_watermark_is_on_the_cover_when_the_warehouse_has_one(hand_made_ware
     copy = tmp_path / "w.duckdb"
     shutil.copy(hand_made_warehouse.path, copy)
     with duckdb.connect(str(copy)) as con:
-        con.execute("CREATE SCHEMA warehouse_meta; CREATE TABLE warehouse_meta.mirror_state AS SELECT '7411:7411:' AS snapshot, "
+        con.execute("CREATE SCHEMA IF NOT EXISTS warehouse_meta; CREATE TABLE warehouse_meta.mirror_state AS SELECT '7411:7411:' AS snapshot, "
                     "TIMESTAMPTZ '2024-03-13 07:59:00+00' AS taken_at, TIMESTAMPTZ '2024-03-13 07:59:30+00' AS mirrored_at, "
                     "'UTC' AS timezone, 12::BIGINT AS runs")
     pack = _pack(copy, "2024-03")

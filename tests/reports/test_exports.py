@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ledger_pipelines.accounting.money import UnknownCurrency, decimals, format_minor, to_major
 from ledger_pipelines.reports import exports
 from ledger_pipelines.reports.catalog import REPORTS
-from ledger_pipelines.reports.currency_units import UnknownCurrency, decimals, format_minor, to_major
 from ledger_pipelines.reports.exports import ExportError, export_report, export_reports, export_table, neutralise
 from tests.reports.conftest import BuiltWarehouse
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from ledger_pipelines.timeparse import end_of_day
+from ledger_pipelines.accounting.calendar import end_of_day
 
 FAR = datetime(9999, 12, 31, tzinfo=ZoneInfo("UTC"))
 

@@ -11,8 +11,8 @@ import psycopg
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from ledger_pipelines.accounting.calendar import end_of_day
 from ledger_pipelines.ledger.balances import balance_at, balances, recomputed_balances
-from ledger_pipelines.timeparse import end_of_day
 from tests.conftest import drop_database, make_database
 from tests.warehouse.conftest import build
 from tests.warehouse.ledgen import ACCOUNTS, BASE, RandomLedger

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from ledger_pipelines.accounting.money import format_amount
 from ledger_pipelines.cli import main
 from ledger_pipelines.ledger.balances import recomputed_balances
-from ledger_pipelines.reports.currency_units import format_amount
 from ledger_pipelines.warehouse import freshness
 from ledger_pipelines.warehouse.publish import publish
 from ledger_pipelines.warehouse.store import open_work

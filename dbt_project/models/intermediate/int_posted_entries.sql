@@ -1,6 +1,6 @@
 -- Entries of posted transactions with the day they started to count in posted balances
--- (`posting_date`: the later of the entry's effective day and the transaction's posting day, as
--- in the balance definitions) and the report period that day falls in (NULL after the latest
+-- (`posting_date`, computed once by the warehouse's mirror: the later of the effective day and
+-- the posting day, as in the balance definitions) and the report period that day falls in (NULL after the latest
 -- report date; entries before the first report period count in the first one, as in the
 -- snapshots). Amounts are also given signed by the account's normal balance.
 with posted as (
@@ -15,8 +15,8 @@ with posted as (
         e.currency,
         e.effective_at,
         e.effective_date,
-        greatest(e.effective_at, t.posted_at) as posting_at,
-        greatest(e.effective_date, t.posted_date) as posting_date,
+        t.posting_at,
+        t.posting_date,
         t.event_type,
         t.reference,
         t.subscription_id,

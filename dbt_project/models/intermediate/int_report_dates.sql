@@ -1,11 +1,18 @@
 -- The dates every report is computed at: each month end from the month of the first snapshot,
--- and the latest day (var report_date, else the latest snapshot day but never after today in the
--- reporting time zone). One row per period ('YYYY-MM'); the latest period's as_of_date is the
+-- and the latest day (var report_date, else the day the account snapshots were built through:
+-- their build record, warehouse_meta.builds, i.e. today in the reporting time zone when the
+-- pipeline built them). One row per period ('YYYY-MM'); the latest period's as_of_date is the
 -- latest day, which is a month end only when the month is complete.
-with bounds as (
+with built as (
+    select max(last_day) as last_day
+    from {{ source('warehouse_meta', 'builds') }}
+    where product = 'account_snapshots'
+),
+
+bounds as (
     select
         min(as_of_date) as first_day,
-        coalesce({{ report_date_literal() }}, least(max(as_of_date), {{ local_today() }})) as last_day
+        coalesce({{ report_date_literal() }}, (select last_day from built)) as last_day
     from {{ ref('stg_account_balance_snapshots') }}
 ),
 

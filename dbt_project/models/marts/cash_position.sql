@@ -37,7 +37,7 @@ payments as (
         sum(e.amount) as amount
     from {{ ref('stg_transactions') }} as t
     inner join {{ ref('stg_entries') }} as e using (transaction_id)
-    where (t.event_type = 'payment.initiated' or starts_with(t.reference, 'payment:')) and e.direction = 'debit'
+    where t.is_payment and e.direction = 'debit'
     group by all
 ),
 

@@ -5,7 +5,7 @@
 with failed as (
     select *
     from {{ ref('stg_transactions') }}
-    where (event_type = 'payment.initiated' or starts_with(reference, 'payment:')) and status = 'archived'
+    where is_payment and status = 'archived'
 ),
 
 amounts as (

@@ -8,6 +8,7 @@ under the lock -- renders previews and charts from the freshly built tables and 
 atomically. The exports read the published copy (read-only), as finance does.
 """
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,7 @@ def dbt_target_path(duckdb_warehouse: DuckDBWarehouse) -> Path:
 )
 def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb_warehouse: DuckDBWarehouse):
     """``dbt build`` (models and their tests) on the work file under the writer lock, then publish."""
-    from ledger_pipelines.reports.dbt_runner import dbt_env, temporary_environment
+    from ledger_pipelines.reports.dbt_runner import dbt_env, dbt_vars, temporary_environment
     from ledger_pipelines.warehouse import freshness
     from ledger_pipelines.warehouse.publish import publish_unlocked
     from ledger_pipelines.warehouse.store import connect, ensure_schema, writer_lock
@@ -92,8 +93,9 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         finally:
             conn.close()
-        with temporary_environment(dbt_env(work, settings.timezone)):
-            invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
+        with temporary_environment(dbt_env(work)):
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings.timezone))], context=context,
+                                 raise_on_error=False, target_path=target)
             events = list(invocation.stream())
         succeeded = invocation.is_successful()
         conn = connect(work)

@@ -32,16 +32,18 @@ REPORTS_PREFIX = "reports"
 # older than a day and a half means a run failed or the daemon is down.
 REPORT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
-# The warehouse's public tables (dbt source `analytics`) and the warehouse asset that writes each.
-SOURCE_ASSET_KEYS: dict[str, dg.AssetKey] = {
-    "accounts": MIRROR_KEY,
-    "categories": MIRROR_KEY,
-    "account_categories": MIRROR_KEY,
-    "transactions": MIRROR_KEY,
-    "entries": MIRROR_KEY,
-    "account_balance_snapshots": ACCOUNT_SNAPSHOTS_KEY,
-    "category_balance_snapshots": CATEGORY_SNAPSHOTS_KEY,
-    "restatements": ACCOUNT_SNAPSHOTS_KEY,
+# The warehouse's tables the reports read (dbt sources `analytics` and `warehouse_meta`) and the
+# warehouse asset that writes each.
+SOURCE_ASSET_KEYS: dict[tuple[str, str], dg.AssetKey] = {
+    ("analytics", "accounts"): MIRROR_KEY,
+    ("analytics", "categories"): MIRROR_KEY,
+    ("analytics", "account_categories"): MIRROR_KEY,
+    ("analytics", "transactions"): MIRROR_KEY,
+    ("analytics", "entries"): MIRROR_KEY,
+    ("analytics", "account_balance_snapshots"): ACCOUNT_SNAPSHOTS_KEY,
+    ("analytics", "category_balance_snapshots"): CATEGORY_SNAPSHOTS_KEY,
+    ("analytics", "restatements"): ACCOUNT_SNAPSHOTS_KEY,
+    ("warehouse_meta", "builds"): ACCOUNT_SNAPSHOTS_KEY,  # the snapshots' build record: the reports' last day
 }
 
 # The dbt of the interpreter running this code (the venv's), whether or not the venv is on PATH.
@@ -101,8 +103,9 @@ reports_dbt_project = DbtProject(project_dir=dbt_project_dir(), target_path="tar
 
 
 class ReportsTranslator(DagsterDbtTranslator):
-    """Names every dbt model ``reports/<model>`` in group ``reports`` and maps the ``analytics``
-    sources to the warehouse assets, so lineage runs source events -> ledger -> snapshots -> reports."""
+    """Names every dbt model ``reports/<model>`` in group ``reports`` and maps the warehouse's tables
+    (sources ``analytics``, ``warehouse_meta``) to the warehouse assets, so lineage runs source
+    events -> ledger -> snapshots -> reports."""
 
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(
@@ -111,11 +114,11 @@ class ReportsTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            name = dbt_resource_props["name"]
-            if dbt_resource_props.get("source_name") == "analytics" and name in SOURCE_ASSET_KEYS:
-                return SOURCE_ASSET_KEYS[name]
+            source = (dbt_resource_props.get("source_name") or "", dbt_resource_props["name"])
+            if source in SOURCE_ASSET_KEYS:
+                return SOURCE_ASSET_KEYS[source]
             raise ValueError(
-                f"dbt source {dbt_resource_props.get('source_name')}.{name} has no warehouse asset; add it to "
+                f"dbt source {'.'.join(source)} has no warehouse asset; add it to "
                 "SOURCE_ASSET_KEYS in ledger_pipelines/defs/reports/project.py."
             )
         return report_asset_key(dbt_resource_props["name"])

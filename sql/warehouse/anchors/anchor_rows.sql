@@ -8,7 +8,7 @@
 -- so that balance_at never reads more than about $k entries past an anchor.
 CREATE OR REPLACE TEMP TABLE new_anchors AS
 WITH ends_of_days AS (
-    SELECT account_id, currency, timezone($tz, (as_of_date + 1)::TIMESTAMP) - INTERVAL 1 MICROSECOND AS anchor_at,
+    SELECT account_id, currency, day_end(as_of_date, $tz) AS anchor_at,
            posted_debits AS pd, posted_credits AS pc, pending_debits AS qd, pending_credits AS qc, entry_count AS n
       FROM (
         SELECT *, row_number() OVER (PARTITION BY account_id, currency ORDER BY as_of_date DESC) AS from_last
@@ -19,8 +19,8 @@ WITH ends_of_days AS (
         OR from_last = 1
 ), hot AS (
     SELECT account_id, currency, as_of_date,
-           timezone($tz, as_of_date::TIMESTAMP) AS day_start,
-           timezone($tz, (as_of_date + 1)::TIMESTAMP) - INTERVAL 1 MICROSECOND AS day_end,
+           day_start(as_of_date, $tz) AS day_start,
+           day_end(as_of_date, $tz) AS day_end,
            posted_debits - day_posted_debits AS bpd, posted_credits - day_posted_credits AS bpc,
            pending_debits - day_pending_debits AS bqd, pending_credits - day_pending_credits AS bqc,
            entry_count - day_entry_count AS bn
@@ -42,7 +42,7 @@ WITH ends_of_days AS (
       FROM (
         SELECT e.account_id, e.currency, e.direction = 'debit' AS is_debit, e.amount, t.status,
                coalesce(t.posted_at, t.archived_at) AS moved_at,
-               timezone($tz, coalesce(t.posted_at, t.archived_at))::DATE AS move_date
+               coalesce(t.posted_date, t.archived_date) AS move_date
           FROM analytics.transactions t
           JOIN analytics.entries e ON e.transaction_id = t.transaction_id
          WHERE t.status_changed_at IS NOT NULL AND coalesce(t.posted_at, t.archived_at) > e.effective_at

@@ -25,9 +25,9 @@ WITH member_changes AS (
     WINDOW w AS (PARTITION BY category, currency ORDER BY as_of_date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ), expected AS (
     SELECT e.*, c.normal_balance,
-           CASE c.normal_balance WHEN 'debit' THEN pd - pc ELSE pc - pd END AS posted,
-           CASE c.normal_balance WHEN 'debit' THEN pd - pc + qd - qc ELSE pc - pd + qc - qd END AS pending,
-           CASE c.normal_balance WHEN 'debit' THEN pd - pc - qc ELSE pc - pd - qd END AS available
+           signed_posted(c.normal_balance, pd, pc, qd, qc) AS posted,
+           signed_pending(c.normal_balance, pd, pc, qd, qc) AS pending,
+           signed_available(c.normal_balance, pd, pc, qd, qc) AS available
       FROM expected_sums e
       JOIN analytics.categories c ON c.category = e.category
      WHERE e.as_of_date BETWEEN $d1 AND $d2

@@ -1,12 +1,13 @@
--- The ledger as it stood at the mirror's watermark {snapshot}, per effective day (reporting
--- time zone {tz}), currency and status then: transactions, entries, debit and credit sums.
-SELECT (e.effective_at AT TIME ZONE '{tz}')::date AS effective_date, e.currency,
-       CASE WHEN pg_visible_in_snapshot(t.changed_xid, '{snapshot}'::pg_snapshot) THEN t.status ELSE 'pending' END AS status,
+-- The ledger as it stood at the mirror's watermark (parameter snapshot), per effective day in the
+-- reporting time zone (parameter tz; Postgres computes the day itself, independently of the
+-- mirror), currency and status then: transactions, entries, debit and credit sums.
+SELECT (e.effective_at AT TIME ZONE %(tz)s)::date AS effective_date, e.currency,
+       CASE WHEN pg_visible_in_snapshot(t.changed_xid, %(snapshot)s::pg_snapshot) THEN t.status ELSE 'pending' END AS status,
        count(DISTINCT e.transaction_id) AS transactions, count(*) AS entries,
        -- as text: a day's sum of 64-bit amounts may pass the 64-bit range (compared as 128-bit ints)
        coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0)::text AS debits,
        coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0)::text AS credits
   FROM ledger.entries e
   JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
- WHERE pg_visible_in_snapshot(t.created_xid, '{snapshot}'::pg_snapshot)
+ WHERE pg_visible_in_snapshot(t.created_xid, %(snapshot)s::pg_snapshot)
  GROUP BY 1, 2, 3

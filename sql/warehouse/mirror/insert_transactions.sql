@@ -1,7 +1,11 @@
--- First run: every transaction, straight from the Arrow stream.
-INSERT INTO analytics.transactions
-SELECT transaction_id::VARCHAR, idempotency_key, status, effective_at, created_at, posted_at, archived_at,
-       status_changed_at, reverses_transaction_id::VARCHAR, reference, source_event_id, event_type,
-       batch_id::VARCHAR, description, metadata::JSON, source::JSON, created_xid::UBIGINT,
-       changed_xid::UBIGINT, changed_batch_id::VARCHAR
+-- First run: every transaction, straight from the Arrow stream, with what the mirror computes once
+-- for it in the reporting time zone $tz (macro transaction_fields, sql/warehouse/macros.sql).
+INSERT INTO analytics.transactions BY NAME
+SELECT transaction_id::VARCHAR AS transaction_id, idempotency_key, status, effective_at, created_at, posted_at,
+       archived_at, status_changed_at, reverses_transaction_id::VARCHAR AS reverses_transaction_id, reference,
+       source_event_id, event_type, batch_id::VARCHAR AS batch_id, description, metadata::JSON AS metadata,
+       source::JSON AS source, created_xid::UBIGINT AS created_xid, changed_xid::UBIGINT AS changed_xid,
+       changed_batch_id::VARCHAR AS changed_batch_id,
+       unnest(transaction_fields(status, effective_at, posted_at, archived_at, reference, event_type, metadata::JSON,
+                                 source::JSON, $tz))
   FROM incoming_transactions;

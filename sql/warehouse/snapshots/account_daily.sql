@@ -1,4 +1,4 @@
--- Per account, currency and day (reporting time zone $tz) through $d2: the change of the four
+-- Per account, currency and day (the mirror's reporting time zone) through $d2: the change of the four
 -- cumulative sums (posted/pending x debits/credits), entries that became effective and entries
 -- whose pending transaction moved. One vectorised pass over the mirror, whatever the range.
 --
@@ -7,15 +7,16 @@
 -- before d, gone if archived with archived_at on or before d, else pending. So an entry changes
 -- the sums at most twice: on its effective day (into its state of that day) and, if it was still
 -- pending then, on the day its transaction moved (pending -> posted, or pending -> gone).
--- Days before $start (SUBLEDGER_START_DATE) fold into $start: earlier entries count there.
+-- Days before $start (SUBLEDGER_START_DATE) fold into $start: earlier entries count there. Days are
+-- the ones the mirror computed (analytics.entries.effective_date, analytics.transactions.posted_date/archived_date).
 CREATE OR REPLACE TEMP TABLE account_daily AS
 WITH ent AS (
     SELECT e.account_id, e.currency, e.direction = 'debit' AS is_debit, e.amount,
-           greatest(e.effective_date, $start) AS d_eff,
+           fold_to_start(e.effective_date, $start) AS d_eff,
            t.status,
            CASE t.status
-                WHEN 'posted' THEN greatest(timezone($tz, t.posted_at)::DATE, $start)
-                WHEN 'archived' THEN greatest(timezone($tz, t.archived_at)::DATE, $start)
+                WHEN 'posted' THEN fold_to_start(t.posted_date, $start)
+                WHEN 'archived' THEN fold_to_start(t.archived_date, $start)
            END AS d_move
       FROM analytics.entries e
       JOIN analytics.transactions t ON t.transaction_id = e.transaction_id

@@ -31,9 +31,9 @@ WITH category_daily AS (
       JOIN analytics.categories c ON c.category = r.category
 )
 SELECT category, currency, day AS as_of_date, normal_balance,
-       CAST(CASE normal_balance WHEN 'debit' THEN pd - pc ELSE pc - pd END AS BIGINT) AS posted,
-       CAST(CASE normal_balance WHEN 'debit' THEN pd - pc + qd - qc ELSE pc - pd + qc - qd END AS BIGINT) AS pending,
-       CAST(CASE normal_balance WHEN 'debit' THEN pd - pc - qc ELSE pc - pd - qd END AS BIGINT) AS available,
+       CAST(signed_posted(normal_balance, pd, pc, qd, qc) AS BIGINT) AS posted,
+       CAST(signed_pending(normal_balance, pd, pc, qd, qc) AS BIGINT) AS pending,
+       CAST(signed_available(normal_balance, pd, pc, qd, qc) AS BIGINT) AS available,
        CAST(pd AS BIGINT) AS posted_debits, CAST(pc AS BIGINT) AS posted_credits,
        CAST(qd AS BIGINT) AS pending_debits, CAST(qc AS BIGINT) AS pending_credits,
        CAST(dpd AS BIGINT) AS day_posted_debits, CAST(dpc AS BIGINT) AS day_posted_credits,
