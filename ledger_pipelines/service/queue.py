@@ -205,6 +205,7 @@ class Consumer:
             whole = prepared.rejects.filter(pl.col("seq").is_null())
             if whole.height:
                 raise ClaimFailed(whole["message"][0])
+            failpoint("queue.before_post")
             return self._post(claimed, prepared)
         except (psycopg.OperationalError, KeyboardInterrupt, SystemExit):
             raise  # the connection or the process is gone: the next claim sees the tries

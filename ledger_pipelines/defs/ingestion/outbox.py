@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import dagster as dg
 
 from ledger_pipelines.defs.ingestion.assets import outbox_batches
-from ledger_pipelines.defs.settings_resource import SubledgerSettings
 from ledger_pipelines.defs.warehouse.resources import LedgerPostgres
 
 ingest_outbox_job = dg.define_asset_job(
@@ -42,6 +41,14 @@ def outbox_waiting(dsn: str) -> OutboxWaiting:
     return OutboxWaiting(int(rows), oldest, float(age), int(workers))
 
 
+def lag_warn_seconds() -> float:
+    """``SUBLEDGER_QUEUE_LAG_WARN_SECONDS`` of the process that evaluates the sensor or check."""
+    from ledger_pipelines.config import load_settings
+    from ledger_pipelines.service.settings import load_service_settings
+
+    return load_service_settings(load_settings()).lag_warn_seconds
+
+
 def pending_outbox_rows(dsn: str) -> tuple[int, str]:
     """``(rows, oldest waiting id)``: how many outbox rows a drain would post now (``subledger run``)."""
     waiting = outbox_waiting(dsn)
@@ -56,12 +63,9 @@ def pending_outbox_rows(dsn: str) -> tuple[int, str]:
     description="Drains ingest.outbox when rows wait and no worker is connected; warns when the oldest waiting event "
                 "is older than SUBLEDGER_QUEUE_LAG_WARN_SECONDS.",
 )
-def outbox_sensor(context: dg.SensorEvaluationContext, ledger_postgres: LedgerPostgres,
-                  subledger: SubledgerSettings) -> dg.SensorResult | dg.SkipReason:
-    from ledger_pipelines.service.settings import load_service_settings
-
+def outbox_sensor(context: dg.SensorEvaluationContext, ledger_postgres: LedgerPostgres) -> dg.SensorResult | dg.SkipReason:
     waiting = outbox_waiting(ledger_postgres.dsns().reader_dsn)
-    threshold = load_service_settings(subledger.get()).lag_warn_seconds
+    threshold = lag_warn_seconds()
     if waiting.rows and waiting.oldest_age_seconds > threshold:
         context.log.warning(f"the oldest of {waiting.rows} waiting outbox events is {waiting.oldest_age_seconds:.0f} s old "
                             f"(more than SUBLEDGER_QUEUE_LAG_WARN_SECONDS={threshold:g}); "
@@ -77,11 +81,9 @@ def outbox_sensor(context: dg.SensorEvaluationContext, ledger_postgres: LedgerPo
 @dg.asset_check(asset=outbox_batches, name="outbox_lag",
                 description="Warns when the oldest event still waiting in the outbox is older than "
                             "SUBLEDGER_QUEUE_LAG_WARN_SECONDS (default 60).")
-def outbox_lag(ledger_postgres: LedgerPostgres, subledger: SubledgerSettings) -> dg.AssetCheckResult:
-    from ledger_pipelines.service.settings import load_service_settings
-
+def outbox_lag(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
     waiting = outbox_waiting(ledger_postgres.dsns().reader_dsn)
-    threshold = load_service_settings(subledger.get()).lag_warn_seconds
+    threshold = lag_warn_seconds()
     return dg.AssetCheckResult(
         passed=waiting.oldest_age_seconds <= threshold,
         severity=dg.AssetCheckSeverity.WARN,
