@@ -126,7 +126,8 @@ def prepare_claim(claim_: Claim, ingest: Ingestor) -> PreparedBatch:
 
     Consecutive ``envelope`` rows are one JSON-lines source (read exactly like a file), consecutive
     column rows one frame (like the outbox was always read). Each row is exactly one event, so the
-    event at position ``seq`` is row ``seq``: its quarantine entry gets ``line_no`` = the outbox id.
+    event at position ``seq`` is row ``seq``: its quarantine entry gets ``line_no`` = the outbox id
+    (and the row's event id when the event was refused before its id could be read).
     """
     sources: list[bytes | pl.DataFrame] = []
     run: list[ClaimedRow] = []
@@ -141,11 +142,14 @@ def prepare_claim(claim_: Claim, ingest: Ingestor) -> PreparedBatch:
         if row is not None:
             run.append(row)
     prepared = prepare_batch(sources, ingest.rules, ingest.settings)
-    rows = pl.DataFrame({"seq": range(len(claim_.rows)), "outbox_id": claim_.ids}, schema={"seq": pl.Int64, "outbox_id": pl.Int64})
+    rows = pl.DataFrame({"seq": range(len(claim_.rows)), "outbox_id": claim_.ids, "row_event_id": [r.event_id for r in claim_.rows]},
+                        schema={"seq": pl.Int64, "outbox_id": pl.Int64, "row_event_id": pl.Utf8})
 
     def by_outbox_id(frame: pl.DataFrame) -> pl.DataFrame:
+        """line_no = the outbox id; an event refused before its id was read (malformed JSON) gets the row's."""
         return (frame.join(rows, on="seq", how="left")
-                .with_columns(line_no=pl.coalesce("outbox_id", "line_no"), source_file=pl.lit(SOURCE_NAME))
+                .with_columns(line_no=pl.coalesce("outbox_id", "line_no"), event_id=pl.coalesce("event_id", "row_event_id"),
+                              source_file=pl.lit(SOURCE_NAME))
                 .select(frame.columns))
 
     prepared.rejects = by_outbox_id(prepared.rejects)

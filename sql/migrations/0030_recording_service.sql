@@ -33,7 +33,7 @@ ALTER TABLE ingest.outbox
     ADD COLUMN envelope     text,
     ADD COLUMN order_key    text,
     ADD COLUMN lane         smallint,
-    ADD COLUMN available_at timestamptz NOT NULL DEFAULT '-infinity',  -- a failed row waits until then
+    ADD COLUMN available_at timestamptz NOT NULL DEFAULT now(),  -- a failed row waits until then
     ADD COLUMN tries        integer NOT NULL DEFAULT 0,                -- times claimed
     ADD COLUMN solo_tries   integer NOT NULL DEFAULT 0,                -- times claimed alone
     ADD COLUMN claim_size   integer,                                   -- rows of its last claim

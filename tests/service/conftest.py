@@ -111,3 +111,59 @@ def start_process(service_env) -> Iterator[Callable[..., subprocess.Popen]]:
     yield start
     for process in started:
         stop_process(process)
+
+
+class Api:
+    """A running ``subledger serve`` and keys of each scope."""
+
+    def __init__(self, base: str, keys: dict[str, str]):
+        import httpx
+
+        self.base = base
+        self.keys = keys
+        self.client = httpx.Client(base_url=base, timeout=30)
+
+    def call(self, method: str, path: str, scope: str | None = "admin", **kwargs):
+        headers = kwargs.pop("headers", {})
+        if scope is not None:
+            headers["Authorization"] = f"Bearer {self.keys[scope]}"
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+
+def make_keys(dsn: str) -> dict[str, str]:
+    from ledger_pipelines.service.keys import create_key
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return {scope: create_key(conn, f"test {scope}", scope)[0] for scope in ("read", "write", "admin")}
+
+
+@pytest.fixture
+def api(service_env, ledger_db, start_process) -> Iterator[Api]:
+    """``subledger serve`` on a free port of 127.0.0.1 (a real server process), ready to answer."""
+    import httpx
+
+    port = free_port()
+    process = start_process(subledger("serve", "--port", str(port)))
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, "subledger serve exited"
+        try:
+            return httpx.get(base + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 60, "subledger serve to answer")
+    client = Api(base, make_keys(ledger_db.dsn))
+    yield client
+    client.client.close()
+
+
+@pytest.fixture
+def workers(service_env, start_process) -> Callable[..., subprocess.Popen]:
+    """Start ``subledger workers -n N`` (real processes); stopped after the test."""
+
+    def start(count: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
+        return start_process(subledger("workers", "-n", str(count)), env=env)
+
+    return start

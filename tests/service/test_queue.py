@@ -13,7 +13,7 @@ from ledger_pipelines.ingest.service import ingestor
 from ledger_pipelines.service import queue
 from ledger_pipelines.service.queue import ClaimFailed, Consumer, claim, drain, merge_reports, prune, queue_stats
 from ledger_pipelines.service.settings import ServiceSettings
-from tests.service.conftest import credit_events, insert_envelopes, outcomes
+from tests.service.conftest import credit_events, insert_envelopes, outcomes, wait_until
 
 
 def test_events_of_one_subscription_share_a_lane_and_a_lifecycle_event_follows_its_target(service_env, ledger_db):
@@ -40,7 +40,10 @@ def test_a_lane_held_by_one_consumer_is_skipped_by_another(service_env, ledger_d
         assert {r.event_id for r in second.rows} == {"s2-grant", "s2-apply"}  # s1's lane is a's until a claims again
         unfinished = claim(b, 10)  # b did not finish them: they come back as suspects, a quarter of 2 = 1 at a time
         assert [(r.event_id, r.tries) for r in unfinished.rows] == [("s2-grant", 2)]
-        a.close()  # a killed consumer: its lane is free at once, its row a suspect
+        a_pid = a.info.backend_pid
+        a.close()  # a killed consumer: its lane is free once its session ends, its row a suspect
+        wait_until(lambda: b.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [a_pid]).fetchone()[0] == 0,
+                   30, "the closed consumer's session to end")
         again = claim(b, 10)
         assert [(r.event_id, r.tries) for r in again.rows] == [("s1-grant", 2)]  # alone: a suspect
 
@@ -96,7 +99,7 @@ def test_a_poison_event_is_quarantined_after_its_tries_and_its_lane_goes_on(serv
         consumer = Consumer(ing, service)
         with psycopg.connect(ledger_db.dsn, autocommit=True) as owner:
             while True:
-                owner.execute("UPDATE ingest.outbox SET available_at = '-infinity'")  # no waiting out the backoff here
+                owner.execute("UPDATE ingest.outbox SET available_at = now() - interval '1 second'")  # no waiting out the backoff here
                 try:
                     if consumer.step() is None:
                         break
