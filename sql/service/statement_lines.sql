@@ -2,8 +2,7 @@
 -- in the order they started to count: an entry counts from greatest(effective_at, posted_at) (a
 -- transaction held pending counts when it is posted; archived ones never), as balances as of a
 -- time count them (docs/architecture.md, "Balance definitions"). Keyset pagination after
--- (%(after_at)s, %(after_tx)s, %(after_no)s); with %(sum_only)s the signed total of the lines up
--- to that position instead.
+-- (%(after_at)s, %(after_tx)s, %(after_no)s); statement_sum.sql totals the lines up to it.
 WITH lines AS (
     SELECT greatest(e.effective_at, t.posted_at) AS counted_at, t.transaction_id, e.entry_no, e.effective_at,
            t.posted_at, e.direction, e.amount, t.idempotency_key, t.description, t.source_event_type, t.reference
