@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "ledger_pipelines.cli.pipeline",
     "ledger_pipelines.cli.register",
     "ledger_pipelines.cli.sql",
+    "ledger_pipelines.cli.service",
 ]
 
 

@@ -38,7 +38,7 @@ from ledger_pipelines.config import Settings, load_settings
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.hashing import content_hashes
 from ledger_pipelines.ingest.mapping import map_events
-from ledger_pipelines.ingest.readers import RawFile, ReadLimits, read_frame, read_path, unreadable_file
+from ledger_pipelines.ingest.readers import RawFile, ReadLimits, read_frame, read_jsonl_bytes, read_path, unreadable_file
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS, validate_events
 from ledger_pipelines.ledger.plan import PostingPlan
@@ -72,7 +72,7 @@ class PreparedBatch:
 
 
 def prepare_batch(
-    sources: Sequence[str | Path | pl.DataFrame],
+    sources: Sequence[str | Path | pl.DataFrame | bytes],
     rules: RuleSet | None = None,
     settings: Settings | None = None,
     *,
@@ -82,7 +82,8 @@ def prepare_batch(
     """Read, validate, hash, de-duplicate and map ``sources`` as one batch; see the module docs.
 
     Files are read within the settings' limits (:class:`ReadLimits`); with ``root`` (the folder
-    they were found in) only regular files inside it are read, no link followed.
+    they were found in) only regular files inside it are read, no link followed. A ``bytes``
+    source is JSON lines already in memory (the outbox's ``envelope`` rows), read like a file.
     """
     settings = settings or load_settings()
     rules = rules or load_rules(settings.rules_path)
@@ -119,10 +120,12 @@ def prepare_batch(
         return _prepare_raws(raws, rules, settings, now, read_seconds)
 
 
-def _read_source(number: int, source: str | Path | pl.DataFrame, limits: ReadLimits, root: Path | None) -> RawFile:
+def _read_source(number: int, source: str | Path | pl.DataFrame | bytes, limits: ReadLimits, root: Path | None) -> RawFile:
     """Read one source; an unexpected error makes it a whole unreadable file (see the module docs)."""
-    name = f"frame:{number}" if isinstance(source, pl.DataFrame) else str(source)
+    name = f"frame:{number}" if isinstance(source, pl.DataFrame) else f"jsonl:{number}" if isinstance(source, bytes) else str(source)
     try:
+        if isinstance(source, bytes):
+            return read_jsonl_bytes(source, name)
         return read_frame(source, name) if isinstance(source, pl.DataFrame) else read_path(source, limits, root=root)
     except NOT_DATA_ERRORS:
         raise

@@ -1,8 +1,9 @@
-"""Ingestion entry points: landed files, the outbox, replays. The CLI and Dagster both call these.
+"""Ingestion entry points: landed files and replays. The CLI and Dagster both call these.
 
-Each file (or outbox read, or replay file) is one batch in one database transaction
+Each file (or replay file) is one batch in one database transaction
 (:mod:`ledger_pipelines.ingest.writer`). A file already ingested with the same content is
-skipped before it is even parsed.
+skipped before it is even parsed. The outbox is a queue that consumers claim batches of, with
+the same front end and writer: :mod:`ledger_pipelines.service.queue`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 import psycopg
 
 from ledger_pipelines.config import ConfigError, Settings
@@ -34,8 +34,6 @@ from ledger_pipelines.postgres.cluster import ClusterError
 from ledger_pipelines.postgres.database import connect, database_dsns
 
 LOG = logging.getLogger(__name__)
-
-OUTBOX_LOCK = 0x0B0C5
 
 
 def landed_files(paths: Iterable[Path]) -> list[Path]:
@@ -165,27 +163,6 @@ class Ingestor:
                     file=identity, started=started,
                 )
         return [r for r in reports if r is not None]
-
-    def ingest_outbox(self) -> BatchReport | None:
-        """Read the outbox rows that are safe to read (committed before every running transaction
-        and after the last outbox batch) as one batch; None when there is nothing new."""
-        started = time.perf_counter()
-        with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
-            low, high = self.conn.execute(read_sql("ingest/outbox_window.sql")).fetchone()
-            rows = self.conn.execute(read_sql("ingest/read_outbox.sql"), {"low": low, "high": high}).fetchall()
-        if not rows:
-            return None
-        frame = pl.DataFrame(
-            rows, orient="row",
-            schema=["outbox_id", "event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id",
-                    "amount", "currency", "payload", "metadata"],
-        )
-        prepared = prepare_batch([frame.drop("outbox_id")], self.rules, self.settings)
-        return self._write(
-            prepared, source_kind="outbox", source_name=f"outbox xids [{low}, {high})",
-            content_hash=f"outbox:{low}:{high}", outbox_window=(int(str(low)), int(str(high))), started=started,
-        )
 
     def _already_ingested(self, source_kind: str, content_hash: str, path: Path) -> BatchReport | None:
         """The earlier batch of this content, or of these bytes found unreadable under this format."""

@@ -212,7 +212,7 @@ def test_the_outbox_asset_posts_new_rows_once_and_the_sensor_targets_it(ingest_e
     }
     assert "| `amount_not_integer` | 1 |" in meta["quarantine reasons"]
     assert (meta["first effective date"], meta["last effective date"]) == ("2024-05-01", "2024-05-02")
-    assert meta["source"].startswith("outbox xids")
+    assert meta["source"].startswith("outbox: ")  # claimed like the workers claim (service/queue.py)
 
     nothing = _metadata(_materialize(instance, outbox_batches), outbox_batches.key)
     assert nothing == {"events": 0}

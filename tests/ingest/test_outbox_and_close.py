@@ -1,4 +1,4 @@
-"""The outbox is read incrementally without skipping late commits; closed months stay closed."""
+"""The outbox is drained without skipping late commits; closed months stay closed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
 from ledger_pipelines.config import load_settings
-from ledger_pipelines.ingest.service import ingest_paths, ingestor
+from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.service.queue import drain, merge_reports
 
 OUTBOX_INSERT = (
     "INSERT INTO ingest.outbox (event_id, event_type, effective_at, subscription_id, customer_id, amount, currency, payload) "
@@ -36,13 +37,12 @@ def test_outbox_rows_are_read_once_and_a_late_commit_is_not_skipped(ingest_env, 
     app.execute(OUTBOX_INSERT, ["o2", "2024-05-03T00:00:00+02:00", "200", _payload("inv_o2")])
     app.commit()
 
-    with ingestor(load_settings()) as ing:
-        first = ing.ingest_outbox()
-        assert first is not None and first.posted == 1  # o2 waits: an older transaction is still open
-        late.commit()
-        second = ing.ingest_outbox()
-        assert second is not None and second.posted == 2
-        assert ing.ingest_outbox() is None
+    first = merge_reports(drain(load_settings()))
+    assert first is not None and first.posted == 2  # o1 and o2: committed; o-late is not yet
+    late.commit()
+    second = merge_reports(drain(load_settings()))
+    assert second is not None and second.posted == 1  # the late commit is not skipped
+    assert drain(load_settings()) == []
     assert _posted_keys(ledger_db.dsn) == {"o1", "o2", "o-late"}
     app.close()
     late.close()
@@ -52,8 +52,7 @@ def test_outbox_rows_get_the_same_validation_as_files(ingest_env, ledger_db):
     with psycopg.connect(ledger_db.writer_dsn) as app:
         app.execute(OUTBOX_INSERT, ["no-offset", "2024-05-02T00:00:00", "100", _payload("inv_no-offset")])
         app.execute(OUTBOX_INSERT, ["float", "2024-05-02T00:00:00Z", "1.5", _payload("inv_float")])
-    with ingestor(load_settings()) as ing:
-        report = ing.ingest_outbox()
+    report = merge_reports(drain(load_settings()))
     assert report.quarantined == 2
     assert report.reasons == {"timestamp_without_offset": 1, "amount_not_integer": 1}
 

@@ -12,9 +12,10 @@ import polars as pl
 import psycopg
 import pytest
 
-from ledger_pipelines.ingest.service import ingest_paths, ingestor
+from ledger_pipelines.ingest.service import ingest_paths
 from ledger_pipelines.ingest.writer import BatchReport
 from ledger_pipelines.ledger.periods import close_period
+from ledger_pipelines.service.queue import drain, merge_reports
 
 FORMATS = ("jsonl", "csv", "parquet", "outbox")
 COLUMNS = ("event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id", "amount", "currency",
@@ -46,8 +47,7 @@ def send(env, ledger_db, events: list[dict], fmt: str, name: str) -> BatchReport
             for event in events:
                 app.execute(f"INSERT INTO ingest.outbox ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
                             [_cell(event.get(c)) for c in COLUMNS])
-        with ingestor(env) as ing:
-            report = ing.ingest_outbox()
+        report = merge_reports(drain(env))
         assert report is not None
         return report
     path = env.landing_dir / f"{name}.{fmt}"

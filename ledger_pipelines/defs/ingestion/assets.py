@@ -131,18 +131,15 @@ def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
     group_name=LEDGER_GROUP,
     kinds={"python", "postgres"},
     owners=INGESTION_OWNERS,
-    description="New rows of the application's outbox (ingest.outbox), read incrementally and posted as one batch.",
+    description=("The rows waiting in the application's outbox (ingest.outbox), claimed and posted in batches exactly "
+                 "as `subledger workers` post them (a drain that ends at the newest row when it started)."),
 )
 def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettings) -> dg.MaterializeResult:
     settings = subledger.get()
 
-    from ledger_pipelines.ingest.service import ingestor
+    from ledger_pipelines.service.queue import drain, merge_reports
 
-    def ingest() -> "BatchReport | None":
-        with ingestor(settings) as ing:
-            return ing.ingest_outbox()
-
-    report = _with_transient_retry(context, ingest)
+    report = _with_transient_retry(context, lambda: merge_reports(drain(settings)))
     if report is None:
         return dg.MaterializeResult(metadata={"events": dg.MetadataValue.int(0)})
     return dg.MaterializeResult(metadata=batch_metadata(report))
