@@ -28,6 +28,8 @@ from decimal import Decimal
 from typing import IO, Any
 from xml.etree.ElementTree import iterparse
 
+from openpyxl.utils import get_column_letter
+
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -51,15 +53,6 @@ def escape_text(text: str) -> str:
     """``text`` as SpreadsheetML character data: XML-escaped, unsafe characters as ``_xHHHH_``."""
     text = _UNSAFE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def column_letter(index: int) -> str:
-    """1 -> ``A``, 27 -> ``AA``."""
-    letters = ""
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 class Styles:
@@ -113,7 +106,7 @@ def write_sheet(handle: IO[bytes], title: str, header: Sequence[str], rows: Sequ
     ``number_formats``); ``widths`` per column."""
     styles = Styles(number_formats)
     title = _SHEET_TITLE_UNSAFE.sub("_", title)[:31] or "report"
-    letters = [column_letter(i) for i in range(1, len(header) + 1)]
+    letters = [get_column_letter(i) for i in range(1, len(header) + 1)]
     last = f"{letters[-1] if letters else 'A'}{len(rows) + 1}"
     parts = [f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN_NS}" xmlns:r="{_REL_NS}">',
              f'<dimension ref="A1:{last}"/>',

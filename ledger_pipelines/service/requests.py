@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
+from ledger_pipelines.accounting.calendar import DATE_TEXT, start_of_day
+from ledger_pipelines.accounting.errors import InvalidTransaction, UnbalancedTransaction
+from ledger_pipelines.accounting.money import CODES
 from ledger_pipelines.config import Settings
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.currencies import MINOR_UNITS
-from ledger_pipelines.ledger.errors import InvalidTransaction, UnbalancedTransaction
 from ledger_pipelines.ledger.model import INT64_MAX, Condition, Leg, NewTransaction
 from ledger_pipelines.service.jsonbody import Number
 
 _INTEGER_TEXT = re.compile(r"^-?[0-9]+$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATE = re.compile(DATE_TEXT)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -67,7 +68,7 @@ def _text(doc: dict, name: str, *, required: bool, code: str, limit: int = 512) 
 
 
 def parse_instant(value: Any, name: str, settings: Settings, *, required: bool) -> datetime | None:
-    """An RFC 3339 timestamp with offset, or a date (00:00 of it in the reporting time zone)."""
+    """An RFC 3339 timestamp with offset, or a date (the start of that day in the reporting time zone)."""
     if value is None:
         if required:
             raise RequestError(R.MISSING_FIELD, f"{name} is required (e.g. 2024-05-01T12:00:00Z or 2024-05-01).")
@@ -76,7 +77,7 @@ def parse_instant(value: Any, name: str, settings: Settings, *, required: bool) 
         raise RequestError(R.INVALID_EFFECTIVE_AT, f"{name} must be a string (RFC 3339 timestamp with offset, or a date).")
     try:
         if _DATE.match(value):
-            instant = datetime.combine(date.fromisoformat(value), time(0), tzinfo=settings.tz)
+            instant = start_of_day(date.fromisoformat(value), settings.tz)
         else:
             instant = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -131,7 +132,7 @@ def _leg(value: Any, number: int) -> Leg:
     if amount <= 0:
         raise RequestError(R.AMOUNT_NOT_POSITIVE, f"{where}.amount must be greater than zero; the direction gives the side.")
     currency = leg.get("currency")
-    if currency not in MINOR_UNITS:
+    if currency not in CODES:
         raise RequestError(R.UNKNOWN_CURRENCY, f"{where}.currency={currency!r} is not an active ISO 4217 code (e.g. USD).")
     version = leg.get("lock_version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):

@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger_pipelines.accounting import errors as E
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ledger import errors as E
 from ledger_pipelines.service.intake import IntakeRefused
 from ledger_pipelines.service.requests import RequestError
 from ledger_pipelines.service.statements import StatementError

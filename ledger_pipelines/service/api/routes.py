@@ -15,6 +15,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from ledger_pipelines.accounting.calendar import TimeInputError, parse_instant
 from ledger_pipelines.ledger.balances import balances as read_balances
 from ledger_pipelines.ledger.ids import account_id
 from ledger_pipelines.ledger.model import PostedTransaction
@@ -26,7 +27,6 @@ from ledger_pipelines.service.api.auth import require
 from ledger_pipelines.service.api.errors import ApiError
 from ledger_pipelines.service.jsonbody import BodyError, loads, plain
 from ledger_pipelines.service.keys import ApiKey
-from ledger_pipelines.timeparse import TimeInputError, parse_instant
 
 router = APIRouter()
 Reader = Annotated[ApiKey, Depends(require("read"))]
