@@ -175,6 +175,12 @@ def test_reports_built_checked_exported_previewed_and_guarded(ledger_db, pipelin
             else:
                 assert "chart" not in metadata
         assert done[export_key("trial_balance")].metadata["periods"].value == len(dates)
+        # -- every model (staging and intermediate too) says its row count and column types
+        tb_meta = done[report_asset_key("trial_balance")].metadata
+        assert tb_meta["dagster/row_count"].value == len(tb)
+        assert {c.name: c.type for c in tb_meta["dagster/column_schema"].schema.columns}["debits"] == "BIGINT"
+        staging = done[dg.AssetKey(["reports", "stg_accounts"])].metadata
+        assert staging["dagster/row_count"].value > 0 and "account" in [c.name for c in staging["dagster/column_schema"].schema.columns]
 
     # -- the exports: one file set per period, readable, major units in CSV/XLSX, minor in Parquet
     folder = settings.reports_dir / "trial_balance"

@@ -126,14 +126,32 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
         )
 
 
+def table_metadata(con: "duckdb.DuckDBPyConnection", name: str) -> dict[str, dg.MetadataValue]:
+    """Row count and column types of the model ``name`` as built (Dagster's standard table keys,
+    which the UI shows on the asset's page): read after the build, from the same file."""
+    columns = con.execute(
+        "SELECT table_schema, column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "AND table_schema LIKE 'reports%' ORDER BY ordinal_position", [name]).fetchall()
+    if not columns:
+        return {}
+    schema = columns[0][0]
+    rows = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/column_schema": dg.MetadataValue.table_schema(
+            dg.TableSchema(columns=[dg.TableColumn(column, kind) for s, column, kind in columns if s == schema])),
+    }
+
+
 def _with_report_metadata(context: dg.AssetExecutionContext, con: "duckdb.DuckDBPyConnection", event: Any) -> Any:
-    """The dbt Output of a report model, with its preview (and chart) added."""
+    """The dbt Output of a model, with its row count and column types, and for a report its
+    preview (and chart)."""
     import duckdb
 
     if isinstance(event, dg.Output):
         key = context.assets_def.keys_by_output_name[event.output_name]
         try:
-            extra = report_metadata(con, key.path[-1])
+            extra = {**table_metadata(con, key.path[-1]), **report_metadata(con, key.path[-1])}
         except (duckdb.Error, ValueError) as exc:  # a preview must never stop the reports being published
             context.log.warning(f"no preview for {key.to_user_string()}: {exc}")
             extra = {"preview": dg.MetadataValue.text(f"preview unavailable: {exc}")}
