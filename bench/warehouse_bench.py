@@ -296,8 +296,8 @@ def anchor_write_seconds(conn, writer_dsn: str, first: date, last: date, repeat:
     seconds = []
     for _ in range(repeat):
         started = time.perf_counter()
-        anchors.write(conn, writer_dsn, run_id=str(uuid.uuid4()), watermark=state.watermark, taken_at=state.taken_at,
-                      first_day=first, last_day=last, tz="UTC", replace_all=True)
+        anchors.write(conn, writer_dsn, run_id=str(uuid.uuid4()), watermark=state.watermark, first_day=first, last_day=last,
+                      tz="UTC", replace_all=True)
         seconds.append(round(time.perf_counter() - started, 3))
     return seconds
 
