@@ -71,4 +71,5 @@ def replace(conn: psycopg.Connection, run: AnchorRun, anchors: pl.DataFrame) -> 
     except psycopg.Error as exc:
         if exc.sqlstate != AnchorsRefused.sqlstate:
             raise
-        raise AnchorsRefused(f"{exc.diag.message_primary} {exc.diag.message_hint or ''}".strip()) from exc
+        hint = exc.diag.message_hint
+        raise AnchorsRefused(f"{exc.diag.message_primary}. {hint}" if hint else str(exc.diag.message_primary)) from exc
