@@ -1,6 +1,6 @@
 """Typed ledger errors. Each names the field, the value and what to do next.
 
-Database guards raise SQLSTATEs of class ``LD`` (see ``sql/migrations/0003_ledger_guards.sql``);
+Database guards raise SQLSTATEs of class ``LD`` (the functions of ``sql/schema/functions/``; docs/invariants.md);
 :func:`translate` turns them into these types so callers never parse messages.
 """
 
