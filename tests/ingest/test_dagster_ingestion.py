@@ -11,10 +11,10 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from ledger_pipelines.defs.ingestion.schedules import outbox_schedule
 
 from ledger_pipelines.defs.ingestion.assets import landing_files, outbox_batches, outbox_table, posted_batches
 from ledger_pipelines.defs.ingestion.definitions import defs as ingestion_defs
+from ledger_pipelines.defs.ingestion.outbox import outbox_sensor
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.ingestion.sensors import SETTLE_SECONDS, landing_folder_sensor
 from ledger_pipelines.ingest.service import file_hash
@@ -201,7 +201,7 @@ def _outbox_row(event_id: str, day: str, amount: str = "700", currency: str = "E
     return [event_id, f"{day}T08:00:00Z", f"{recorded or day}T09:00:00Z", amount, currency, payload]
 
 
-def test_the_outbox_asset_posts_new_rows_once_and_the_schedule_targets_it(ingest_env, ledger_db, instance):
+def test_the_outbox_asset_posts_new_rows_once_and_the_sensor_targets_it(ingest_env, ledger_db, instance):
     with psycopg.connect(ledger_db.writer_dsn) as app:  # the application writes with the writer role
         app.execute(OUTBOX_INSERT, _outbox_row("o1", "2024-05-01"))
         app.execute(OUTBOX_INSERT, _outbox_row("o2", "2024-05-02", recorded="2024-05-20"))
@@ -224,5 +224,5 @@ def test_the_outbox_asset_posts_new_rows_once_and_the_schedule_targets_it(ingest
     assert _key_counts(ledger_db.dsn) == {"o1": 1, "o2": 1, "o4": 1}
     assert_consistent(ledger_db.dsn)
 
-    assert outbox_schedule.job.name == "ingest_outbox"
+    assert outbox_sensor.job.name == "ingest_outbox"
     assert ingestion_defs.resolve_job_def("ingest_outbox").asset_layer.executable_asset_keys == {outbox_batches.key}

@@ -16,8 +16,9 @@ import yaml
 from ledger_pipelines.platform.instance import DUCKDB_POOL
 from tests.platform.conftest import REPO, VENV_BIN, base_environment
 
-#: The architecture's layers (docs/architecture.md), in data-flow order: every asset is in one.
-ARCHITECTURE_GROUPS = ("sources", "ledger", "warehouse", "reports")
+#: The architecture's layers (docs/architecture.md), in data-flow order: every asset is in one. The
+#: reports layer is drawn as three groups: what finance reads, its dbt preparation, and the files.
+ARCHITECTURE_GROUPS = ("sources", "ledger", "warehouse", "reports", "report_preparation", "report_exports")
 
 #: Kinds meaning "this op writes (or reads) the DuckDB warehouse work file": such ops must take a
 #: slot of the ``duckdb_warehouse`` pool (DuckDB takes one writer process per file).

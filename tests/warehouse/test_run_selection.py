@@ -54,7 +54,7 @@ def test_a_run_interrupted_between_the_snapshots_is_finished_by_the_next_run(led
     assert set(roots) == {CATEGORY_SNAPSHOTS_KEY, REPORTS_PREFIX}
     chosen = set(stale_selection(defs, unpartitioned_stage(), roots))
     assert CATEGORY_SNAPSHOTS_KEY in chosen and MIRROR_KEY not in chosen and ACCOUNT_SNAPSHOTS_KEY not in chosen
-    assert dg.AssetKey(["reports", "trial_balance"]) in chosen and dg.AssetKey(["reports", "exports", "trial_balance"]) in chosen
+    assert dg.AssetKey(["reports", "trial_balance"]) in chosen and dg.AssetKey(["reports", "exports", "trial_balance_files"]) in chosen
 
     with psycopg.connect(ledger_db.writer_dsn) as conn:  # a membership change: the mirror is behind again
         conn.execute("INSERT INTO ledger.categories (code, kind) VALUES ('region:eu', 'group')")
