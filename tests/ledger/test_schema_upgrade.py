@@ -13,7 +13,6 @@ and have exactly the schema (``pg_dump --schema-only``) of a database built from
 
 from __future__ import annotations
 
-import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -154,12 +153,13 @@ def schema_dump(db: LedgerDatabase) -> str:
     text = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     lines = [line for line in text.splitlines()
              if line.strip() and not line.startswith(("--", "SET ", "SELECT pg_catalog.set_config", "\\restrict", "\\unrestrict"))]
-    return re.sub(r"\n{2,}", "\n", "\n".join(lines))
+    return "\n".join(lines)
 
 
 @pytest.fixture(params=list(STACKED))
 def upgraded(request, pg_cluster):
-    """(the old database after today's migrate, what it held before, the ids migrate ran)."""
+    """(the old database after today's migrate, what it held before, its as-of answers before, the ids
+    migrate ran)."""
     db = stacked_database(pg_cluster, STACKED[request.param])
     try:
         write_history(db)

@@ -55,15 +55,22 @@ WITH anchors AS MATERIALIZED (
            sum(v.n) OVER w AS n
       FROM events v
     WINDOW w AS (PARTITION BY v.account_id, v.currency ORDER BY v.at, v.is_anchor ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), changed AS MATERIALIZED (
+    -- transactions created or moved after the oldest snapshot looked at: an index range scan of
+    -- changed_xid, done first (the fence keeps the planner from starting at the anchors, whose
+    -- row count it cannot know inside replace_anchors, and reading every entry before each one)
+    SELECT t.transaction_id, t.created_xid, t.changed_xid, t.status, coalesce(t.posted_at, t.archived_at) AS moved_at
+      FROM ledger.transactions t
+     WHERE t.changed_xid >= (SELECT min(y.snapshot_xmin) FROM anchors y)
 ), late AS (
-    -- entries of transactions changed after the oldest snapshot looked at, with the anchors of
-    -- their pair at or after them whose snapshot did not see the change
+    -- their entries, with the anchors of their pair at or after them whose snapshot did not see
+    -- the change
     SELECT a.run_id, a.account_id, a.currency, a.anchor_at,
            e.direction = 'debit' AS is_debit, e.amount,
            pg_visible_in_snapshot(t.created_xid, a.snapshot) AS seen_pending,
-           t.status = 'posted' AND coalesce(t.posted_at, t.archived_at) <= a.anchor_at AS posted_now,
-           t.status = 'archived' AND coalesce(t.posted_at, t.archived_at) <= a.anchor_at AS gone_now
-      FROM ledger.transactions t
+           t.status = 'posted' AND t.moved_at <= a.anchor_at AS posted_now,
+           t.status = 'archived' AND t.moved_at <= a.anchor_at AS gone_now
+      FROM changed t
       JOIN ledger.entries e ON e.transaction_id = t.transaction_id
      CROSS JOIN LATERAL (
             SELECT x.run_id, x.account_id, x.currency, x.anchor_at, xr.snapshot
@@ -72,7 +79,6 @@ WITH anchors AS MATERIALIZED (
              WHERE x.account_id = e.account_id AND x.currency = e.currency AND x.anchor_at >= e.effective_at
                AND (p_run_id IS NULL OR x.run_id = p_run_id)
                AND NOT pg_visible_in_snapshot(t.changed_xid, xr.snapshot)) a
-     WHERE t.changed_xid >= (SELECT min(y.snapshot_xmin) FROM anchors y)
 ), corrections AS (
     -- what the anchor saw (pending, or nothing) minus what the running sums count (the state now)
     SELECT l.run_id, l.account_id, l.currency, l.anchor_at,
