@@ -2,7 +2,9 @@
 -- ledger stood at its run's snapshot (ledger.recompute_anchors), with the differences (stored -
 -- recomputed), and the lifecycle moves after it that balance_at would not look at because no anchor
 -- follows them the same day (ledger.anchor_gaps). `subledger verify`: anchors_match.
-WITH gaps AS (
+WITH recomputed AS MATERIALIZED (  -- once, whatever plan the join below gets
+    SELECT * FROM ledger.recompute_anchors(NULL)
+), gaps AS (
     SELECT g.account_id, g.currency, g.anchor_at, count(*) AS uncovered_moves,
            min(g.moved_at) AS first_uncovered_move
       FROM ledger.anchor_gaps(NULL, NULL) g
@@ -21,7 +23,7 @@ SELECT coalesce(c.code, a.account_id::text) AS account, a.currency, a.anchor_at,
        a.entry_count - r.entry_count AS diff_entry_count,
        coalesce(g.uncovered_moves, 0) AS uncovered_moves, g.first_uncovered_move
   FROM ledger.balance_anchors a
-  JOIN ledger.recompute_anchors(NULL) r
+  JOIN recomputed r
     ON r.account_id = a.account_id AND r.currency = a.currency AND r.anchor_at = a.anchor_at
   LEFT JOIN ledger.accounts c ON c.account_id = a.account_id
   LEFT JOIN gaps g ON g.account_id = a.account_id AND g.currency = a.currency AND g.anchor_at = a.anchor_at

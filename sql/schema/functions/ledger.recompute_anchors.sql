@@ -62,23 +62,26 @@ WITH anchors AS MATERIALIZED (
     SELECT t.transaction_id, t.created_xid, t.changed_xid, t.status, coalesce(t.posted_at, t.archived_at) AS moved_at
       FROM ledger.transactions t
      WHERE t.changed_xid >= (SELECT min(y.snapshot_xmin) FROM anchors y)
-), late AS (
-    -- their entries, with the anchors of their pair at or after them whose snapshot did not see
-    -- the change
-    SELECT a.run_id, a.account_id, a.currency, a.anchor_at,
-           e.direction = 'debit' AS is_debit, e.amount,
-           pg_visible_in_snapshot(t.created_xid, a.snapshot) AS seen_pending,
-           t.status = 'posted' AND t.moved_at <= a.anchor_at AS posted_now,
-           t.status = 'archived' AND t.moved_at <= a.anchor_at AS gone_now
+), changed_entries AS MATERIALIZED (
+    -- their entries (a second fence: the anchors are joined to these, never the other way round)
+    SELECT e.account_id, e.currency, e.effective_at, e.direction = 'debit' AS is_debit, e.amount,
+           t.created_xid, t.changed_xid, t.status, t.moved_at
       FROM changed t
       JOIN ledger.entries e ON e.transaction_id = t.transaction_id
+), late AS (
+    -- with the anchors of their pair at or after them whose snapshot did not see the change
+    SELECT a.run_id, a.account_id, a.currency, a.anchor_at, l.is_debit, l.amount,
+           pg_visible_in_snapshot(l.created_xid, a.snapshot) AS seen_pending,
+           l.status = 'posted' AND l.moved_at <= a.anchor_at AS posted_now,
+           l.status = 'archived' AND l.moved_at <= a.anchor_at AS gone_now
+      FROM changed_entries l
      CROSS JOIN LATERAL (
             SELECT x.run_id, x.account_id, x.currency, x.anchor_at, xr.snapshot
               FROM ledger.balance_anchors x
               JOIN ledger.balance_anchor_runs xr ON xr.run_id = x.run_id
-             WHERE x.account_id = e.account_id AND x.currency = e.currency AND x.anchor_at >= e.effective_at
+             WHERE x.account_id = l.account_id AND x.currency = l.currency AND x.anchor_at >= l.effective_at
                AND (p_run_id IS NULL OR x.run_id = p_run_id)
-               AND NOT pg_visible_in_snapshot(t.changed_xid, xr.snapshot)) a
+               AND NOT pg_visible_in_snapshot(l.changed_xid, xr.snapshot)) a
 ), corrections AS (
     -- what the anchor saw (pending, or nothing) minus what the running sums count (the state now)
     SELECT l.run_id, l.account_id, l.currency, l.anchor_at,

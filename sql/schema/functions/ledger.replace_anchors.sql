@@ -70,6 +70,9 @@ BEGIN
             HINT = 'Replace a range that holds every proposed anchor.';
     END IF;
 
+    -- the recomputation runs once (MATERIALIZED): joined directly, the planner, which cannot know
+    -- how many anchors were just written, may rerun it for every proposed anchor
+    WITH r AS MATERIALIZED (SELECT * FROM ledger.recompute_anchors(p_run_id))
     SELECT a.account_id, a.currency, a.anchor_at, c.code,
            format('posted %s/%s, pending %s/%s, %s entries', a.posted_debits, a.posted_credits, a.pending_debits,
                   a.pending_credits, a.entry_count) AS proposed,
@@ -77,8 +80,7 @@ BEGIN
                   r.pending_credits, r.entry_count) AS recomputed
       INTO bad
       FROM ledger.balance_anchors a
-      JOIN ledger.recompute_anchors(p_run_id) r
-        ON r.account_id = a.account_id AND r.currency = a.currency AND r.anchor_at = a.anchor_at
+      JOIN r ON r.account_id = a.account_id AND r.currency = a.currency AND r.anchor_at = a.anchor_at
       LEFT JOIN ledger.accounts c ON c.account_id = a.account_id
      WHERE a.run_id = p_run_id
        AND (a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits, a.entry_count)
