@@ -1,8 +1,8 @@
 """The database's refusals as the ledger's typed errors.
 
-Database guards raise SQLSTATEs of class ``LD`` (the trigger functions of the ledger schema);
-:func:`translate` turns them into the refusal types of :mod:`ledger_pipelines.accounting.errors`
-so callers never parse messages.
+Database guards raise SQLSTATEs of class ``LD`` (the functions of ``sql/schema/functions/``;
+docs/invariants.md); :func:`translate` turns them into the refusal types of
+:mod:`ledger_pipelines.accounting.errors` so callers never parse messages.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One step of a consumer (a worker of ``subledger workers``, or the Dagster asset 
 
 1. **claim** (autocommit, ``ingest.claim_outbox``): up to ``batch_size`` waiting rows from lanes no
    other consumer holds, oldest first. A lane is the hash of the event's order key (subscription,
-   target event, guarded account: migration 0030), so events whose outcome depends on their order
+   target event, guarded account: sql/schema/functions/ingest.outbox_order_key.sql), so events whose outcome depends on their order
    are posted in outbox order by one consumer at a time, and other lanes go on in parallel. The
    claim counts a try on each row and commits, so a consumer killed while posting is seen.
 2. **post** in ONE database transaction: the same front end and bulk path as files

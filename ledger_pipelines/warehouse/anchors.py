@@ -1,16 +1,15 @@
-"""Writing balance anchors to Postgres from the snapshot computation.
+"""Balance anchors proposed by the snapshot computation; the ledger checks and writes them.
 
-An anchor is the exact balance of an account/currency at an instant as the ledger stood at a
-watermark (the mirror's Postgres snapshot). ``ledger.balance_anchors`` holds them and
-``ledger.balance_anchor_runs`` the watermark and the days each computation covered;
-:func:`ledger_pipelines.ledger.balances.balance_at` answers balances from them. Which balances become
-anchors is in ``sql/warehouse/anchors/anchor_rows.sql``; why the delta from an anchor is complete
-is in docs/warehouse.md ("Anchors and watermarks").
+The account snapshot computation already holds every account's sums at the end of every day, so
+it proposes the anchors ``balance_at`` answers from: which balances become anchors is in
+``sql/warehouse/anchors/anchor_rows.sql`` (:func:`compute`), why the delta from an anchor is
+complete in docs/warehouse.md ("Anchors and watermarks"). :func:`write` hands them to the ledger
+(:mod:`ledger_pipelines.ledger.anchors`), which recomputes every one from the entries before it
+stores them; the warehouse cannot write ``ledger.*`` tables itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,24 +18,14 @@ import polars as pl
 import psycopg
 
 from ledger_pipelines.accounting.calendar import end_of_day, start_of_day
-from ledger_pipelines.ledger.bulk import copy_frame
-from ledger_pipelines.paths import read_sql
+from ledger_pipelines.ledger.anchors import ANCHOR_COLUMNS, AnchorRun, replace
 from ledger_pipelines.warehouse import duck
 from ledger_pipelines.warehouse.watermark import Watermark
 
 # An anchor at least every ANCHOR_EVERY entries of an account: balance_at reads at most about
 # this many entries past its anchor (plus the moves of the day of T), whatever the account's size.
 ANCHOR_EVERY = 256
-ANCHOR_COLUMNS = [
-    "account_id", "currency", "anchor_at", "posted_debits", "posted_credits", "pending_debits", "pending_credits",
-    "entry_count",
-]
 
-
-@dataclass(frozen=True)
-class AnchorWrite:
-    run_id: str
-    anchors: int
 
 
 def compute(conn: duckdb.DuckDBPyConnection, *, tz: str, start: date, every: int = ANCHOR_EVERY) -> int:
@@ -51,43 +40,24 @@ def write(
     *,
     run_id: str,
     watermark: Watermark,
-    taken_at: datetime,
     first_day: date,
     last_day: date,
     tz: str,
     replace_all: bool = False,
-) -> AnchorWrite:
-    """Replace the Postgres anchors of ``first_day..last_day`` with ``new_anchors``, in one transaction.
-
-    ``replace_all`` drops every anchor first (the reporting time zone or start date changed, so
-    the whole history was recomputed).
-    """
+) -> int:
+    """Propose ``new_anchors`` to the ledger as the anchors of ``first_day..last_day`` (every anchor,
+    with ``replace_all``: the reporting time zone or start date changed, so the whole history was
+    recomputed); return how many it wrote. Raises :class:`~ledger_pipelines.ledger.anchors.AnchorsRefused`
+    if the ledger refuses them."""
     zone = ZoneInfo(tz)
-    range_start = datetime(1900, 1, 1, tzinfo=zone) if replace_all else start_of_day(first_day, zone)
-    range_end = datetime(9000, 1, 1, tzinfo=zone) if replace_all else end_of_day(last_day, zone)
+    run = AnchorRun(
+        run_id=run_id, snapshot=watermark.text, first_day=first_day, last_day=last_day,
+        covered_until=end_of_day(last_day, zone), timezone=tz,
+        replace_from=datetime(1900, 1, 1, tzinfo=zone) if replace_all else start_of_day(first_day, zone),
+        replace_until=datetime(9000, 1, 1, tzinfo=zone) if replace_all else end_of_day(last_day, zone),
+    )
     frame = pl.from_arrow(conn.sql(
-        "SELECT account_id, currency, anchor_at, posted_debits, posted_credits, pending_debits, pending_credits, "
-        "entry_count FROM new_anchors ORDER BY account_id, currency, anchor_at"
+        f"SELECT {', '.join(ANCHOR_COLUMNS)} FROM new_anchors ORDER BY account_id, currency, anchor_at"
     ).to_arrow_table())
     with psycopg.connect(writer_dsn) as pg, pg.transaction():
-        pg.execute(read_sql("warehouse/anchors/pg_stage.sql"))
-        copy_frame(pg, "anchor_stage", frame, ANCHOR_COLUMNS)
-        for statement in _statements(read_sql("warehouse/anchors/pg_replace.sql")):
-            pg.execute(statement, {
-                "run_id": run_id, "snapshot": watermark.text, "taken_at": taken_at, "first_day": first_day,
-                "last_day": last_day, "covered_until": end_of_day(last_day, zone), "timezone": tz,
-                "range_start": range_start, "range_end": range_end,
-            } if "%(" in statement else None)
-    return AnchorWrite(run_id, frame.height)
-
-
-def _statements(text: str) -> list[str]:
-    return [s.strip() for s in text.split(";\n") if "\n".join(
-        line for line in s.splitlines() if not line.strip().startswith("--")).strip()]
-
-
-def delete_all(writer_dsn: str) -> None:
-    """Drop every anchor (balance_at falls back to full history until the next snapshot run)."""
-    with psycopg.connect(writer_dsn) as conn:
-        conn.execute("DELETE FROM ledger.balance_anchors")
-        conn.execute("DELETE FROM ledger.balance_anchor_runs")
+        return replace(pg, run, frame)

@@ -145,6 +145,30 @@ def cache_drift(dsn: str) -> CheckResult:
     return _result("cache_drift", "cached balances (ledger.balances) equal the recomputation from entries", RUNBOOK_DRIFT, frame, CACHE_DRIFT)
 
 
+ANCHOR_DIFF_COLUMNS = [
+    "diff_posted_debits", "diff_posted_credits", "diff_pending_debits", "diff_pending_credits", "diff_entry_count",
+    "uncovered_moves",
+]
+ANCHORS_MATCH = _zero_schema("every balance anchor equals the recomputation from entries", ANCHOR_DIFF_COLUMNS)
+RUNBOOK_ANCHORS = (
+    "A balance anchor (ledger.balance_anchors) differs from the entries at its instant as the ledger stood at its run's "
+    "snapshot (diff = stored - recomputed), or a lifecycle move after it has no anchor later that day (uncovered_moves, "
+    "from first_uncovered_move). `subledger balance --as-of` answers from the anchors, so its answers from these are "
+    "wrong. Only ledger.replace_anchors writes anchors and it checks them: the owner changed them by hand, or entries "
+    "were changed with the ledger's triggers disabled (find who in ledger.audit_log / the server log). Run "
+    "`subledger run --rebuild-from <the first listed anchor's day>`: it replaces every anchor from that day on; then "
+    "verify again."
+)
+
+
+def anchors_match(dsn: str) -> CheckResult:
+    """Every balance anchor equals its recomputation from the entries, and no lifecycle move escapes
+    ``balance_at`` (Postgres)."""
+    frame = _pg_frame(dsn, read_sql("ledger/anchors_match.sql"))
+    return _result("anchors_match", "balance anchors (ledger.balance_anchors) equal the recomputation from entries",
+                   RUNBOOK_ANCHORS, frame, ANCHORS_MATCH)
+
+
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
 MIRROR_DAYS_SCHEMA = {"effective_date": pl.Date, "currency": pl.Utf8, "status": pl.Utf8, "transactions": pl.Int64,
                       "entries": pl.Int64, "debits": pl.Utf8, "credits": pl.Utf8}
@@ -309,7 +333,7 @@ def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start,
     On the warehouse every check covers every row, and ``warehouse_fresh`` compares it with the
     ledger: a warehouse behind the ledger fails, it never passes on what it has not checked.
     """
-    results = [balanced_transactions_ledger(dsn), cache_drift(dsn)]
+    results = [balanced_transactions_ledger(dsn), cache_drift(dsn), anchors_match(dsn)]
     if conn is None:
         results.append(warehouse_fresh(None, dsn, tz=tz, start=start, today=today))
     else:

@@ -173,9 +173,9 @@ def refresh(
     if scope == "account" and writer_dsn is not None:
         anchors.compute(conn, tz=tz, start=start, every=anchor_every)
         written = anchors.write(
-            conn, writer_dsn, run_id=run_id, watermark=state.watermark, taken_at=state.taken_at,
-            first_day=d1, last_day=d2, tz=tz, replace_all=rebuild,
-        ).anchors
+            conn, writer_dsn, run_id=run_id, watermark=state.watermark, first_day=d1, last_day=d2, tz=tz,
+            replace_all=rebuild,
+        )
     conn.execute(f"DROP TABLE IF EXISTS {NEW_ROWS[scope]}")
     conn.execute("DROP TABLE IF EXISTS account_daily")
     return SnapshotResult(scope, run_id, d1, d2, rows, restated, restated_days, rebuild, reason, state.watermark,

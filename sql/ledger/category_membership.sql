@@ -18,12 +18,11 @@ WITH RECURSIVE group_tree AS (
       JOIN ledger.accounts a ON a.account_id = m.account_id
 )
 SELECT m.category, m.account,
-       coalesce(c.normal_balance, at.normal_balance, 'debit') AS normal_balance
+       -- a category under an account type's segment (path or group, e.g. a group 'revenue:promo') is
+       -- signed like that type (ledger.normal_balance_of) unless it names its own normal balance
+       coalesce(c.normal_balance, ledger.normal_balance_of(c.code), 'debit') AS normal_balance
   FROM memberships m
   JOIN ledger.categories c ON c.code = m.category
-  -- a category under an account type's segment (path or group, e.g. a group 'revenue:promo') is
-  -- signed like that type unless it names its own normal balance
-  LEFT JOIN ledger.account_types at ON at.top_segment = split_part(c.code, ':', 1)
  WHERE %(prefix)s::text IS NULL
     OR m.category = %(prefix)s::text
     OR left(m.category, length(%(prefix)s::text) + 1) = %(prefix)s::text || ':'

@@ -1,4 +1,4 @@
--- Claim up to %(max_rows)s waiting outbox rows in lanes no other worker holds (migration 0030,
+-- Claim up to %(max_rows)s waiting outbox rows in lanes no other worker holds (sql/schema/functions/ingest.claim_outbox.sql,
 -- ingest.claim_outbox); only rows up to %(up_to)s when given. Autocommit: the tries count even if
 -- the worker is killed before it posts them.
 SELECT outbox_id, lane, tries, solo_tries, claim_size, last_error, envelope, event_id, event_type, effective_at,

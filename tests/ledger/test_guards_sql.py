@@ -2,7 +2,7 @@
 
 No Python API is involved: each test connects with one role's credentials and sends SQL, as any
 client could. SQLSTATEs: 42501 = insufficient privilege, 23505 = unique violation, 23514 = check
-violation, LDG01..LDG09 = the ledger's own guards (sql/migrations/0003 and 0005).
+violation, LDG01..LDG09 = the ledger's own guards (sql/schema/functions/, docs/invariants.md).
 """
 
 from __future__ import annotations

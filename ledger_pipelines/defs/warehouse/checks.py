@@ -1,4 +1,4 @@
-"""The warehouse's Pandera checks as blocking Dagster asset checks (ERROR severity).
+"""The warehouse's Pandera checks as Dagster asset checks (ERROR severity), blocking but one.
 
 A failing check stops everything downstream of its asset in the same run (``blocking=True``):
 the reports are not rebuilt and the published warehouse keeps its last consistent generation.
@@ -90,6 +90,16 @@ def account_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> 
     return _written_days_check(duckdb_warehouse, "account")
 
 
+@dg.asset_check(asset=account_balance_snapshots, name="anchors_match_entries", blocking=False,
+                description="Every balance anchor in Postgres (what `subledger balance --as-of` answers from) equals its "
+                            "recomputation from the entries, and no lifecycle move escapes it.")
+def anchors_match_entries(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    """Not blocking: the anchors serve `subledger balance --as-of`, not the reports downstream."""
+    from ledger_pipelines.warehouse import checks
+
+    return to_check_result(checks.anchors_match(ledger_postgres.dsns().reader_dsn))
+
+
 @dg.asset_check(asset=category_balance_snapshots, name="category_snapshots_match_recomputation", blocking=True,
                 pool=WAREHOUSE_POOL, description="The category snapshot rows the run wrote equal a recomputation from the mirror.")
 def category_snapshots_match_recomputation(duckdb_warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
@@ -110,5 +120,6 @@ def category_totals_equal_members(duckdb_warehouse: DuckDBWarehouse) -> dg.Asset
 
 WAREHOUSE_CHECKS = [
     mirror_complete, mirror_transactions_balance, ledger_transactions_balance, ledger_cache_drift,
-    account_snapshots_match_recomputation, category_snapshots_match_recomputation, category_totals_equal_members,
+    account_snapshots_match_recomputation, anchors_match_entries, category_snapshots_match_recomputation,
+    category_totals_equal_members,
 ]

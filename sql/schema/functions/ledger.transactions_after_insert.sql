@@ -1,0 +1,68 @@
+-- ledger.transactions_after_insert(): the insert rules of a transaction's lifecycle (I4, LDG04):
+-- a transaction starts pending or posted, posted at its effective time (posted_at = effective_at);
+-- a reversal is posted and reverses an existing posted transaction (at most once: unique index
+-- transactions_reversed_once). Audits every reversal (I8) and arms the commit check of I1 (one
+-- ledger.commit_checks row per database transaction). Set-based: one call per INSERT or COPY;
+-- the reversal check replaces a foreign key, whose trigger would fire for every inserted row.
+CREATE OR REPLACE FUNCTION ledger.transactions_after_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.transaction_id, n.idempotency_key INTO bad FROM new_transactions n WHERE n.status = 'archived' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG04',
+            MESSAGE = format('transaction %s (%s) is inserted as archived', bad.transaction_id, bad.idempotency_key),
+            HINT = 'Insert it as pending and archive it; a transaction starts pending or posted.';
+    END IF;
+
+    -- A transaction inserted as posted is posted at its effective time: a later posted_at is what a
+    -- lifecycle move records, and would make the balance "now" and "as of" disagree.
+    SELECT n.transaction_id, n.idempotency_key, n.effective_at, n.posted_at INTO bad
+      FROM new_transactions n WHERE n.status = 'posted' AND n.posted_at IS DISTINCT FROM n.effective_at LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG04',
+            MESSAGE = format('transaction %s (%s) is inserted as posted with posted_at %s, not its effective_at %s',
+                             bad.transaction_id, bad.idempotency_key, bad.posted_at, bad.effective_at),
+            HINT = 'Insert it posted with posted_at = effective_at, or insert it pending and move it to posted later.';
+    END IF;
+
+    SELECT n.transaction_id, n.status, coalesce(r.status, 'unknown') AS target_status,
+           n.reverses_transaction_id AS target_id
+      INTO bad
+      FROM new_transactions n
+      LEFT JOIN ledger.transactions r ON r.transaction_id = n.reverses_transaction_id
+     WHERE n.reverses_transaction_id IS NOT NULL
+       AND (r.transaction_id IS NULL OR n.status <> 'posted' OR r.status <> 'posted')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG04',
+            MESSAGE = CASE WHEN bad.target_status = 'unknown'
+                           THEN format('transaction %s reverses %s, which does not exist', bad.transaction_id, bad.target_id)
+                           ELSE format('transaction %s reverses %s, which is %s; a reversal must be posted and reverse a posted transaction',
+                                       bad.transaction_id, bad.target_id, bad.target_status) END,
+            HINT = CASE WHEN bad.target_status = 'unknown'
+                        THEN 'Name the transaction_id of a committed, posted transaction in reverses_transaction_id.'
+                        ELSE 'Archive a pending transaction instead of reversing it.' END;
+    END IF;
+
+    INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
+    SELECT 'transaction.reversed', 'transaction', n.reverses_transaction_id::text,
+           NULL, jsonb_build_object('reversal_transaction_id', n.transaction_id, 'idempotency_key', n.idempotency_key)
+      FROM new_transactions n
+     WHERE n.reverses_transaction_id IS NOT NULL;
+
+    -- One marker per database transaction arms the deferred commit check.
+    INSERT INTO ledger.commit_checks (xid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+REVOKE ALL ON FUNCTION ledger.transactions_after_insert() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER transactions_check_inserts AFTER INSERT ON ledger.transactions
+    REFERENCING NEW TABLE AS new_transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.transactions_after_insert();

@@ -1,0 +1,113 @@
+"""Pair tests: the rules SQL needs, in Postgres functions (sql/schema/functions/), agree with their one
+Python definition (ledger_pipelines.accounting.accounts) on the same random inputs.
+
+* the account-code rule: ``ledger.is_valid_account_code`` = ``account_code_problem(...) is None``;
+* account types: ``ledger.is_valid_account_type`` = ``account_type_problem(...) is None``;
+* type -> normal balance: ``ledger.normal_balance_of`` = ``normal_balance_of`` (NULL where Python
+  refuses the code's top-level segment).
+
+Postgres regular expressions have no Unicode classes, so the SQL rule lists the refused code points;
+the first test regenerates that list from Python's unicodedata and compares it with the file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from ledger_pipelines.accounting.accounts import account_code_problem, account_type_problem, normal_balance_of
+from ledger_pipelines.accounting.errors import InvalidTransaction
+from ledger_pipelines.ledger.accounts import load_account_types
+from ledger_pipelines.paths import sql_dir
+
+# Characters the rule is about, mixed into random text so that most examples hit a boundary.
+TRICKY = [
+    "\u200b", "\u00ad", "\ufeff", "\u2060", "\u200e", "\u202e", "\u2066", "\u0301", "\u00e9", "\u212b",
+    "\ue000", "\U000f0000", "\u0378", "\U000e0001", "\u2028", "\u2029", "\x1f", "\x7f", "\x85", "\u3000", " ",
+    "\u00a0", "\U0001f642", "\u73b0", "\u0643", "A", "Z", ":", "'", '"', "\\",
+]
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(TRICKY),
+        st.characters(codec="utf-8", exclude_characters="\x00"),  # Postgres text holds no NUL, no surrogate
+        st.sampled_from("abcdefghijklmnopqrstuvwxyz_0123456789"),
+    ),
+    max_size=80,
+)
+CODES = st.one_of(
+    TEXT,
+    st.lists(TEXT, min_size=1, max_size=34).map(":".join),
+    st.lists(st.text(alphabet="abc", min_size=1, max_size=70), min_size=1, max_size=34).map(":".join),  # the limits
+)
+TYPES = ["assets", "expenses", "liabilities", "equity", "revenue", "income"]
+PAIR_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def sql_answers(dsn: str, function: str, values: list[str]) -> list:
+    with psycopg.connect(dsn) as conn:
+        return [row[0] for row in conn.execute(f"SELECT {function}(v) FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, i) "
+                                               "ORDER BY i", [values]).fetchall()]
+
+
+def refused_code_points_in_sql() -> set[int]:
+    """The code points of the bracket expression ``code !~ ('[...]')`` of the SQL rule."""
+    text = (sql_dir() / "schema" / "functions" / "ledger.is_valid_account_code.sql").read_text()
+    block = text[text.index("code !~ (") : text.index(")", text.index("code !~ ("))]
+    expression = "".join(re.findall(r"'([^']*)'", block))
+    assert expression.startswith("[") and expression.endswith("]"), expression[:40]
+    points: set[int] = set()
+    for first, last in re.findall(r"\\[uU]([0-9A-F]+)(?:-\\[uU]([0-9A-F]+))?", expression[1:-1]):
+        points.update(range(int(first, 16), int(last or first, 16) + 1))
+    return points
+
+
+def test_the_sql_rule_refuses_exactly_the_code_points_python_refuses():
+    python = {cp for cp in range(sys.maxunicode + 1)
+              if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}}
+    python -= {0}  # no Postgres text holds NUL
+    assert refused_code_points_in_sql() == python
+
+
+@PAIR_SETTINGS
+@given(codes=st.lists(CODES, min_size=1, max_size=40))
+@example(codes=["assets:cafe\u0301", "assets:caf\u00e9", "assets:\u200bcash", "a" * 64, "a" * 65, ":".join("a" * 32),
+                ":".join("a" * 33), "", "assets:", "assets::x", "assets:\u0378", "assets:\U000e0001"])
+def test_account_codes_sql_and_python_agree(ledger_db, codes):
+    assert sql_answers(ledger_db.reader_dsn, "ledger.is_valid_account_code", codes) == [
+        account_code_problem(code) is None for code in codes]
+
+
+@PAIR_SETTINGS
+@given(tops=st.lists(st.one_of(TEXT, st.sampled_from(TYPES + ["Equity", "ASSETS", "assets:x", "plan\u200b"])), min_size=1,
+                     max_size=40))
+def test_account_types_sql_and_python_agree(ledger_db, tops):
+    assert sql_answers(ledger_db.reader_dsn, "ledger.is_valid_account_type", tops) == [
+        account_type_problem(top) is None for top in tops]
+
+
+def python_normal_balance(code: str, types: dict[str, str]) -> str | None:
+    try:
+        return normal_balance_of(code, types)
+    except InvalidTransaction:
+        return None
+
+
+@pytest.fixture
+def account_types(ledger_db) -> dict[str, str]:
+    with psycopg.connect(ledger_db.dsn) as conn:  # one configured type besides the built-in ones
+        conn.execute("INSERT INTO ledger.account_types VALUES ('contra_assets', 'credit')")
+        return load_account_types(conn)
+
+
+@PAIR_SETTINGS
+@given(codes=st.lists(st.tuples(st.sampled_from(TYPES + ["contra_assets", "Assets", "x"]), TEXT).map(":".join), min_size=1,
+                      max_size=40))
+def test_normal_balances_sql_and_python_agree(ledger_db, account_types, codes):
+    assert sql_answers(ledger_db.reader_dsn, "ledger.normal_balance_of", codes) == [
+        python_normal_balance(code, account_types) for code in codes]
