@@ -116,6 +116,10 @@ def _open_or_set_aside(work_path: Path) -> duckdb.DuckDBPyConnection:
 def _set_aside(work_path: Path, damage: str, rebuilt_by: str) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     aside = work_path.with_name(f"{work_path.name}.damaged-{stamp}")
+    number = 1
+    while aside.exists():  # a second damaged file within the same second: never replace the first
+        number += 1
+        aside = work_path.with_name(f"{work_path.name}.damaged-{stamp}-{number}")
     work_path.replace(aside)
     wal = work_path.with_name(work_path.name + ".wal")
     if wal.exists():
