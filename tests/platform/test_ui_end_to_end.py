@@ -345,8 +345,9 @@ def test_platform_end_to_end_in_the_browser() -> None:
                 materializable = sum(1 for n in real_nodes if n["isMaterializable"])
                 whole = quote('code_location:"subledger"')
                 page.goto(f"{url}/asset-groups~{whole}/", wait_until="load")
-                # The graph draws only what is in view: the four layers' boxes are; the reports'
-                # preparation box sits off to the side at this zoom (it is checked through the API above).
+                # One box per group, in data-flow order. A group box's title is cut to its width
+                # ("repo..._preparation"), so the boxes are found by the names that fit whole; every
+                # group is checked through the API above.
                 for group in ("sources", "ledger", "warehouse", "reports"):
                     page.locator("foreignObject").get_by_text(group, exact=True).first.wait_for(state="visible")
                 page.get_by_text(f"Materialize all ({materializable})").first.wait_for(state="visible")
