@@ -42,7 +42,8 @@ def close(period: str | None, reopen: bool, reason: str | None, list_only: bool,
                                f"subledger close {period} --reopen --reason \"late supplier invoices\".")
     dsns = dsns_or_exit(settings)
     actor = f"cli:{getpass.getuser()}"
-    with user_errors(), connect(dsns.writer_dsn) as conn:
+    # Closing is the writer's; reopening needs the ledger owner (the database refuses the writer).
+    with user_errors(), connect(dsns.dsn if reopen else dsns.writer_dsn) as conn:
         if list_only:
             periods = closed_periods(conn)
             if as_json:

@@ -15,6 +15,7 @@ from ledger_pipelines.accounting.errors import (
     InvalidTransition,
     LedgerError,
     PeriodClosed,
+    PeriodError,
     UnbalancedTransaction,
 )
 
@@ -27,6 +28,7 @@ _SQLSTATE_TYPES: dict[str, type[LedgerError]] = {
     "LDG06": InvalidTransaction,
     "LDG07": UnbalancedTransaction,
     "LDG09": PeriodClosed,
+    "LDG11": PeriodError,
 }
 
 

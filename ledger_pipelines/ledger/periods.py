@@ -41,7 +41,11 @@ def close_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: 
 
 
 def reopen_period(conn: psycopg.Connection, period: str, tz: ZoneInfo, *, actor: str, reason: str | None = None) -> Period:
-    """Reopen a closed ``period`` (audited); postings dated in it are accepted again."""
+    """Reopen a closed ``period`` (audited); postings dated in it are accepted again.
+
+    ``conn`` must be the ledger owner's: the database refuses a reopen from the writer role
+    (SQLSTATE LDG11, ``ledger.period_closures_guard``), so a writer cannot reopen a month, post
+    into it and close it again."""
     period_bounds(period, tz)  # refuses a malformed period before touching the database
     with conn.transaction():
         conn.execute("SELECT set_config('subledger.actor', %s, true)", [actor])

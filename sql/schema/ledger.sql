@@ -217,7 +217,10 @@ CREATE TABLE ledger.audit_log (
     after       jsonb,
     reason      text DEFAULT nullif(current_setting('subledger.reason', true), ''),
     batch_id    uuid DEFAULT nullif(current_setting('subledger.batch_id', true), '')::uuid,
-    xid         xid8 NOT NULL DEFAULT pg_current_xact_id()
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    -- Who really acted: the database session's user, which no SET changes (actor above is the
+    -- name the application gives, e.g. cli:alice). NULL on rows recorded before migration 0004.
+    db_user     text DEFAULT session_user
 );
 CREATE INDEX audit_log_by_target ON ledger.audit_log (target_type, target_id);
 GRANT SELECT ON ledger.audit_log TO subledger_reader, subledger_writer;
@@ -255,7 +258,8 @@ CREATE TABLE ledger.period_closures (
     timezone   text NOT NULL,
     at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     actor      text NOT NULL DEFAULT coalesce(nullif(current_setting('subledger.actor', true), ''), session_user),
-    reason     text
+    reason     text,
+    db_user    text DEFAULT session_user  -- as in ledger.audit_log: who really acted
 );
 CREATE INDEX period_closures_by_period ON ledger.period_closures (period, at DESC);
 

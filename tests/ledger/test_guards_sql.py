@@ -624,10 +624,38 @@ def test_nothing_takes_effect_inside_a_closed_period(db):
     # the closures themselves are append-only
     assert attempt(db.dsn, "DELETE FROM ledger.period_closures").sqlstate == "LDG02"
     assert attempt(db.writer_dsn, "DELETE FROM ledger.period_closures").sqlstate == PERMISSION_DENIED
-    # reopening accepts it again
-    _close(db, "2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z", action="reopen")
+    # the writer cannot reopen it, not even to post and close again in one transaction (LDG11)
+    reopen = ("INSERT INTO ledger.period_closures (period, action, starts_at, ends_at, timezone, reason) "
+              "VALUES ('2024-02', 'reopen', '2024-02-01T00:00:00Z', '2024-03-01T00:00:00Z', 'UTC', 'sneaky')")
+    close_again = reopen.replace("'reopen'", "'close'")
+    _, late_statements = transaction_statements("sneaky-late", effective_at=in_february)
+    outcome = attempt(db.writer_dsn, reopen, *late_statements, close_again)
+    assert outcome.sqlstate == "LDG11" and "2024-02" in outcome.message
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.transactions WHERE idempotency_key = 'sneaky-late'") == 0
+    # the owner reopens it, audited with who really did it; then it accepts postings again
+    assert attempt(db.dsn, reopen).committed
+    assert scalar(db.dsn, "SELECT db_user FROM ledger.audit_log WHERE action = 'period.reopen' AND target_id = '2024-02'") == \
+        scalar(db.dsn, "SELECT session_user")
     post_raw(db.writer_dsn, "late", effective_at=in_february)
     assert attempt(db.writer_dsn, move_sql(pending_in_march, "posted", in_february)).committed
+
+
+def test_the_audit_log_names_who_really_acted_whatever_actor_the_writer_claims(db):
+    writer_user = scalar(db.writer_dsn, "SELECT session_user")
+    claimed = attempt(db.writer_dsn, "SELECT set_config('subledger.actor', 'cfo', true)",
+                      ("INSERT INTO ledger.period_closures (period, action, starts_at, ends_at, timezone, reason) "
+                       "VALUES ('2024-01', 'close', '2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z', 'UTC', 'month end')", []))
+    assert claimed.committed, claimed
+    assert scalar(db.dsn, "SELECT actor || ' / ' || db_user FROM ledger.audit_log WHERE action = 'period.close' "
+                          "AND target_id = '2024-01'") == f"cfo / {writer_user}"
+    assert scalar(db.dsn, "SELECT db_user FROM ledger.period_closures WHERE period = '2024-01'") == writer_user
+    # the writer cannot write the column itself, on either table
+    forged = ("INSERT INTO ledger.audit_log (action, target_type, target_id, db_user) "
+              "VALUES ('x', 'period', '2024-01', 'subledger_owner')")
+    assert attempt(db.writer_dsn, forged).sqlstate == PERMISSION_DENIED
+    forged = ("INSERT INTO ledger.period_closures (period, action, starts_at, ends_at, timezone, db_user) "
+              "VALUES ('2024-03', 'close', '2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', 'UTC', 'subledger_owner')")
+    assert attempt(db.writer_dsn, forged).sqlstate == PERMISSION_DENIED
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def _answers(db: LedgerDatabase) -> list:
 
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
-    assert ran == ["0002_from_stacked_migrations", "0003_recording_service"]
+    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user"]
     assert (snapshot(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ingest.quarantine WHERE file_path IS NULL AND resolved_transaction_id IS NULL") == 1
 
