@@ -265,7 +265,9 @@ CREATE INDEX period_closures_by_period ON ledger.period_closures (period, at DES
 
 CREATE VIEW ledger.closed_periods AS
 SELECT period, starts_at, ends_at, timezone, at AS closed_at, actor AS closed_by
-  FROM (SELECT DISTINCT ON (period) * FROM ledger.period_closures ORDER BY period, at DESC, closure_id) latest
+  -- the columns the view was first made with, listed (a new column of the table is not the view's)
+  FROM (SELECT DISTINCT ON (period) closure_id, period, action, starts_at, ends_at, timezone, at, actor, reason
+          FROM ledger.period_closures ORDER BY period, at DESC, closure_id) latest
  WHERE action = 'close';
 
 GRANT SELECT ON ledger.period_closures, ledger.closed_periods TO subledger_reader, subledger_writer;

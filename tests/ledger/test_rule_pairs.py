@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import re
 import sys
-import unicodedata
 
+import polars as pl
 import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ledger_pipelines.accounting.accounts import account_code_problem, account_type_problem, normal_balance_of
+from ledger_pipelines.accounting.accounts import (
+    BAD_CODE_CHARACTERS,
+    account_code_problem,
+    account_type_problem,
+    normal_balance_of,
+)
 from ledger_pipelines.accounting.errors import InvalidTransaction
 from ledger_pipelines.ledger.accounts import load_account_types
 from ledger_pipelines.paths import sql_dir
@@ -68,15 +73,18 @@ def refused_code_points_in_sql() -> set[int]:
 
 
 def test_the_sql_rule_refuses_exactly_the_code_points_python_refuses():
-    python = {cp for cp in range(sys.maxunicode + 1)
-              if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}}
-    python -= {0}  # no Postgres text holds NUL
+    # The Python rule is a Polars regular expression, whose Unicode tables are newer than the
+    # interpreter's unicodedata (U+13440 is assigned in one and not the other): the SQL list is
+    # compared with what the expression itself refuses. NUL and surrogates fit in no text value.
+    points = [cp for cp in range(1, sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
+    refused = pl.Series([chr(cp) for cp in points]).str.contains(BAD_CODE_CHARACTERS)
+    python = {cp for cp, bad in zip(points, refused.to_list(), strict=True) if bad}
     assert refused_code_points_in_sql() == python
 
 
 @PAIR_SETTINGS
 @given(codes=st.lists(CODES, min_size=1, max_size=40))
-@example(codes=["assets:cafe\u0301", "assets:caf\u00e9", "assets:\u200bcash", "a" * 64, "a" * 65, ":".join("a" * 32),
+@example(codes=["\U00013440", "assets:\U00013440", "assets:cafe\u0301", "assets:caf\u00e9", "assets:\u200bcash", "a" * 64, "a" * 65, ":".join("a" * 32),
                 ":".join("a" * 33), "", "assets:", "assets::x", "assets:\u0378", "assets:\U000e0001"])
 def test_account_codes_sql_and_python_agree(ledger_db, codes):
     assert sql_answers(ledger_db.reader_dsn, "ledger.is_valid_account_code", codes) == [

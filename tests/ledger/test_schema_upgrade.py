@@ -131,6 +131,20 @@ def write_old_anchors(conn: psycopg.Connection) -> None:
     )
 
 
+#: The audit log's and period closures' columns of 0.1.0; 0004 adds db_user (NULL on older rows).
+AUDIT_LOG_COLUMNS = "audit_id, at, actor, action, target_type, target_id, before, after, reason, batch_id, xid"
+PERIOD_CLOSURE_COLUMNS = "closure_id, period, action, starts_at, ends_at, timezone, at, actor, reason"
+
+
+def ledger_rows(dsn: str) -> dict:
+    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns."""
+    out = snapshot(dsn)
+    with psycopg.connect(dsn) as conn:
+        out["audit_log"] = conn.execute(f"SELECT coalesce(array_agg(({AUDIT_LOG_COLUMNS})::text ORDER BY at, audit_id), "
+                                        "'{}') FROM ledger.audit_log").fetchone()[0]
+    return out
+
+
 def table_rows(dsn: str) -> dict[str, list[str]]:
     """What the upgrade must keep besides the ledger tables of helpers_ledger.snapshot."""
     out = {}
@@ -139,8 +153,11 @@ def table_rows(dsn: str) -> dict[str, list[str]]:
                              ("ledger.balance_anchors", "account_id, currency, anchor_at"),
                              ("ledger.balance_anchor_runs", "run_id"), ("ingest.batches", "batch_id"),
                              ("ingest.quarantine", "quarantine_id"), ("ledger.account_types", "top_segment")):
-            columns = "batch_id, seq, line_no, event_id, event_type, reason_code, message, raw, source_name, quarantined_at" \
-                if table == "ingest.quarantine" else "t.*"  # 0011 adds columns: compare the old ones
+            columns = {  # 0011 and 0004 add columns: compare the old ones
+                "ingest.quarantine": "batch_id, seq, line_no, event_id, event_type, reason_code, message, raw, source_name, "
+                                     "quarantined_at",
+                "ledger.period_closures": PERIOD_CLOSURE_COLUMNS,
+            }.get(table, "t.*")
             out[table] = conn.execute(f"SELECT array_agg(({columns})::text ORDER BY {order}) FROM {table} t").fetchone()[0]
     return out
 
@@ -163,7 +180,7 @@ def upgraded(request, pg_cluster):
     db = stacked_database(pg_cluster, STACKED[request.param])
     try:
         write_history(db)
-        before = (snapshot(db.dsn), table_rows(db.dsn))
+        before = (ledger_rows(db.dsn), table_rows(db.dsn))
         before_balances = _answers(db)
         ran = migrate(db.dsn)
         yield db, before, before_balances, ran
@@ -179,7 +196,8 @@ def _answers(db: LedgerDatabase) -> list:
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
     assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user"]
-    assert (snapshot(db.dsn), table_rows(db.dsn)) == before
+    assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL") == 0  # not made up
     assert scalar(db.dsn, "SELECT count(*) FROM ingest.quarantine WHERE file_path IS NULL AND resolved_transaction_id IS NULL") == 1
 
     # cached balances, anchors and double entry still equal their recomputation from the entries
@@ -215,7 +233,7 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
                    insert_entry_sql(unbalanced, 0, "assets:cash", "debit", 5, "USD", effective_at=T0)).sqlstate == "LDG01"
     with writer_ledger(db) as ledger, pytest.raises(LedgerError):
         ledger.post(transfer("in-february", "assets:cash", "equity:capital", 1, at=datetime(2024, 2, 20, tzinfo=UTC)))
-    assert snapshot(db.dsn) == before[0]
+    assert ledger_rows(db.dsn) == before[0]
 
     # and it takes new postings, moves and reversals, through the API and the caches
     with writer_ledger(db) as ledger:
