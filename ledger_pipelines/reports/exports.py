@@ -205,7 +205,10 @@ def spreadsheet_amount(amount: int, places: int) -> Decimal | str:
     return Decimal(text) if abs(amount) < EXACT_IN_SPREADSHEET else text
 
 
-def column_widths(header: Sequence[str], rows: Iterable[Sequence[str]], *, sample: int = 2000,
+WIDTH_SAMPLE_ROWS = 2000  # column widths fit the header and this many first rows
+
+
+def column_widths(header: Sequence[str], rows: Iterable[Sequence[str]], *, sample: int = WIDTH_SAMPLE_ROWS,
                   widest: int = 60) -> list[float]:
     """Spreadsheet column widths that fit the header and the first ``sample`` rows' text."""
     widths = [len(h) for h in header]
@@ -228,15 +231,16 @@ def _write_xlsx(table: pa.Table, money_columns: Sequence[str], currency_column: 
     shown_columns, cell_columns = [], []
     for name in table.column_names:
         values = table.column(name).to_pylist()
+        sample = values[:WIDTH_SAMPLE_ROWS]  # the widths fit the first rows' text: format only those
         if name in money:
             shown_columns.append(["" if v is None else format_minor(v, p, grouped=True) + "  "
-                                  for v, p in zip(values, places, strict=True)])
+                                  for v, p in zip(sample, places, strict=False)])
             cell_columns.append([None if v is None else Cell(spreadsheet_amount(v, p), formats[p])
                                  for v, p in zip(values, places, strict=True)])
         else:
-            shown_columns.append([_text(v) for v in values])
+            shown_columns.append([_text(v) for v in sample])
             cell_columns.append([_xlsx_value(v) for v in values])
-    widths = column_widths(header, zip(*shown_columns, strict=True))
+    widths = column_widths(header, zip(*shown_columns, strict=True), sample=WIDTH_SAMPLE_ROWS)
     rows = list(zip(*cell_columns, strict=True))
 
     def write(handle: IO[bytes]) -> None:
