@@ -175,12 +175,24 @@ def test_reports_built_checked_exported_previewed_and_guarded(ledger_db, pipelin
             else:
                 assert "chart" not in metadata
         assert done[export_key("trial_balance")].metadata["periods"].value == len(dates)
-        # -- every model (staging and intermediate too) says its row count and column types
+        # -- every model says its column types, every table its row count
         tb_meta = done[report_asset_key("trial_balance")].metadata
         assert tb_meta["dagster/row_count"].value == len(tb)
         assert {c.name: c.type for c in tb_meta["dagster/column_schema"].schema.columns}["debits"] == "BIGINT"
-        staging = done[dg.AssetKey(["reports", "stg_accounts"])].metadata
-        assert staging["dagster/row_count"].value > 0 and "account" in [c.name for c in staging["dagster/column_schema"].schema.columns]
+        staging = done[dg.AssetKey(["reports", "stg_accounts"])].metadata  # a view: columns, not counted (that would run it)
+        assert "account" in [c.name for c in staging["dagster/column_schema"].schema.columns]
+        assert "dagster/row_count" not in staging
+        intermediate = done[dg.AssetKey(["reports", "int_report_bounds"])].metadata
+        assert intermediate["dagster/row_count"].value == 1
+        # -- streamed: a staging model is recorded while dbt is still building (before its last node
+        # finished), the statements only after the file holding them is published
+        finished = [datetime.fromisoformat(t["completed_at"]).replace(tzinfo=UTC).timestamp()
+                    for node in json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text())["results"]
+                    for t in node["timing"] if t["name"] == "execute"]
+        recorded = {entry.dagster_event.event_specific_data.materialization.asset_key: entry.timestamp
+                    for entry in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
+        assert recorded[dg.AssetKey(["reports", "stg_accounts"])] < max(finished)
+        assert min(recorded[report_asset_key(name)] for name in REPORTS) > max(finished)
 
     # -- the exports: one file set per period, readable, major units in CSV/XLSX, minor in Parquet
     folder = settings.reports_dir / "trial_balance"

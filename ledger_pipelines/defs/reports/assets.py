@@ -3,13 +3,14 @@ work file, and the per-period exports for finance (``reports/exports/<report>_fi
 
 The dbt build follows the warehouse's one-writer rule: the step takes a slot of the
 ``duckdb_warehouse`` pool, holds the work file's writer lock for the whole build with no DuckDB
-connection of its own open on the file (dbt, a child process, is the only writer), then -- still
-under the lock -- renders previews and charts from the freshly built tables and publishes the file
-atomically. The exports read the published copy (read-only), as finance does.
+connection of its own open on the file (dbt, a child process, is the only writer); events stream as
+dbt emits them. Then -- still under the lock -- it renders the statements' previews and charts from
+the freshly built tables and publishes the file atomically. The exports read the published copy (read-only), as finance does.
 """
 
 import json
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -74,7 +75,15 @@ def dbt_target_path(duckdb_warehouse: DuckDBWarehouse) -> Path:
     pool=WAREHOUSE_POOL,
 )
 def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb_warehouse: DuckDBWarehouse):
-    """``dbt build`` (models and their tests) on the work file under the writer lock, then publish."""
+    """``dbt build`` (models and their tests) on the work file under the writer lock, then publish.
+
+    Events stream as dbt emits them: each model's materialisation arrives when dbt finishes it, with
+    its columns and row count (reported by the model's own post-hook, macros/log_model_metadata.sql,
+    since nothing else may open the file while dbt writes it). The statements finance reads are the
+    exception: their materialisations and test results wait for dbt to exit, because their preview
+    and chart read the built file, and are recorded after the file is published -- a statement shown
+    as materialised is one finance can open.
+    """
     from ledger_pipelines.reports.dbt_runner import dbt_env, dbt_vars, temporary_environment
     from ledger_pipelines.warehouse import freshness
     from ledger_pipelines.warehouse.publish import publish_unlocked
@@ -83,25 +92,32 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
     settings = duckdb_warehouse.settings()
     work, published = duckdb_warehouse.paths()
     target = dbt_target_path(duckdb_warehouse)
+    statements: list[Any] = []
     with writer_lock(work, duckdb_warehouse.lock_timeout_seconds):
         conn = connect(work)  # the analytics tables exist even before the first mirror
         try:
             ensure_schema(conn)
-            freshness.report_inputs(conn)  # never build reports from tables of two generations
+            inputs = freshness.report_inputs(conn)  # never build reports from tables of two generations
             conn.execute("CHECKPOINT")
         except freshness.StaleInputs as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         finally:
             conn.close()
-        with temporary_environment(dbt_env(work)):
+        with temporary_environment(dbt_env(work)):  # read by dbt's profile when the process starts
             invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings.timezone))], context=context,
                                  raise_on_error=False, target_path=target)
-            events = list(invocation.stream())
+        for event in model_events(context, invocation):
+            event = _with_generation(event, inputs)
+            if _is_statement_event(context, event):
+                statements.append(event)
+            else:
+                yield event
         succeeded = invocation.is_successful()
         conn = connect(work)
         try:
-            events = [_with_report_metadata(context, conn, event) for event in events]
-            generation = freshness.record_reports_build(conn, context.run.run_id) if succeeded else None
+            statements = [_with_report_metadata(context, conn, event) for event in statements]
+            if succeeded:
+                freshness.record_reports_build(conn, context.run.run_id)
             conn.execute("CHECKPOINT")
         finally:
             conn.close()
@@ -109,12 +125,11 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
             # The one place the warehouse is published: everything in the file (mirror, snapshots
             # and these reports) is of one generation and passed its checks and tests.
             done = publish_unlocked(work, published)
-            context.log.info(f"reports built from ledger watermark {generation.watermark} through {generation.last_day} "
+            context.log.info(f"reports built from ledger watermark {inputs.watermark} through {inputs.last_day} "
                              f"and published to {done.path} ({done.bytes:,} bytes)")
-            events = [_with_generation(event, generation) for event in events]
-    yield from events
+    yield from statements
     if not succeeded:
-        failed = [e for e in events if isinstance(e, dg.AssetCheckResult) and not e.passed]
+        failed = [e for e in statements if isinstance(e, dg.AssetCheckResult) and not e.passed]
         names = ", ".join(sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed)) or "see the dbt logs"
         raise dg.Failure(
             description=(
@@ -126,32 +141,49 @@ def report_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb
         )
 
 
-def table_metadata(con: "duckdb.DuckDBPyConnection", name: str) -> dict[str, dg.MetadataValue]:
-    """Row count and column types of the model ``name`` as built (Dagster's standard table keys,
-    which the UI shows on the asset's page): read after the build, from the same file."""
-    columns = con.execute(
-        "SELECT table_schema, column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-        "AND table_schema LIKE 'reports%' ORDER BY ordinal_position", [name]).fetchall()
-    if not columns:
-        return {}
-    schema = columns[0][0]
-    rows = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
-    return {
-        "dagster/row_count": dg.MetadataValue.int(rows),
-        "dagster/column_schema": dg.MetadataValue.table_schema(
-            dg.TableSchema(columns=[dg.TableColumn(column, kind) for s, column, kind in columns if s == schema])),
-    }
+ROW_COUNT_LOG = "subledger row_count "
+
+
+def model_events(context: dg.AssetExecutionContext, invocation: Any) -> Iterator[Any]:
+    """dagster-dbt's events for ``invocation``, as dbt emits them, each model's Output with the row
+    count its post-hook logged (``subledger row_count <n>``); the columns the same hook logged as
+    JSON are attached by dagster-dbt itself."""
+    row_counts: dict[str, int] = {}
+    for raw in invocation.stream_raw_events():
+        info = raw.raw_event["info"]
+        unique_id = raw.raw_event["data"].get("node_info", {}).get("unique_id")
+        if info["name"] == "JinjaLogInfo" and unique_id and info["msg"].startswith(ROW_COUNT_LOG):
+            row_counts[unique_id] = int(info["msg"][len(ROW_COUNT_LOG):])
+            continue
+        for event in raw.to_default_asset_events(
+            manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=context, target_path=invocation.target_path, project=invocation.project,
+        ):
+            node = (event.metadata or {}).get("unique_id") if isinstance(event, dg.Output) else None
+            rows = row_counts.get(getattr(node, "value", node))
+            yield event if rows is None else event.with_metadata({**event.metadata, "dagster/row_count": rows})
+
+
+def _event_asset_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | None:
+    if isinstance(event, dg.Output):
+        return context.assets_def.keys_by_output_name[event.output_name]
+    return getattr(event, "asset_key", None)
+
+
+def _is_statement_event(context: dg.AssetExecutionContext, event: Any) -> bool:
+    """Whether ``event`` is about one of the statements finance reads (``reports.catalog.REPORTS``)."""
+    key = _event_asset_key(context, event)
+    return key is not None and key.path[-1] in REPORTS
 
 
 def _with_report_metadata(context: dg.AssetExecutionContext, con: "duckdb.DuckDBPyConnection", event: Any) -> Any:
-    """The dbt Output of a model, with its row count and column types, and for a report its
-    preview (and chart)."""
+    """A statement's dbt Output with its preview (latest period, major units) and chart."""
     import duckdb
 
     if isinstance(event, dg.Output):
         key = context.assets_def.keys_by_output_name[event.output_name]
         try:
-            extra = {**table_metadata(con, key.path[-1]), **report_metadata(con, key.path[-1])}
+            extra = report_metadata(con, key.path[-1])
         except (duckdb.Error, ValueError) as exc:  # a preview must never stop the reports being published
             context.log.warning(f"no preview for {key.to_user_string()}: {exc}")
             extra = {"preview": dg.MetadataValue.text(f"preview unavailable: {exc}")}
@@ -160,13 +192,13 @@ def _with_report_metadata(context: dg.AssetExecutionContext, con: "duckdb.DuckDB
     return event
 
 
-def _with_generation(event: Any, generation: Any) -> Any:
-    """A report model's Output with the ledger watermark and last day the published file reflects."""
+def _with_generation(event: Any, inputs: Any) -> Any:
+    """A model's Output with the ledger watermark and last day of the snapshots it was built from."""
     if isinstance(event, dg.Output):
         return event.with_metadata({
             **(event.metadata or {}),
-            "ledger watermark": dg.MetadataValue.text(generation.watermark),
-            "balances through": dg.MetadataValue.text(str(generation.last_day)),
+            "ledger watermark": dg.MetadataValue.text(inputs.watermark),
+            "balances through": dg.MetadataValue.text(str(inputs.last_day)),
         })
     return event
 
