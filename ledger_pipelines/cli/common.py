@@ -13,7 +13,7 @@ import click
 
 from ledger_pipelines.config import ConfigError, Settings, database_address, load_settings, url_password
 from ledger_pipelines.postgres.cluster import Dsns
-from ledger_pipelines.postgres.database import database_dsns
+from ledger_pipelines.postgres.database import ensure_database
 
 
 def emit_json(document: Any) -> None:
@@ -68,10 +68,10 @@ def user_errors() -> Iterator[None]:
         fail(str(exc), 1)
 
 
-def dsns_or_exit(settings: Settings, start: bool = True) -> Dsns:
-    """DSNs of the ledger database, starting the embedded cluster when needed."""
+def dsns_or_exit(settings: Settings) -> Dsns:
+    """DSNs of the ledger database, started (the embedded cluster) and migrated when needed."""
     with user_errors():
-        return database_dsns(settings, start=start)
+        return ensure_database(settings)
 
 
 # -- known failures -> one clear message (used by the ``subledger`` group for every command) -----

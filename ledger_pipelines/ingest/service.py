@@ -31,7 +31,7 @@ from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.postgres.cluster import ClusterError
-from ledger_pipelines.postgres.database import connect, database_dsns
+from ledger_pipelines.postgres.database import connect, database_dsns, ensure_database
 
 LOG = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def ingestor(settings: Settings) -> Iterator[Ingestor]:
     The posting rules' account types are added to the ledger first (as the owner), so a type a
     rules file declares can be posted to (docs/posting-rules.md).
     """
-    dsns = database_dsns(settings)
+    dsns = ensure_database(settings)
     rules = load_rules(settings.rules_path)
     with connect(dsns.dsn, application_name="subledger-ingest") as owner, owner.transaction():
         sync_account_types(owner, rules.account_types)
@@ -213,7 +213,7 @@ def already_ingested_files(settings: Settings, files: Sequence[FileIdentity]) ->
         return set()
     claims = {identity.path: (identity.content_hash, unreadable_claim(identity.content_hash, identity.path)) for identity in files}
     try:
-        dsns = database_dsns(settings, start=False, apply_migrations=False)
+        dsns = database_dsns(settings)
         with connect(dsns.reader_dsn, application_name="subledger-landing") as conn:
             rows = conn.execute(read_sql("ingest/claimed_contents.sql"),
                                 {"source_kind": "file", "claims": [c for pair in claims.values() for c in pair]}).fetchall()

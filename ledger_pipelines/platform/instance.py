@@ -164,16 +164,16 @@ def dagster_environment(settings: Settings, dsns: Dsns | None = None) -> dict[st
 
     Merge them over ``os.environ`` for child processes, or ``os.environ.update(...)`` before an
     in-process run. The storage URL comes from ``SUBLEDGER_DAGSTER_DATABASE_URL`` if it is set,
-    else from ``dsns`` (or :func:`~ledger_pipelines.postgres.database.database_dsns`, which starts
+    else from ``dsns`` (or :func:`~ledger_pipelines.postgres.database.ensure_database`, which starts
     and migrates the embedded cluster when ``SUBLEDGER_DATABASE_URL`` is unset). Path settings
     are passed resolved, so a child with another working directory sees the same files.
     """
     url = os.environ.get(DAGSTER_DATABASE_URL_ENV)
     if not url:
         if dsns is None:
-            from ledger_pipelines.postgres.database import database_dsns
+            from ledger_pipelines.postgres.database import ensure_database
 
-            dsns = database_dsns(settings)
+            dsns = ensure_database(settings)
         url = dsns.dagster_dsn
     return {
         "DAGSTER_HOME": str(settings.dagster_home),

@@ -9,21 +9,31 @@ from ledger_pipelines.postgres.cluster import READER_ROLE, WRITER_ROLE, Dsns, Em
 from ledger_pipelines.postgres.migrate import migrate
 
 
-def database_dsns(settings: Settings, *, start: bool = True, apply_migrations: bool = True) -> Dsns:
-    """DSNs of the ledger database, after making sure it runs and is migrated.
+def database_dsns(settings: Settings) -> Dsns:
+    """Where the ledger database is, without touching it: never starts a server, never migrates.
 
-    With ``SUBLEDGER_DATABASE_URL`` unset this starts the embedded cluster if it is stopped
-    (``start``); a running cluster is reused. Migrations already applied are skipped.
+    The embedded cluster's DSNs (from its data folder) unless ``SUBLEDGER_DATABASE_URL`` is set.
+    For readers and workers that must not change anything; :func:`ensure_database` prepares it.
+    """
+    if settings.database_url:
+        return external_dsns(settings.database_url, settings.writer_database_url, settings.reader_database_url)
+    return EmbeddedCluster(settings).dsns()
+
+
+def ensure_database(settings: Settings) -> Dsns:
+    """The ledger database, running and migrated: its DSNs.
+
+    With ``SUBLEDGER_DATABASE_URL`` unset this starts the embedded cluster if it is stopped (a
+    running cluster is reused); migrations already applied are skipped. With separate writer or
+    reader URLs, checks that those roles log in as what they claim.
     """
     if settings.database_url:
         dsns = external_dsns(settings.database_url, settings.writer_database_url, settings.reader_database_url)
     else:
-        cluster = EmbeddedCluster(settings)
-        dsns = cluster.up() if start else cluster.dsns()
-    if apply_migrations:
-        migrate(dsns.dsn)
-        if settings.writer_database_url or settings.reader_database_url:
-            check_role_logins(dsns)
+        dsns = EmbeddedCluster(settings).up()
+    migrate(dsns.dsn)
+    if settings.writer_database_url or settings.reader_database_url:
+        check_role_logins(dsns)
     return dsns
 
 

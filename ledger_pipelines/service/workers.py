@@ -54,7 +54,7 @@ class _Stop:
 
 def run_worker(number: int, settings: Settings, service: ServiceSettings, stop: _Stop) -> None:
     """One worker's loop (module docs) until ``stop.requested``."""
-    dsns = database_dsns(settings, start=False, apply_migrations=False)
+    dsns = database_dsns(settings)
     rules = load_rules(settings.rules_path)
     pause = 0.5
     while not stop.requested:
@@ -117,7 +117,7 @@ class Supervisor:
     def run(self, stop: _Stop) -> int:
         with ingestor(self.settings):  # starts and migrates the database, adds the rules' account types
             pass
-        dsns = database_dsns(self.settings, start=False, apply_migrations=False)
+        dsns = database_dsns(self.settings)
         self.children = [_Child(number) for number in range(1, self.workers + 1)]
         for child in self.children:
             child.start()

@@ -52,15 +52,10 @@ class CheckResult:
             **({"notes": self.notes} if self.notes else {}),
         }
 
-    def markdown(self, limit: int = 20) -> str:
-        """The first offending rows as a Markdown table (for Dagster metadata)."""
-        if self.offending.is_empty():
-            return "_no offending rows_"
+    def first_offending(self, limit: int = 20) -> tuple[list[str], list[list[str]]]:
+        """Column names and the first ``limit`` offending rows as text (for Dagster's table metadata)."""
         head = self.offending.head(limit)
-        lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-        lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in head.iter_rows()]
-        more = self.offending.height - head.height
-        return "\n".join(lines) + (f"\n\n_… and {more} more_" if more > 0 else "")
+        return head.columns, [["" if v is None else str(v) for v in row] for row in head.iter_rows()]
 
 
 def _zero_schema(name: str, columns: list[str]) -> pa.DataFrameSchema:
@@ -170,7 +165,7 @@ def anchors_match(dsn: str) -> CheckResult:
 
 
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
-MIRROR_DAYS_SCHEMA = {"effective_date": pl.Date, "currency": pl.Utf8, "status": pl.Utf8, "transactions": pl.Int64,
+MIRROR_DAYS_SCHEMA = {"effective_day_utc": pl.Date, "currency": pl.Utf8, "status": pl.Utf8, "transactions": pl.Int64,
                       "entries": pl.Int64, "debits": pl.Utf8, "credits": pl.Utf8}
 MIRROR_COMPLETE = _zero_schema("the mirror holds what Postgres held at its watermark", MIRROR_COLUMNS)
 RUNBOOK_MIRROR = (
@@ -180,14 +175,14 @@ RUNBOOK_MIRROR = (
 )
 
 
-def mirror_complete(conn: duckdb.DuckDBPyConnection, dsn: str, tz: str) -> CheckResult:
-    """Per effective day, currency and status: counts and sums in the mirror equal Postgres at the watermark."""
+def mirror_complete(conn: duckdb.DuckDBPyConnection, dsn: str) -> CheckResult:
+    """Per effective day (UTC), currency and status: counts and sums in the mirror equal Postgres at the watermark."""
     state = read_state(conn)
     if state is None:
         empty = pl.DataFrame(schema={c: pl.Int64 for c in MIRROR_COLUMNS})
         return CheckResult("mirror_complete", "the mirror is complete", True, empty, 0, RUNBOOK_MIRROR, {"mirror": "not built yet"})
-    keys = ["effective_date", "currency", "status"]
-    pg = _pg_rows(dsn, read_sql("warehouse/checks/pg_mirror_days.sql"), {"tz": tz, "snapshot": state.watermark.text},
+    keys = ["effective_day_utc", "currency", "status"]
+    pg = _pg_rows(dsn, read_sql("warehouse/checks/pg_mirror_days.sql"), {"snapshot": state.watermark.text},
                   MIRROR_DAYS_SCHEMA)
     wh = _duck_frame(conn, read_sql("warehouse/checks/mirror_days.sql"))
     value_columns = ["transactions", "entries", "debits", "credits"]
@@ -340,7 +335,7 @@ def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start,
         warehouse: list[Callable[[], CheckResult]] = [
             lambda: warehouse_fresh(conn, dsn, tz=tz, start=start, today=today),
             lambda: balanced_transactions_mirror(conn),
-            lambda: mirror_complete(conn, dsn, tz),
+            lambda: mirror_complete(conn, dsn),
             lambda: snapshots_match(conn, "account", tz=tz, start=start),
             lambda: snapshots_match(conn, "category", tz=tz, start=start),
             lambda: category_totals(conn, start=start),

@@ -367,6 +367,7 @@ def test_platform_end_to_end_in_the_browser() -> None:
 
                 page.goto(f"{url}/runs/{run['runId']}", wait_until="load")
                 page.get_by_text("Success", exact=True).first.wait_for(state="visible")
+                page.get_by_text("Loading run logs").first.wait_for(state="hidden")  # the picture shows the events
                 page.screenshot(path=str(folder / "02-sensor-run.png"))
 
                 # -- 4. a materialisation launched from the UI succeeds ---------------------------
@@ -384,6 +385,7 @@ def test_platform_end_to_end_in_the_browser() -> None:
                 assert passed["status"] == "SUCCEEDED", passed
                 page.goto(f"{url}/runs/{ui_run['runId']}", wait_until="load")
                 page.get_by_text("Success", exact=True).first.wait_for(state="visible")
+                page.get_by_text("Loading run logs").first.wait_for(state="hidden")
                 page.screenshot(path=str(folder / "04-ui-run-succeeded.png"))
                 phase("ui_materialization_succeeded")
 
@@ -403,6 +405,7 @@ def test_platform_end_to_end_in_the_browser() -> None:
                 page.get_by_text(BALANCE_CHECK).first.click()
                 page.get_by_text("Failed", exact=True).first.wait_for(state="visible")
                 page.get_by_text("offending rows").first.wait_for(state="visible")
+                assert page.get_by_text("Show Markdown").count() == 0  # the rows and the runbook show inline
                 page.screenshot(path=str(folder / "06-failed-check.png"))
                 phase("failed_check_shown")
 

@@ -91,12 +91,12 @@ def test_a_deleted_mirror_row_fails_the_mirror_checks(built):
     db, files = built
     with open_work(files.work) as conn:
         day, currency = conn.execute(
-            "DELETE FROM analytics.entries WHERE rowid = (SELECT min(rowid) FROM analytics.entries) RETURNING effective_date, currency"
+            "DELETE FROM analytics.entries WHERE rowid = (SELECT min(rowid) FROM analytics.entries) RETURNING CAST(timezone('UTC', effective_at) AS DATE), currency"
         ).fetchone()
     results = run_all(db, files)
     assert {"mirror_complete", "mirror_balanced_transactions"} <= set(failing(results))
     bad = results["mirror_complete"].offending.to_dicts()
-    assert len(bad) == 1 and bad[0]["effective_date"] == day and bad[0]["currency"] == currency and bad[0]["diff_entries"] == -1
+    assert len(bad) == 1 and bad[0]["effective_day_utc"] == day and bad[0]["currency"] == currency and bad[0]["diff_entries"] == -1
     assert results["mirror_balanced_transactions"].offending.height == 1
 
 
@@ -128,13 +128,34 @@ def test_the_mirror_check_sums_a_day_beyond_64_bits(ledger_db, files):
     ledger.post(transfer("huge-2", "assets:vault:two", "equity:two", biggest, at=at))
     with open_work(files.work) as conn:
         mirror(conn, ledger_db.reader_dsn, TZ)
-        complete = checks.mirror_complete(conn, ledger_db.reader_dsn, TZ)
+        complete = checks.mirror_complete(conn, ledger_db.reader_dsn)
         conn.execute("UPDATE analytics.entries SET amount = amount - 1 WHERE transaction_id = "
                      "(SELECT min(transaction_id) FROM analytics.entries) AND direction = 'debit'")
-        damaged = checks.mirror_complete(conn, ledger_db.reader_dsn, TZ)
+        damaged = checks.mirror_complete(conn, ledger_db.reader_dsn)
     assert complete.passed, complete.offending
     assert complete.offending.height == 0
     assert not damaged.passed and damaged.offending["diff_debits"].to_list() == [-1]
+
+
+def test_the_mirror_check_does_not_depend_on_the_hosts_zone_rules(ledger_db, files) -> None:
+    """Postgres dates instants with the host's zone rules; the warehouse with the pinned tzdata.
+    Debian's 2025b and the pinned release put America/Havana's winter of 2026-27 an hour apart, so
+    an entry at 04:30 UTC on 2 November 2026 is the 1st for one and the 2nd for the other: the
+    check compares what was copied (per UTC day), and passes."""
+    from datetime import UTC, datetime
+
+    from ledger_pipelines.warehouse.mirror import mirror
+    from tests.ledger.helpers_ledger import open_ledger, transfer
+
+    havana = "America/Havana"
+    at = datetime(2026, 11, 2, 4, 30, tzinfo=UTC)
+    open_ledger(ledger_db.writer_dsn).post(transfer("havana-1", "assets:cash", "equity:owner", 100, at=at))
+    with open_work(files.work) as conn:
+        mirror(conn, ledger_db.reader_dsn, havana)
+        result = checks.mirror_complete(conn, ledger_db.reader_dsn)
+        local_day = conn.execute("SELECT effective_date FROM analytics.entries").fetchall()
+    assert result.passed, result.offending
+    assert local_day == [(date(2026, 11, 2),), (date(2026, 11, 2),)]  # the pinned rules: UTC-4 that night
 
 
 def test_a_warehouse_behind_the_ledger_fails_verify_and_says_what_to_do(built):

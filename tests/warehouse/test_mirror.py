@@ -88,7 +88,7 @@ def test_incremental_idempotent_and_lifecycle_changes(ledger_db, files):
         ).fetchone()[0]
         assert moved > 0  # the move is mirrored with the batch that made it
         assert_mirrors(ledger_db, conn)
-        assert checks.mirror_complete(conn, ledger_db.reader_dsn, "UTC").passed
+        assert checks.mirror_complete(conn, ledger_db.reader_dsn).passed
 
 
 def _post(conn, key, legs, at):
@@ -160,7 +160,7 @@ def test_restart_after_a_crash_mid_run(ledger_db, files):
         run = mirror(conn, ledger_db.reader_dsn, "UTC")
         assert run.transactions > 0 and not run.full
         assert_mirrors(ledger_db, conn)
-        assert checks.mirror_complete(conn, ledger_db.reader_dsn, "UTC").passed
+        assert checks.mirror_complete(conn, ledger_db.reader_dsn).passed
 
 
 def test_effective_dates_follow_the_reporting_time_zone(ledger_db, files):

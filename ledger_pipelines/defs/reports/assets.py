@@ -9,8 +9,8 @@ the freshly built tables and publishes the file atomically. The exports read the
 """
 
 import json
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg

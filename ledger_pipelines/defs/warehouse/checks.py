@@ -20,14 +20,23 @@ if TYPE_CHECKING:
 OFFENDING_PREVIEW_ROWS = 20
 
 
+def offending_table(result: "CheckResult") -> dg.TableMetadataValue:
+    """The first offending rows as a table the UI shows inline (values as text, as the check saw them)."""
+    columns, rows = result.first_offending(OFFENDING_PREVIEW_ROWS)
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(dict(zip(columns, row, strict=True))) for row in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, "string") for name in columns]),
+    )
+
+
 def to_check_result(result: "CheckResult") -> dg.AssetCheckResult:
     metadata: dict[str, dg.MetadataValue] = {
         "checked rows": dg.MetadataValue.int(result.checked_rows),
         "offending rows": dg.MetadataValue.int(result.offending.height),
-        "offending (first rows)": dg.MetadataValue.md(result.markdown(OFFENDING_PREVIEW_ROWS)),
+        "offending (first rows)": offending_table(result),
     }
     if not result.passed:
-        metadata["what to do"] = dg.MetadataValue.md(result.runbook)
+        metadata["what to do"] = dg.MetadataValue.text(result.runbook)
     for key, value in result.notes.items():
         metadata[key] = dg.MetadataValue.text(str(value))
     return dg.AssetCheckResult(
@@ -39,12 +48,12 @@ def to_check_result(result: "CheckResult") -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=ledger_mirror, name="mirror_complete", blocking=True, pool=WAREHOUSE_POOL,
-                description="Per effective day, currency and status: the mirror's counts and sums equal Postgres at the watermark.")
+                description="Per effective day (UTC), currency and status: the mirror's counts and sums equal Postgres at the watermark.")
 def mirror_complete(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
     from ledger_pipelines.warehouse import checks
 
     with duckdb_warehouse.writer() as conn:
-        return to_check_result(checks.mirror_complete(conn, ledger_postgres.dsns().reader_dsn, duckdb_warehouse.settings().timezone))
+        return to_check_result(checks.mirror_complete(conn, ledger_postgres.dsns().reader_dsn))
 
 
 @dg.asset_check(asset=ledger_mirror, name="mirror_transactions_balance", blocking=True, pool=WAREHOUSE_POOL,

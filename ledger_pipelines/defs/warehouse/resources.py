@@ -79,11 +79,11 @@ class LedgerPostgres(dg.ConfigurableResource):
 
     def dsns(self) -> Dsns:
         from ledger_pipelines.postgres.cluster import Dsns
-        from ledger_pipelines.postgres.database import database_dsns
+        from ledger_pipelines.postgres.database import ensure_database
 
         if self.dsn and self.reader_dsn and self.writer_dsn:
             return Dsns(dsn=self.dsn, writer_dsn=self.writer_dsn, reader_dsn=self.reader_dsn, dagster_dsn="")
-        return database_dsns(load_settings())
+        return ensure_database(load_settings())
 
 
 # The domain's resource instances (Definitions.merge needs one object per key across domains).

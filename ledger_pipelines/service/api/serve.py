@@ -12,4 +12,4 @@ from ledger_pipelines.service.api.app import create_app
 def app() -> FastAPI:
     """The API for ``SUBLEDGER_*`` of this process (the database was started and migrated by ``serve``)."""
     settings = load_settings()
-    return create_app(settings, database_dsns(settings, start=False, apply_migrations=False))
+    return create_app(settings, database_dsns(settings))
