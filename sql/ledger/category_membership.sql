@@ -18,9 +18,7 @@ WITH RECURSIVE group_tree AS (
       JOIN ledger.accounts a ON a.account_id = m.account_id
 )
 SELECT m.category, m.account,
-       -- a category under an account type's segment (path or group, e.g. a group 'revenue:promo') is
-       -- signed like that type (ledger.normal_balance_of) unless it names its own normal balance
-       coalesce(c.normal_balance, ledger.normal_balance_of(c.code), 'debit') AS normal_balance
+       ledger.normal_balance_of_category(c.code, c.normal_balance) AS normal_balance
   FROM memberships m
   JOIN ledger.categories c ON c.code = m.category
  WHERE %(prefix)s::text IS NULL
