@@ -594,6 +594,24 @@ def test_reversal_rules(db):
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.transactions WHERE reverses_transaction_id IS NOT NULL") == 1
 
 
+@pytest.mark.parametrize("legs", [
+    [("assets:cash", "credit", 50, "USD"), ("equity:capital", "debit", 50, "USD")],  # another amount
+    [("assets:cash", "debit", 100, "USD"), ("equity:capital", "credit", 100, "USD")],  # sides not swapped
+    [("assets:cash", "credit", 100, "USD"), ("liabilities:wallet", "debit", 100, "USD")],  # another account
+    [("assets:cash", "credit", 100, "EUR"), ("equity:capital", "debit", 100, "EUR")],  # another currency
+    [*FLIPPED, ("assets:cash", "credit", 7, "USD"), ("equity:capital", "debit", 7, "USD")],  # extra legs
+], ids=["amount", "sides", "account", "currency", "extra-legs"])
+def test_a_reversal_must_mirror_its_target(db, legs):
+    """A fake reversal -- balanced, but not its target's legs on the other side -- is refused at
+    commit (LDG04), whatever the writer inserts; nothing of it remains."""
+    target = post_raw(db.writer_dsn, "target")
+    _, statements = transaction_statements("fake-reversal", legs, reverses=target)
+    outcome = attempt(db.writer_dsn, *statements)
+    assert outcome.sqlstate == "LDG04" and "debit and credit swapped" in outcome.message, outcome
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.transactions WHERE reverses_transaction_id IS NOT NULL") == 0
+    post_raw(db.writer_dsn, "true-reversal", legs=FLIPPED, reverses=target)  # the mirror is accepted
+
+
 # ---------------------------------------------------------------------------------------------
 # I10: closed periods
 # ---------------------------------------------------------------------------------------------

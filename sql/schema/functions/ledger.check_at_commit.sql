@@ -1,6 +1,7 @@
 -- ledger.check_at_commit(): I1 at commit (deferred constraint trigger balanced_at_commit on
 -- ledger.commit_checks, armed once per database transaction): every transaction created in the
--- database transaction has entries (LDG07) and balances per currency (LDG01). Legs may arrive in
+-- database transaction has entries (LDG07) and balances per currency (LDG01), and every reversal
+-- created in it mirrors its target (LDG04, ledger.mismatched_reversal). Legs may arrive in
 -- several statements; SET CONSTRAINTS ... IMMEDIATE cannot dodge it (entries_after_insert re-arms it).
 CREATE OR REPLACE FUNCTION ledger.check_at_commit() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
@@ -52,6 +53,16 @@ BEGIN
                 MESSAGE = format('transaction %s (%s) has no entries', bad.transaction_id, bad.idempotency_key),
                 HINT = 'Insert at least two balancing entries in the same database transaction.';
         END IF;
+    END IF;
+
+    SELECT m.transaction_id, m.idempotency_key, m.target_id INTO bad FROM ledger.mismatched_reversal(NEW.xid) m;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG04',
+            MESSAGE = format('transaction %s (%s) reverses %s but its entries are not that transaction''s with debit and credit swapped',
+                             bad.transaction_id, bad.idempotency_key, bad.target_id),
+            HINT = 'A reversal copies every leg of its target (account, currency, amount) on the other side; '
+                   'post any other correction as a new transaction without reverses_transaction_id.';
     END IF;
 
     DELETE FROM ledger.unbalanced_nets WHERE xid = NEW.xid;
