@@ -8,7 +8,7 @@ look). It
    ``--data-dir`` (default ``/tmp/subledger-ingest-bench``), so later runs skip this step;
 2. starts its own embedded Postgres under a temporary ``SUBLEDGER_HOME`` with the default
    durability settings (fsync, synchronous_commit and full_page_writes on);
-3. ingests every file with :func:`ledger_pipelines.ingest.service.ingest_paths` -- the very code
+3. ingests every file with :func:`ledger_pipelines.ingest.ingestor.ingest_paths` -- the very code
    path of ``subledger ingest`` (one batch and one database transaction per file, file hash,
    read, validate, map, guarded bulk posting, outcomes, quarantine) -- timed from the first
    file to the last commit, and checks that every event got exactly one outcome;
@@ -40,7 +40,7 @@ import psycopg
 
 from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.generate import MANIFEST_NAME, generate
-from ledger_pipelines.ingest.service import ingest_paths, landed_files
+from ledger_pipelines.ingest.ingestor import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
 from ledger_pipelines.ledger.bulk import (
     ENTRY_COLUMN_TYPES,

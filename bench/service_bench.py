@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     with temporary_cluster("subledger-service-bench-") as bench:
         dsns = bench.start()
-        from ledger_pipelines.ingest.service import ingestor
+        from ledger_pipelines.ingest.ingestor import ingestor
 
         with ingestor(bench.settings):  # the rules' account types, as `subledger workers` does
             pass

@@ -34,7 +34,7 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
     the reason, never read (a link named here is followed: your choice). Exit 1 if any event was
     quarantined in this run (see `subledger quarantine`).
     """
-    from ledger_pipelines.ingest.service import ingest_paths
+    from ledger_pipelines.ingest.ingestor import ingest_paths
 
     settings = settings_or_exit()
     dsns_or_exit(settings)
@@ -105,7 +105,7 @@ def quarantine(as_json: bool, include_resolved: bool, export_to: Path | None, re
 @click.option("--json", "as_json", is_flag=True, help="Print the batch outcome counts as JSON.")
 def replay(file: Path, as_json: bool) -> None:
     """Ingest corrected versions of quarantined events; each resolves its quarantine entry (audited)."""
-    from ledger_pipelines.ingest.service import replay_file
+    from ledger_pipelines.ingest.ingestor import replay_file
 
     settings = settings_or_exit()
     dsns_or_exit(settings)

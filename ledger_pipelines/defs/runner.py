@@ -43,7 +43,7 @@ from ledger_pipelines.config import Settings
 from ledger_pipelines.defs.ingestion.outbox import pending_outbox_rows
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY, OUTBOX_BATCHES
-from ledger_pipelines.ingest.service import file_hash, landed_files
+from ledger_pipelines.ingest.ingestor import file_hash, landed_files
 from ledger_pipelines.platform.instance import (
     DUCKDB_POOL,
     RUN_HOST_TAG,

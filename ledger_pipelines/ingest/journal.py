@@ -22,7 +22,7 @@ from ledger_pipelines.accounting.accounts import account_code_expr_problem
 from ledger_pipelines.accounting.money import CODES
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.checks import CheckSpec, display, run_checks
+from ledger_pipelines.ingest.row_checks import CheckSpec, display, run_checks
 from ledger_pipelines.ingest.rules import BALANCES, OPS
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS, a_kind, integer_columns, integer_specs, integer_value, kind_of
 

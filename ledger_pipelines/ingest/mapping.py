@@ -35,9 +35,9 @@ from ledger_pipelines.accounting.money import CODES
 from ledger_pipelines.config import Settings
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.checks import display
 from ledger_pipelines.ingest.hashing import instant_text
 from ledger_pipelines.ingest.journal import CONDITION
+from ledger_pipelines.ingest.row_checks import display
 from ledger_pipelines.ingest.rules import AmountExpr, LegRule, PayloadField, Placeholder, PostingSpec, Rule, RuleSet, Template
 from ledger_pipelines.ingest.validation import payload_column
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, REVERSALS_SCHEMA, TRANSITIONS_SCHEMA, PostingPlan

@@ -56,7 +56,7 @@ MAX_NESTING_DEPTH = 64  # objects/arrays nested deeper than this (the event obje
 SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
-    "seq": pl.Int64,  # 0-based position in the file (frontend renumbers per batch)
+    "seq": pl.Int64,  # 0-based position in the file (prepare_batch renumbers per batch)
     "line_no": pl.Int64,  # 1-based line (JSONL, CSV: first line of the row) or row number (Parquet, frame)
     "raw": pl.Binary,  # the line as received; CSV/Parquet/frame rows: their JSON rendering
     "source_file": pl.Utf8,

@@ -1,7 +1,7 @@
 """Validation: raw envelope JSON text -> typed, normalised events, or one reason per rejected event.
 
-Two stages, both declarative (:class:`~ledger_pipelines.ingest.checks.CheckSpec` lists run
-through Pandera by :func:`~ledger_pipelines.ingest.checks.run_checks`):
+Two stages, both declarative (:class:`~ledger_pipelines.ingest.row_checks.CheckSpec` lists run
+through Pandera by :func:`~ledger_pipelines.ingest.row_checks.run_checks`):
 
 1. the envelope (every event): event_id, event_type, effective_at, recorded_at, the ids, metadata,
    payload shape, and the envelope fields the event type's posting rule needs (amount, currency);
@@ -45,7 +45,7 @@ from ledger_pipelines.accounting.money import CODES
 from ledger_pipelines.config import Settings
 from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.checks import CheckSpec, display, run_checks
+from ledger_pipelines.ingest.row_checks import CheckSpec, display, run_checks
 from ledger_pipelines.ingest.rules import PayloadField, Rule, RuleSet
 
 STRING_FIELDS = ("event_id", "event_type", "effective_at", "recorded_at", "subscription_id", "customer_id", "currency")

@@ -50,7 +50,7 @@ OUTCOME_COLUMNS = ["batch_id", "seq", "event_id", "outcome", "reason_code", "tra
 
 
 class PreparedBatch(Protocol):
-    """What the ingestion front end hands over (see ``ledger_pipelines.ingest.frontend``)."""
+    """What the ingestion front end hands over (see ``ledger_pipelines.ingest.prepare``)."""
 
     plan: PostingPlan
     rejects: pl.DataFrame  # seq, line_no, event_id, event_type, reason_code, message, raw, source_file

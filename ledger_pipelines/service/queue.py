@@ -8,7 +8,7 @@ One step of a consumer (a worker of ``subledger workers``, or the Dagster asset 
    are posted in outbox order by one consumer at a time, and other lanes go on in parallel. The
    claim counts a try on each row and commits, so a consumer killed while posting is seen.
 2. **post** in ONE database transaction: the same front end and bulk path as files
-   (:func:`~ledger_pipelines.ingest.frontend.prepare_batch`, :func:`~ledger_pipelines.ingest.writer.write_batch`)
+   (:func:`~ledger_pipelines.ingest.prepare.prepare_batch`, :func:`~ledger_pipelines.ingest.writer.write_batch`)
    and ``ingest.finish_outbox``. A crash at any point leaves either everything or nothing.
 3. **on failure** (an exception; a kill is seen by the next claim) the rows become *suspects*: they
    are claimed again alone, a quarter of the claim at a time, until the row that fails is alone.
@@ -34,9 +34,9 @@ import psycopg
 from ledger_pipelines.config import Settings
 from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest import reasons as R
-from ledger_pipelines.ingest.frontend import DUPLICATES_SCHEMA, EVENTS_SCHEMA, PreparedBatch, prepare_batch
+from ledger_pipelines.ingest.ingestor import Ingestor, ingestor
+from ledger_pipelines.ingest.prepare import DUPLICATES_SCHEMA, EVENTS_SCHEMA, PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.readers import ENVELOPE_FIELDS
-from ledger_pipelines.ingest.service import Ingestor, ingestor
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS
 from ledger_pipelines.ingest.writer import BatchReport, write_batch
 from ledger_pipelines.ledger.plan import PostingPlan

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import psycopg
 
 from ledger_pipelines.config import Settings, load_settings
+from ledger_pipelines.ingest.ingestor import Ingestor, ingestor
 from ledger_pipelines.ingest.rules import load_rules
-from ledger_pipelines.ingest.service import Ingestor, ingestor
 from ledger_pipelines.postgres.database import connect, database_dsns
 from ledger_pipelines.service.queue import ClaimFailed, Consumer, prune
 from ledger_pipelines.service.settings import ServiceSettings, load_service_settings

@@ -14,7 +14,7 @@ import pytest
 
 from ledger_pipelines.cli.common import output_format
 from ledger_pipelines.config import url_password
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from ledger_pipelines.ledger.model import Leg, NewTransaction
 from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.postgres.database import connect

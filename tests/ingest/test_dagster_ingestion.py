@@ -17,7 +17,7 @@ from ledger_pipelines.defs.ingestion.definitions import defs as ingestion_defs
 from ledger_pipelines.defs.ingestion.outbox import outbox_sensor
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.ingestion.sensors import SETTLE_SECONDS, landing_folder_sensor
-from ledger_pipelines.ingest.service import file_hash
+from ledger_pipelines.ingest.ingestor import file_hash
 from tests.ingest.conftest import assert_consistent, ledger_snapshot
 
 PARTITIONS = landed_files_partitions.name

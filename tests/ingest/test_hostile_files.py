@@ -18,7 +18,7 @@ import psycopg
 from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from tests.ingest.conftest import assert_consistent
 
 HEADER = "event_id,event_type,effective_at,recorded_at,subscription_id,customer_id,amount,currency,payload,metadata"

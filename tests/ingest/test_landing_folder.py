@@ -16,7 +16,7 @@ import pytest
 
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for, relative_path_of
 from ledger_pipelines.ingest import landing
-from ledger_pipelines.ingest.service import file_hash, ingest_paths, landed_files
+from ledger_pipelines.ingest.ingestor import file_hash, ingest_paths, landed_files
 from tests.ingest.test_dagster_ingestion import _invoice, _land, _materialize, _tick, posted_batches
 
 PARTITIONS = landed_files_partitions.name

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
 from ledger_pipelines.config import load_settings
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from ledger_pipelines.service.queue import drain, merge_reports
 
 OUTBOX_INSERT = (

@@ -6,7 +6,7 @@ import psycopg
 
 from ledger_pipelines.config import load_settings
 from ledger_pipelines.generate import generate
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from tests.conftest import drop_database, make_database
 from tests.ingest.conftest import assert_consistent, ledger_snapshot
 

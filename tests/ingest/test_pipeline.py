@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
 from ledger_pipelines.generate import generate
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from tests.ingest.conftest import assert_consistent, ledger_snapshot
 
 

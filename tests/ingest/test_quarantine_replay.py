@@ -11,7 +11,7 @@ import psycopg
 from click.testing import CliRunner
 
 from ledger_pipelines.cli import main
-from ledger_pipelines.ingest.service import ingest_paths, replay_file
+from ledger_pipelines.ingest.ingestor import ingest_paths, replay_file
 
 
 def _event(event_id, event_type, effective_at="2024-03-01T09:00:00Z", **fields):

@@ -12,7 +12,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from ledger_pipelines.ingest.writer import BatchReport
 from ledger_pipelines.ledger.periods import close_period
 from ledger_pipelines.service.queue import drain, merge_reports

@@ -25,7 +25,7 @@ from ledger_pipelines.defs.reports.assets import FILES_READ_BACK, export_key, re
 from ledger_pipelines.defs.reports.project import report_asset_key
 from ledger_pipelines.defs.reports.schedules import close_pack_run_config, previous_month
 from ledger_pipelines.generate import generate
-from ledger_pipelines.ingest.service import ingest_paths
+from ledger_pipelines.ingest.ingestor import ingest_paths
 from ledger_pipelines.reports.catalog import REPORTS
 from ledger_pipelines.reports.publishing import CLOSE_PACK_FOLDER
 

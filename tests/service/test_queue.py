@@ -9,7 +9,7 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from ledger_pipelines.ingest.service import ingestor
+from ledger_pipelines.ingest.ingestor import ingestor
 from ledger_pipelines.service import queue
 from ledger_pipelines.service.queue import ClaimFailed, Consumer, claim, drain, merge_reports, prune, queue_stats
 from ledger_pipelines.service.settings import ServiceSettings

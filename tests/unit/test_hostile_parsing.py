@@ -9,7 +9,8 @@ import polars as pl
 import psycopg
 import pytest
 
-from ledger_pipelines.ingest import frontend, jsontext
+from ledger_pipelines.ingest import jsontext
+from ledger_pipelines.ingest import prepare as prepare_module
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.readers import MAX_NESTING_DEPTH
 from tests.unit.ingest.helpers import FORMATS, assert_accounted, invoice, journal, prepare, run, write
@@ -98,14 +99,14 @@ def _frame(event_id: str) -> pl.DataFrame:
 
 
 def test_unexpected_error_in_one_source_sets_only_that_source_aside(tmp_path, monkeypatch):
-    real = frontend.map_events
+    real = prepare_module.map_events
 
     def flaky(events, rules, settings):
         if (events["event_id"] == "boom").any():
             raise ValueError("something nobody foresaw")
         return real(events, rules, settings)
 
-    monkeypatch.setattr(frontend, "map_events", flaky)
+    monkeypatch.setattr(prepare_module, "map_events", flaky)
     batch = prepare(tmp_path, [_frame("ok_1"), _frame("boom"), _frame("ok_2")])
     assert_accounted(batch)
     assert batch.plan.postings["event_id"].sort().to_list() == ["ok_1", "ok_2"]
@@ -118,14 +119,14 @@ def test_unexpected_error_in_one_source_sets_only_that_source_aside(tmp_path, mo
 def test_unexpected_error_while_reading_a_file_quarantines_it_whole(tmp_path, monkeypatch):
     good = write(tmp_path, [invoice("good")], "jsonl", name="good")
     bad = write(tmp_path, [invoice("bad")], "jsonl", name="bad")
-    real = frontend.read_path
+    real = prepare_module.read_path
 
     def panicking(path, *args, **kwargs):
         if str(path).endswith("bad.jsonl"):
             raise pl.exceptions.PanicException("not yet implemented")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(frontend, "read_path", panicking)
+    monkeypatch.setattr(prepare_module, "read_path", panicking)
     batch = prepare(tmp_path, [bad, good])
     assert batch.counts["unreadable_files"] == 1 and batch.counts["planned"] == 1
     reject = batch.rejects.row(0, named=True)
@@ -138,6 +139,6 @@ def test_errors_that_are_not_about_the_data_are_not_swallowed(tmp_path, monkeypa
     def failing(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(frontend, "validate_events", failing)
+    monkeypatch.setattr(prepare_module, "validate_events", failing)
     with pytest.raises(type(error)):
         prepare(tmp_path, [write(tmp_path, [invoice("e1")], "jsonl")])

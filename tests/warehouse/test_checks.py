@@ -91,7 +91,7 @@ def test_a_deleted_mirror_row_fails_the_mirror_checks(built):
     db, files = built
     with open_work(files.work) as conn:
         day, currency = conn.execute(
-            "DELETE FROM analytics.entries WHERE rowid = (SELECT min(rowid) FROM analytics.entries) RETURNING CAST(timezone('UTC', effective_at) AS DATE), currency"
+            "DELETE FROM analytics.entries WHERE rowid = (SELECT min(rowid) FROM analytics.entries) RETURNING CAST(effective_at AT TIME ZONE 'UTC' AS DATE), currency"
         ).fetchone()
     results = run_all(db, files)
     assert {"mirror_complete", "mirror_balanced_transactions"} <= set(failing(results))

@@ -112,7 +112,7 @@ def posted_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
             allow_retries=False,
         )
 
-    from ledger_pipelines.ingest.service import ingestor
+    from ledger_pipelines.ingest.ingestor import ingestor
 
     def ingest() -> "BatchReport":
         with ingestor(settings) as ing:
@@ -148,6 +148,6 @@ def outbox_batches(context: dg.AssetExecutionContext, subledger: SubledgerSettin
 def current_landed_files(settings) -> list[tuple[str, str]]:
     """(relative path, content hash) of every complete file in the landing folder."""
     root = settings.landing_dir
-    from ledger_pipelines.ingest.service import file_hash, landed_files
+    from ledger_pipelines.ingest.ingestor import file_hash, landed_files
 
     return [(str(p.relative_to(root)), file_hash(p, root)) for p in landed_files([root])] if root.is_dir() else []

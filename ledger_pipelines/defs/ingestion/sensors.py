@@ -47,7 +47,7 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, subledger: Subled
         if seen.get(relative) == fingerprint or now - status.st_mtime < SETTLE_SECONDS:
             continue
         changed[relative] = (fingerprint, identify(path, root))
-    from ledger_pipelines.ingest.service import already_ingested_files
+    from ledger_pipelines.ingest.ingestor import already_ingested_files
 
     done = already_ingested_files(settings, [identity for _, identity in changed.values()])
     keys: list[str] = []

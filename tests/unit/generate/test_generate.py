@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ledger_pipelines.cli.generate import generate as generate_command
 from ledger_pipelines.config import load_settings
 from ledger_pipelines.generate import MANIFEST_NAME, generate
-from ledger_pipelines.ingest.frontend import prepare_batch
+from ledger_pipelines.ingest.prepare import prepare_batch
 from ledger_pipelines.ingest.rules import load_rules
 
 SMALL = {"subscriptions": 60, "months": 4, "start": date(2024, 1, 1)}

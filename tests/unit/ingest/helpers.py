@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from ledger_pipelines.config import Settings, load_settings
-from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
+from ledger_pipelines.ingest.prepare import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 
 FORMATS = ("jsonl", "jsonl.gz", "csv", "parquet")

@@ -26,7 +26,7 @@ CHILD = textwrap.dedent("""
     import json, resource, sys
     from datetime import UTC, datetime
     from ledger_pipelines.config import load_settings
-    from ledger_pipelines.ingest.frontend import prepare_batch
+    from ledger_pipelines.ingest.prepare import prepare_batch
     from ledger_pipelines.ingest.rules import load_rules
     resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
     settings = load_settings({{"SUBLEDGER_HOME": sys.argv[2]}})

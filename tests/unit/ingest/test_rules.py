@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from ledger_pipelines.ingest.frontend import prepare_batch
+from ledger_pipelines.ingest.prepare import prepare_batch
 from ledger_pipelines.ingest.rules import RuleError, load_rule_files, load_rules
 
 from .helpers import NOW, invoice, settings, write

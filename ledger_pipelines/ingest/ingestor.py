@@ -21,8 +21,8 @@ import psycopg
 
 from ledger_pipelines.config import ConfigError, Settings
 from ledger_pipelines.failpoints import failpoint
-from ledger_pipelines.ingest.frontend import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.landing import FileIdentity, event_files, file_hash, identify  # noqa: F401 - file_hash is re-exported
+from ledger_pipelines.ingest.prepare import PreparedBatch, prepare_batch
 from ledger_pipelines.ingest.readers import format_of
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
@@ -146,7 +146,7 @@ class Ingestor:
             failpoint("ingest.after_parse")
             return prepared, time.perf_counter() - clock
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-frontend") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-prepare") as pool:
             queue = deque((item, pool.submit(prepare, item[0], item[1])) for item in todo[:1])
             upcoming = iter(todo[1:])
             while queue:
