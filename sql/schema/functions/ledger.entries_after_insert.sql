@@ -114,4 +114,4 @@ REVOKE ALL ON FUNCTION ledger.entries_after_insert() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER entries_check_and_cache AFTER INSERT ON ledger.entries
     REFERENCING NEW TABLE AS new_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger.entries_after_insert();
+    FOR EACH STATEMENT WHEN (NOT ledger.accepted_by_posting_call()) EXECUTE FUNCTION ledger.entries_after_insert();
