@@ -16,13 +16,21 @@
 -- posting functions check their rows whatever the flag says. tests/ledger/test_single_post.py
 -- proves both as the writer and the reader.
 CREATE OR REPLACE FUNCTION ledger.accepted_by_posting_call() RETURNS boolean
-    LANGUAGE sql STABLE
-    -- Not SECURITY DEFINER (current_user must stay the statement's role); search_path fixed so a
-    -- role with CREATE somewhere cannot put its own = operator in front of pg_catalog's.
-    SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(current_setting('subledger.posting_call', true) = 'checked', false)
-       AND current_user = (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
-                            WHERE n.nspname = 'ledger')
+    -- plpgsql, not SQL: a SQL function that cannot be inlined is planned again at every call, and
+    -- this runs for every INSERT into transactions and entries and every UPDATE of accounts. Not
+    -- SECURITY DEFINER (current_user must stay the statement's role), and without a SET clause (a
+    -- per-call cost): every name is qualified, so no role's search_path can put its own function
+    -- or operator in front of pg_catalog's.
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('subledger.posting_call', true) OPERATOR(pg_catalog.=) 'checked', false) THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT FROM pg_catalog.pg_namespace n
+                    WHERE n.nspname OPERATOR(pg_catalog.=) 'ledger'
+                      AND n.nspowner OPERATOR(pg_catalog.=)
+                          pg_catalog.to_regrole(current_user::pg_catalog.text)::pg_catalog.oid);
+END
 $$;
 
 REVOKE ALL ON FUNCTION ledger.accepted_by_posting_call() FROM PUBLIC;

@@ -60,6 +60,7 @@ DECLARE
     conditions constant integer := coalesce(cardinality(p_condition_legs), 0);
     ids uuid[];
     bad record;
+    known record;
     pair record;
     bal ledger.balances;
     account_ids uuid[] := '{}';
@@ -70,6 +71,9 @@ DECLARE
     failures jsonb := '[]';
     mismatches jsonb;
 BEGIN
+    -- From here on the insert triggers of transactions and entries and the update trigger of
+    -- accounts skip this call's statements: it checks and caches its rows itself.
+    PERFORM set_config('subledger.posting_call', 'checked', true);
     SELECT t.transaction_id, t.status, t.content_hash INTO bad
       FROM ledger.transactions t WHERE t.idempotency_key = p_idempotency_key;
     IF FOUND THEN
@@ -134,44 +138,51 @@ BEGIN
             HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
     END IF;
 
-    ids := ARRAY(SELECT ledger.account_id_of(u.code) FROM unnest(p_accounts) WITH ORDINALITY AS u(code, n) ORDER BY u.n);
+    -- The accounts, by code (their id is ledger.account_id_of(code), checked when created).
     FOR attempt IN 1..2 LOOP
-        SELECT u.code, a.account_id IS NULL AS missing, a.currency AS account_currency, u.currency INTO bad
-          FROM unnest(ids, p_accounts, p_currencies) AS u(id, code, currency)
-          LEFT JOIN ledger.accounts a ON a.account_id = u.id
-         WHERE a.account_id IS NULL OR (a.currency IS NOT NULL AND a.currency <> u.currency)
-         ORDER BY a.account_id IS NULL
-         LIMIT 1;
-        EXIT WHEN NOT FOUND;
-        IF NOT bad.missing OR attempt = 2 THEN
+        SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
+               min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
+               min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
+                   FILTER (WHERE a.currency <> u.currency) AS wrong_currency
+          INTO known
+          FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
+          LEFT JOIN ledger.accounts a ON a.code = u.code;
+        EXIT WHEN known.missing IS NULL;
+        IF attempt = 2 THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'LDG06',
-                MESSAGE = CASE WHEN bad.missing THEN format('account %s does not exist', bad.code)
-                               ELSE format('account %s holds only %s, not %s', bad.code, bad.account_currency, bad.currency) END,
+                MESSAGE = format('account %s does not exist', known.missing),
                 HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
         END IF;
         -- First use of an account: created as Ledger.post always did (ensure_accounts), checked by
         -- accounts_valid_on_insert; key order and ON CONFLICT for concurrent creators.
         INSERT INTO ledger.accounts (account_id, code, normal_balance)
-        SELECT DISTINCT u.id, u.code, ledger.normal_balance_of(u.code)
-          FROM unnest(ids, p_accounts) AS u(id, code)
-         WHERE NOT EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.account_id = u.id)
+        SELECT DISTINCT ledger.account_id_of(u.code), u.code, ledger.normal_balance_of(u.code)
+          FROM unnest(p_accounts) AS u(code)
+         WHERE NOT EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.code = u.code)
          ORDER BY 1
         ON CONFLICT DO NOTHING;
     END LOOP;
+    IF known.wrong_currency IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG06',
+            MESSAGE = known.wrong_currency,
+            HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
+    END IF;
+    ids := known.ids;
 
     -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
     -- the legs on each read from the locked row.
     FOR pair IN
-        SELECT u.id, u.currency, a.code, a.normal_balance,
+        SELECT u.id, u.currency, u.code, u.normal_balance,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
                count(*) AS entries
-          FROM unnest(ids, p_directions, p_amounts, p_currencies) AS u(id, direction, amount, currency)
-          JOIN ledger.accounts a ON a.account_id = u.id
-         GROUP BY u.id, u.currency, a.code, a.normal_balance
+          FROM unnest(ids, p_accounts, known.normals, p_directions, p_amounts, p_currencies)
+               AS u(id, code, normal_balance, direction, amount, currency)
+         GROUP BY u.id, u.currency, u.code, u.normal_balance
          ORDER BY u.id, u.currency
     LOOP
         INSERT INTO ledger.balances AS b
@@ -243,7 +254,6 @@ BEGIN
     END IF;
 
     -- The rows, which the insert triggers skip: everything they check was checked above.
-    PERFORM set_config('subledger.posting_call', 'checked', true);
     INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at, reference,
                                      source_event_id, source_event_type, batch_id, content_hash, description,
                                      metadata, source)
@@ -253,7 +263,6 @@ BEGIN
     INSERT INTO ledger.entries (transaction_id, entry_no, account_id, direction, amount, currency, effective_at)
     SELECT p_transaction_id, u.n - 1, u.id, u.direction, u.amount, u.currency, p_effective_at
       FROM unnest(ids, p_directions, p_amounts, p_currencies) WITH ORDINALITY AS u(id, direction, amount, currency, n);
-    PERFORM set_config('subledger.posting_call', '', true);
 
     transaction_id := p_transaction_id;
     status := p_status;
