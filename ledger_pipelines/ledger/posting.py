@@ -166,6 +166,7 @@ class Ledger:
             normal_balance_of(leg.account, types)
         conditions = [(number, condition) for number, leg in enumerate(tx.legs, 1) for condition in leg.conditions]
         checks_versions = any(leg.lock_version is not None for leg in tx.legs)
+        # NULL rather than empty arrays and '{}': nothing to encode for what most postings do not use.
         params = {
             "transaction_id": uuid7(),
             "idempotency_key": tx.idempotency_key,
@@ -177,16 +178,16 @@ class Ledger:
             "amounts": [leg.amount for leg in tx.legs],
             "currencies": [leg.currency for leg in tx.legs],
             "lock_versions": [leg.lock_version for leg in tx.legs] if checks_versions else None,
-            "condition_legs": [number for number, _ in conditions],
-            "condition_balances": [condition.balance for _, condition in conditions],
-            "condition_ops": [condition.op for _, condition in conditions],
-            "condition_amounts": [condition.amount for _, condition in conditions],
+            "condition_legs": [number for number, _ in conditions] if conditions else None,
+            "condition_balances": [condition.balance for _, condition in conditions] if conditions else None,
+            "condition_ops": [condition.op for _, condition in conditions] if conditions else None,
+            "condition_amounts": [condition.amount for _, condition in conditions] if conditions else None,
             "reference": tx.reference,
             "source_event_id": tx.source_event_id,
             "source_event_type": tx.source_event_type,
             "batch_id": batch_id,
             "description": tx.description,
-            "metadata": Jsonb(tx.metadata),
+            "metadata": Jsonb(tx.metadata) if tx.metadata else None,
             "source": Jsonb(tx.source) if tx.source is not None else None,
         }
         row = self._retrying(lambda: self._call(_POST_SQL, params), ("idempotency_key",))

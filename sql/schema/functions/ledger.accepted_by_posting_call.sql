@@ -8,13 +8,16 @@
 --   * the statement runs as the ledger's owner. A trigger's WHEN clause is evaluated as the role
 --     that runs the statement; inside a SECURITY DEFINER function that is the function's owner.
 --     The writer and the reader never are the owner (they cannot SET ROLE to it), so their raw
---     INSERTs and UPDATEs always fire every trigger;
---   * the flag subledger.posting_call is 'checked'. Only the posting functions set it, with
---     set_config(..., true) inside a function that has a SET clause, so Postgres restores it when
---     the function returns: the owner's own raw SQL (migrations, tests, repairs) is checked too.
--- A writer who sets the flag itself gains nothing: its statements do not run as the owner, and the
--- posting functions check their rows whatever the flag says. tests/ledger/test_single_post.py
--- proves both as the writer and the reader.
+--     INSERTs and UPDATEs always fire every trigger, whatever they set;
+--   * the flag subledger.posting_call is 'checked'. Only ledger.post_transaction sets it
+--     (set_config(..., true)), and clears it before it returns; when it refuses, the aborted
+--     (sub)transaction takes the setting with it. So after the call the owner's own raw SQL
+--     (migrations, tests, repairs) is checked again. The other owner-run functions that write
+--     these tables (entries_after_insert, transactions_after_update, move_ and
+--     reverse_transaction) clear it first, so a flag a writer sets by hand is '' inside them.
+--     (The owner could set it by hand in its own session -- as it could disable a trigger: the
+--     owner is the ledger's administrator.)
+-- tests/ledger/test_single_post.py proves it as the writer, the reader and the owner.
 CREATE OR REPLACE FUNCTION ledger.accepted_by_posting_call() RETURNS boolean
     -- plpgsql, not SQL: a SQL function that cannot be inlined is planned again at every call, and
     -- this runs for every INSERT into transactions and entries and every UPDATE of accounts. Not

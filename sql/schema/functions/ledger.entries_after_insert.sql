@@ -8,12 +8,16 @@
 --   I8  the cached balances (and versions, lock_version) grow by the new entries, in
 --       (account_id, currency) order so that concurrent writers lock alike.
 CREATE OR REPLACE FUNCTION ledger.entries_after_insert() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
+    AS $$
 DECLARE
     this_xid constant xid8 := pg_current_xact_id();
     bad record;
     bad_entries bigint;
 BEGIN
+    -- Its own UPDATE of accounts meets accounts_after_update, whatever flag a caller set by hand
+    -- (ledger.accepted_by_posting_call).
+    PERFORM set_config('subledger.posting_call', '', true);
     SELECT e.account_id, e.currency, a.code, a.currency AS account_currency INTO bad
       FROM (SELECT DISTINCT account_id, currency FROM new_entries) e
       LEFT JOIN ledger.accounts a ON a.account_id = e.account_id

@@ -87,6 +87,7 @@ BEGIN
         transaction_id := bad.transaction_id;
         status := bad.status;
         created := false;
+        PERFORM set_config('subledger.posting_call', '', true);
         RETURN;
     END IF;
 
@@ -185,17 +186,25 @@ BEGIN
          GROUP BY u.id, u.currency, u.code, u.normal_balance
          ORDER BY u.id, u.currency
     LOOP
-        INSERT INTO ledger.balances AS b
-               (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
-        VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
-        ON CONFLICT (account_id, currency) DO UPDATE SET
-               posted_debits = b.posted_debits + excluded.posted_debits,
-               posted_credits = b.posted_credits + excluded.posted_credits,
-               pending_debits = b.pending_debits + excluded.pending_debits,
-               pending_credits = b.pending_credits + excluded.pending_credits,
-               version = b.version + excluded.version,
-               updated_at = now()
+        UPDATE ledger.balances b
+           SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
+               pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
+               version = b.version + pair.entries, updated_at = now()
+         WHERE b.account_id = pair.id AND b.currency = pair.currency
         RETURNING b.* INTO bal;
+        IF NOT FOUND THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
+            INSERT INTO ledger.balances AS b
+                   (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
+            VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
+            ON CONFLICT (account_id, currency) DO UPDATE SET
+                   posted_debits = b.posted_debits + excluded.posted_debits,
+                   posted_credits = b.posted_credits + excluded.posted_credits,
+                   pending_debits = b.pending_debits + excluded.pending_debits,
+                   pending_credits = b.pending_credits + excluded.pending_credits,
+                   version = b.version + excluded.version,
+                   updated_at = now()
+            RETURNING b.* INTO bal;
+        END IF;
         account_ids := account_ids || pair.id;
         account_codes := account_codes || pair.code;
         currencies := currencies || pair.currency;
@@ -264,6 +273,10 @@ BEGIN
     SELECT p_transaction_id, u.n - 1, u.id, u.direction, u.amount, u.currency, p_effective_at
       FROM unnest(ids, p_directions, p_amounts, p_currencies) WITH ORDINALITY AS u(id, direction, amount, currency, n);
 
+    -- Cleared on the way out: the owner's next statements in this database transaction fire
+    -- every trigger again. (A refusal needs no clearing: the (sub)transaction that aborts takes
+    -- the setting with it.)
+    PERFORM set_config('subledger.posting_call', '', true);
     transaction_id := p_transaction_id;
     status := p_status;
     created := true;
