@@ -214,7 +214,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         pairs = [(rs["pgledger"], rs["subledger"]) for rs in rounds.values() if len(rs) == 2]
         ratios = [s["postings_per_second"] / p["postings_per_second"] for p, s in pairs]
 
-        def med(system: int, key: str) -> float:
+        def med(system: int, key: str, pairs: list[tuple[dict, dict]] = pairs) -> float:
             return statistics.median(pair[system][key] for pair in pairs)
 
         out.append({
