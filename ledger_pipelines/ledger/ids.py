@@ -38,8 +38,12 @@ def account_id_column(codes: pl.Series) -> pl.Series:
 
 
 def uuid7() -> uuid.UUID:
-    """One time-ordered UUID."""
-    return uuid.UUID(uuid7_column(1)[0])
+    """One time-ordered UUID (the layout of :func:`uuid7_column`, without NumPy or Polars: a single
+    posting should not pay for building a frame, ~0.2 ms)."""
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
+    return uuid.UUID(bytes=bytes(raw))
 
 
 def uuid7_column(n: int) -> pl.Series:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ledger_pipelines.accounting.accounts import validate_account_code
-from ledger_pipelines.accounting.balances import BALANCE_KINDS, BalanceKind
+from ledger_pipelines.accounting.balances import BALANCE_KINDS, Balance, BalanceKind
 from ledger_pipelines.accounting.errors import InvalidTransaction, UnbalancedTransaction
 from ledger_pipelines.accounting.money import is_alpha3
 
@@ -141,3 +141,6 @@ class PostedTransaction:
     idempotency_key: str
     status: Status
     created: bool  # False when the idempotency key already held this same transaction
+    # Ledger.post of a new transaction: each (account, currency) it touched, as it stood right
+    # after it (the four sums, version and the account's lock_version); empty otherwise.
+    balances: tuple[Balance, ...] = field(default=(), compare=False)

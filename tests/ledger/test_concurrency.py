@@ -243,28 +243,40 @@ def test_concurrent_reversals_of_one_transaction_exactly_one_happens(ledger_db):
     assert_cache_matches_entries(ledger_db)
 
 
-def test_a_same_key_reversal_committed_between_the_two_reads_is_a_replay(ledger_db):
-    """The window the 8-thread test above hits by chance, made certain: another writer commits the
-    reversal with the same key after this one looked the key up and before it reads the target."""
+def test_a_same_key_reversal_that_commits_while_the_other_waits_is_a_replay(ledger_db):
+    """The window the 8-thread test above hits by chance, made certain: two writers reverse with the
+    same key, both read the key (absent) and the target (not reversed) before either commits --
+    the owner holds the target's balance rows -- then one commits the reversal and the other, after
+    its lock wait, answers with it (created=False) instead of failing or reversing twice."""
     setup = open_ledger(ledger_db.writer_dsn)
     setup.post(transfer("sale", "assets:cash", "revenue:sales", 300))
+    with psycopg.connect(ledger_db.dsn) as holder:  # owner: may lock the cached balances
+        holder.execute("SELECT 1 FROM ledger.balances FOR UPDATE")
+
+        def reverser(i, barrier):
+            ledger = open_ledger(ledger_db.writer_dsn)
+            try:
+                barrier.wait()
+                return ledger.reverse("sale", idempotency_key="sale:void", effective_at=None, reason="dup")
+            finally:
+                ledger.conn.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(run_threads, 2, reverser)
+            with connect(ledger_db.dsn) as watcher:  # both are past their reads, waiting for the lock
+                for _ in range(500):
+                    waiting = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                              "AND query LIKE '%reverse_transaction%'").fetchone()[0]
+                    if waiting == 2:
+                        break
+                    threading.Event().wait(0.02)
+                assert waiting == 2
+            holder.rollback()
+            results = running.result(60)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(r.created for r in results) == [False, True]
+    assert len({r.transaction_id for r in results}) == 1
     ledger = open_ledger(ledger_db.writer_dsn)
-    lookups = []
-    original_find = ledger._find
-
-    def find_with_a_commit_in_between(key):
-        row = original_find(key)
-        lookups.append(key)
-        if len(lookups) == 1:  # after the key lookup of the first attempt
-            assert row is None
-            other = setup.reverse("sale", idempotency_key="sale:void", effective_at=None, reason="dup")
-            assert other.created
-        return row
-
-    ledger._find = find_with_a_commit_in_between
-    replay = ledger.reverse("sale", idempotency_key="sale:void", effective_at=None, reason="dup")
-    assert not replay.created and replay.idempotency_key == "sale:void"
-    assert lookups[:2] == ["sale:void", "sale"]
     with pytest.raises(InvalidTransition, match="already reversed"):  # another key is still refused
         ledger.reverse("sale", idempotency_key="sale:void-2", effective_at=None, reason="dup")
     with connect(ledger_db.reader_dsn) as conn:

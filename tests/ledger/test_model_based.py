@@ -182,6 +182,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def move(self, data, to, at):
         key = data.draw(st.sampled_from(self._by_status("pending")), label="moved")
         t = self.txs[key]
+        if at < t.effective_at:  # a move is never dated before the transaction's own time
+            try:
+                self.ledger.move(key, to, at=at)
+            except InvalidTransition:
+                return
+            raise AssertionError(f"moved {key} at {at}, before its effective_at {t.effective_at}")
         result = self.ledger.move(key, to, at=at)
         assert (result.created, result.status) == (True, to)
         self._apply(t.legs, "pending", -1)

@@ -253,7 +253,9 @@ def _close_february(db):
 def test_a_failed_admin_action_leaves_no_audit_row(ledger, ledger_db):
     """The audit row is written by the same database transaction, so a refusal after it removes it too."""
     ledger.post(transfer("fund", "assets:cash", "equity:capital", 100, at=T0))
-    pending = ledger.post(transfer("pend", "assets:in_transit", "assets:cash", 10, status="pending", at=T0))
+    # effective in February (a move is never dated before the transaction's effective_at)
+    pending = ledger.post(transfer("pend", "assets:in_transit", "assets:cash", 10, status="pending",
+                                   at=T0 - timedelta(days=20)))
     _close_february(ledger_db)
     before = snapshot(ledger_db.dsn)
     february = T0 - timedelta(days=10)

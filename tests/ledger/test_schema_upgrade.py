@@ -37,7 +37,15 @@ from ledger_pipelines.postgres.migrate import BASELINE, MigrationError, _yoyo_ur
 from ledger_pipelines.warehouse.checks import anchors_match, balanced_transactions_ledger, cache_drift
 from tests.conftest import LedgerDatabase, drop_database, make_database
 from tests.ledger.helpers_ledger import open_ledger, snapshot, transfer
-from tests.ledger.helpers_sql import attempt, insert_entry_sql, insert_transaction_sql, scalar
+from tests.ledger.helpers_sql import (
+    attempt,
+    create_accounts,
+    insert_entry_sql,
+    insert_transaction_sql,
+    move_sql,
+    post_raw,
+    scalar,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STACKED = {
@@ -73,20 +81,31 @@ def writer_ledger(db: LedgerDatabase) -> Iterator[Ledger]:
 
 
 def write_history(db: LedgerDatabase) -> None:
-    """Postings, moves, a reversal, a category, a closed period, quarantine, anchors."""
+    """Postings, moves, a reversal, a category, a closed period, quarantine, anchors: the rows 0.1.0
+    wrote, inserted as the writer through raw SQL (today's Ledger calls the posting functions, which
+    an old database gets only from the migrate under test)."""
+    create_accounts(db.writer_dsn, [("assets:cash", "debit", None), ("equity:capital", "credit", None),
+                                    ("assets:receivable", "debit", None), ("revenue:sales", "credit", None),
+                                    ("expenses:refunds", "debit", None)])
+
+    def post(key: str, debit: str, credit: str, amount: int, currency: str = "USD", *, status: str = "posted",
+             at: datetime = T0, reverses: str | None = None) -> str:
+        return post_raw(db.writer_dsn, key, [(debit, "debit", amount, currency), (credit, "credit", amount, currency)],
+                        status, at, reverses)
+
+    post("fund", "assets:cash", "equity:capital", 10_000)
+    post("fund-eur", "assets:cash", "equity:capital", 700, "EUR")
+    hold_1 = post("hold-1", "assets:receivable", "revenue:sales", 2_500, status="pending", at=T0 + timedelta(hours=1))
+    hold_2 = post("hold-2", "assets:receivable", "revenue:sales", 400, status="pending", at=T0 + timedelta(hours=2))
+    post("hold-3", "assets:receivable", "revenue:sales", 90, status="pending", at=T0 + timedelta(hours=3))
+    assert attempt(db.writer_dsn, move_sql(hold_1, "posted", T0 + timedelta(days=1))).committed
+    assert attempt(db.writer_dsn, move_sql(hold_2, "archived", T0 + timedelta(days=1, hours=2))).committed
+    refund = post("refund", "expenses:refunds", "assets:cash", 300, at=T0 + timedelta(days=1))
+    post("refund-reversed", "assets:cash", "expenses:refunds", 300, at=T0 + timedelta(days=2), reverses=refund)
     with writer_ledger(db) as ledger:
-        ledger.post(transfer("fund", "assets:cash", "equity:capital", 10_000, at=T0))
-        ledger.post(transfer("fund-eur", "assets:cash", "equity:capital", 700, "EUR", at=T0))
-        ledger.post(transfer("hold-1", "assets:receivable", "revenue:sales", 2_500, status="pending", at=T0 + timedelta(hours=1)))
-        ledger.post(transfer("hold-2", "assets:receivable", "revenue:sales", 400, status="pending", at=T0 + timedelta(hours=2)))
-        ledger.post(transfer("hold-3", "assets:receivable", "revenue:sales", 90, status="pending", at=T0 + timedelta(hours=3)))
-        ledger.move("hold-1", "posted", at=T0 + timedelta(days=1))
-        ledger.move("hold-2", "archived", at=T0 + timedelta(days=1, hours=2))
-        ledger.post(transfer("refund", "expenses:refunds", "assets:cash", 300, at=T0 + timedelta(days=1)))
-        ledger.reverse("refund", idempotency_key="refund-reversed", effective_at=T0 + timedelta(days=2))
         ledger.create_category("plan:pro")
         ledger.add_to_category("plan:pro", ["assets:receivable"])
-        ledger.post(transfer("february", "assets:cash", "equity:capital", 5, at=datetime(2024, 2, 10, tzinfo=UTC)))
+    post("february", "assets:cash", "equity:capital", 5, at=datetime(2024, 2, 10, tzinfo=UTC))
     with psycopg.connect(db.writer_dsn) as conn:
         close_period(conn, "2024-02", ZoneInfo("UTC"), actor="test", reason="month end")
         # an ingestion batch with one quarantined event, as 0.1.0's ingest wrote it

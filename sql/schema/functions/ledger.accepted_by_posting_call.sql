@@ -1,0 +1,40 @@
+-- ledger.accepted_by_posting_call(): true only for a statement that ledger.post_transaction (or
+-- ledger.reverse_transaction) runs after checking its rows itself. The insert triggers of
+-- transactions and entries and the update trigger of accounts skip such statements (their WHEN
+-- clause), because the function has already done what they do (I1, I4, I5, I6, I8, I10 for its own
+-- rows) -- one call instead of four statement triggers, a deferred commit check and a marker row.
+--
+-- Nobody else can make a statement skip them. Both conditions must hold:
+--   * the statement runs as the ledger's owner. A trigger's WHEN clause is evaluated as the role
+--     that runs the statement; inside a SECURITY DEFINER function that is the function's owner.
+--     The writer and the reader never are the owner (they cannot SET ROLE to it), so their raw
+--     INSERTs and UPDATEs always fire every trigger, whatever they set;
+--   * the flag subledger.posting_call is 'checked'. Only ledger.post_transaction sets it
+--     (set_config(..., true)), and clears it before it returns; when it refuses, the aborted
+--     (sub)transaction takes the setting with it. So after the call the owner's own raw SQL
+--     (migrations, tests, repairs) is checked again. The other owner-run functions that write
+--     these tables (entries_after_insert, transactions_after_update, move_ and
+--     reverse_transaction) clear it first, so a flag a writer sets by hand is '' inside them.
+--     (The owner could set it by hand in its own session -- as it could disable a trigger: the
+--     owner is the ledger's administrator.)
+-- tests/ledger/test_single_post.py proves it as the writer, the reader and the owner.
+CREATE OR REPLACE FUNCTION ledger.accepted_by_posting_call() RETURNS boolean
+    -- plpgsql, not SQL: a SQL function that cannot be inlined is planned again at every call, and
+    -- this runs for every INSERT into transactions and entries and every UPDATE of accounts. Not
+    -- SECURITY DEFINER (current_user must stay the statement's role), and without a SET clause (a
+    -- per-call cost): every name is qualified, so no role's search_path can put its own function
+    -- or operator in front of pg_catalog's.
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('subledger.posting_call', true) OPERATOR(pg_catalog.=) 'checked', false) THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT FROM pg_catalog.pg_namespace n
+                    WHERE n.nspname OPERATOR(pg_catalog.=) 'ledger'
+                      AND n.nspowner OPERATOR(pg_catalog.=)
+                          pg_catalog.to_regrole(current_user::pg_catalog.text)::pg_catalog.oid);
+END
+$$;
+
+REVOKE ALL ON FUNCTION ledger.accepted_by_posting_call() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.accepted_by_posting_call() TO subledger_writer, subledger_reader;
