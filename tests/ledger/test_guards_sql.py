@@ -339,8 +339,14 @@ def test_entries_cannot_be_added_to_an_existing_transaction_later(db, status, ro
 
 
 def test_entries_for_a_missing_transaction_or_another_effective_time_are_refused(db):
+    # In a month no transaction was ever dated in there is no partition either: refused by routing.
+    outcome = attempt(db.writer_dsn, insert_entry_sql(str(uuid.uuid4()), 0, "assets:cash", "debit", 5, "USD"))
+    assert outcome.sqlstate == "23514" and "no partition" in outcome.message, outcome
+    # In a month that has its partition, by the entries trigger.
+    attempt(db.writer_dsn, f"SELECT ledger.ensure_entry_partitions('{T0.isoformat()}', '{T0.isoformat()}')")
     outcome = attempt(db.writer_dsn, insert_entry_sql(str(uuid.uuid4()), 0, "assets:cash", "debit", 5, "USD"))
     assert outcome.sqlstate == "LDG05"
+    assert entry_count(db) == 0
     tid = str(uuid.uuid4())
     outcome = attempt(
         db.writer_dsn,
