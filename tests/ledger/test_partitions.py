@@ -77,6 +77,7 @@ def test_every_partition_has_the_guards_of_the_parent(db):
 
 def test_every_write_path_gets_the_partition_of_any_month(db):
     """Backdated and future months, by raw SQL as the writer, Ledger.post/reverse and a bulk plan."""
+    before = len(partitions(db.dsn))  # the months made ahead of need
     post_sql(db.writer_dsn, "nineties", datetime(1999, 7, 4, 9, 30, tzinfo=UTC))
     ledger = open_ledger(db.writer_dsn)
     ledger.post(transfer("future", "assets:cash", "equity:capital", 7, at=datetime(2031, 12, 31, 23, 59, 59, tzinfo=UTC)))
@@ -100,6 +101,9 @@ def test_every_write_path_gets_the_partition_of_any_month(db):
     # An effective time no month holds is refused before any partition would be made.
     outcome = attempt(db.writer_dsn, *transaction_statements("forever", effective_at="infinity")[1])
     assert outcome.sqlstate == "22007" and "finite" in outcome.message
+    # Nor does one call make thousands of partitions.
+    assert attempt(db.writer_dsn, "SELECT ledger.ensure_entry_partitions('1900-01-01', '2100-01-01')").sqlstate == "22023"
+    assert len(partitions(db.dsn)) == before + 6
 
 
 def test_concurrent_writers_needing_the_same_new_month_both_commit(db):

@@ -27,6 +27,13 @@ BEGIN
             MESSAGE = format('ledger entries need a finite effective time, not %s .. %s', from_at, to_at),
             HINT = 'Give the transaction a real effective_at (a date and time, not infinity).';
     END IF;
+    IF to_at < from_at OR to_at >= from_at + interval '10 years' THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = format('ledger.ensure_entry_partitions(%s, %s): give a range of at most ten years, from the earlier time',
+                             from_at, to_at),
+            HINT = 'Entries partitions are made per month; call it once per range of months that is needed.';
+    END IF;
     FOR month IN SELECT generate_series(date_trunc('month', from_at), date_trunc('month', to_at), interval '1 month') LOOP
         part := 'entries_' || to_char(month, 'YYYY_MM') || CASE WHEN month < '0001-01-01' THEN '_bc' ELSE '' END;
         CONTINUE WHEN to_regclass(format('ledger_partitions.%I', part)) IS NOT NULL;
