@@ -177,6 +177,17 @@ REVOKE ALL ON SCHEMA ledger_partitions FROM PUBLIC;
 COMMENT ON SCHEMA ledger_partitions IS
     'The monthly partitions of ledger.entries, made by ledger.ensure_entry_partitions; read and written through ledger.entries only.';
 
+-- How the months of entries are laid out: hash_partitions = N > 1 splits every month made from
+-- then on into N hash partitions by transaction_id (ledger.ensure_entry_partitions), the local
+-- equivalent of distributing entries by transaction_id (docs/scale-out.md, step 2). One row, set
+-- by the owner.
+CREATE TABLE ledger.entry_partitioning (
+    one_row         boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    hash_partitions integer NOT NULL DEFAULT 1 CHECK (hash_partitions BETWEEN 1 AND 64)
+);
+INSERT INTO ledger.entry_partitioning DEFAULT VALUES;
+GRANT SELECT ON ledger.entry_partitioning TO subledger_reader, subledger_writer;
+
 -- ---------------------------------------------------------------------------------------------
 -- Cached balances per account and currency (I8): changed only by the SECURITY DEFINER triggers
 -- and ledger.lock_balances, in the same database transaction as the entries or lifecycle move

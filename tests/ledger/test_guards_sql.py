@@ -33,8 +33,12 @@ from tests.ledger.helpers_sql import (
 PERMISSION_DENIED = "42501"
 
 
-@pytest.fixture
-def db(ledger_db):
+@pytest.fixture(params=["monthly", "monthly_by_4_hashes"])
+def db(request, ledger_db):
+    """Every guard test runs on both layouts of the entries: monthly partitions, and each month split
+    into 4 hash partitions by transaction_id (docs/scale-out.md, step 2's local equivalent)."""
+    if request.param == "monthly_by_4_hashes":
+        assert attempt(ledger_db.dsn, "UPDATE ledger.entry_partitioning SET hash_partitions = 4").committed
     create_accounts(ledger_db.writer_dsn)
     return ledger_db
 

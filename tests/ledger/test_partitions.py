@@ -200,3 +200,28 @@ def test_the_commit_check_is_not_fooled_by_an_early_check_or_legs_in_several_sta
     # the tallies of finished database transactions do not pile up
     assert attempt(db.writer_dsn, *transaction_statements("later", legs=USD_100)[1]).committed
     assert scalar(db.dsn, "SELECT count(DISTINCT xid) FROM ledger.commit_tallies") <= 1
+
+
+def test_months_split_by_transaction_id_keep_the_guards_and_read_one_hash_partition(db):
+    """hash_partitions = 4: the months made from then on have 4 leaves each, every leaf with the
+    guards, and a transaction's legs are read in one leaf."""
+    assert attempt(db.dsn, "UPDATE ledger.entry_partitioning SET hash_partitions = 4").committed
+    assert attempt(db.writer_dsn, "UPDATE ledger.entry_partitioning SET hash_partitions = 1").sqlstate == "42501"
+    tid, statements = transaction_statements("hashed", effective_at=MARCH)
+    assert attempt(db.writer_dsn, *statements).committed
+    leaves = scalar(db.dsn, """
+        SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+         WHERE h.inhparent = 'ledger_partitions.entries_2024_03'::regclass""")
+    assert leaves == [f"entries_2024_03_h{i}" for i in range(4)]
+    holding = scalar(db.dsn, "SELECT tableoid::regclass::text FROM ledger.entries WHERE transaction_id = %s LIMIT 1", [tid])
+    for leaf in leaves:
+        name = f"ledger_partitions.{leaf}"
+        assert scalar(db.dsn, "SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger WHERE tgrelid = %s::regclass",
+                      [name]) == list(PARTITION_GUARDS[0])
+        assert attempt(db.dsn, f"TRUNCATE {name}").sqlstate == "LDG02"
+        assert attempt(db.writer_dsn, f"SELECT 1 FROM {name}").sqlstate == "42501"
+    for statement in (f"DELETE FROM {holding}", f"UPDATE {holding} SET amount = 1"):
+        assert attempt(db.dsn, statement).sqlstate == "LDG02", statement
+    assert _executed_partitions(db.reader_dsn, read_sql("ledger/transaction_pairs.sql"), {"transaction_id": tid}) == {
+        holding.split(".")[1]}
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.entries") == 2

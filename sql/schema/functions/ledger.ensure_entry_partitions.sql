@@ -10,6 +10,9 @@
 -- demand, for the months of every inserted transaction, by transactions_after_insert: a
 -- transaction's entries are inserted after it in its database transaction (I5), so their month
 -- exists by then, whatever path inserts them (bulk COPY, Ledger.post, raw SQL as the writer).
+-- With ledger.entry_partitioning.hash_partitions = N > 1, every month made from then on is itself
+-- split into N hash partitions by transaction_id (entries_YYYY_MM_hK), the local equivalent of
+-- distributing entries by transaction_id (docs/scale-out.md); each gets the same TRUNCATE trigger.
 -- Cheap when the partitions exist: one catalog lookup per month, no lock. Making one takes SHARE
 -- UPDATE EXCLUSIVE on ledger.entries until commit (ATTACH PARTITION's lock: concurrent inserts
 -- and reads go on; two makers queue) and creates the table empty and attaches it, never
@@ -19,6 +22,9 @@ CREATE OR REPLACE FUNCTION ledger.ensure_entry_partitions(from_at timestamptz, t
 DECLARE
     month timestamptz;
     part text;
+    ways integer;
+    tables text[];
+    made_table text;
     made integer := 0;
 BEGIN
     IF from_at IS NULL OR to_at IS NULL OR NOT isfinite(from_at) OR NOT isfinite(to_at) THEN
@@ -41,12 +47,23 @@ BEGIN
         -- maker committed while this one waited is seen below.
         LOCK TABLE ledger.entries IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(format('ledger_partitions.%I', part)) IS NOT NULL;
-        EXECUTE format('CREATE TABLE ledger_partitions.%I (LIKE ledger.entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+        SELECT p.hash_partitions INTO ways FROM ledger.entry_partitioning p;
+        tables := ARRAY[part];
+        EXECUTE format('CREATE TABLE ledger_partitions.%I (LIKE ledger.entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS)%s',
+                       part, CASE WHEN ways > 1 THEN ' PARTITION BY HASH (transaction_id)' ELSE '' END);
+        FOR i IN 0 .. ways - 1 LOOP
+            EXIT WHEN ways = 1;
+            tables := tables || (part || '_h' || i);
+            EXECUTE format('CREATE TABLE ledger_partitions.%I PARTITION OF ledger_partitions.%I '
+                           'FOR VALUES WITH (MODULUS %s, REMAINDER %s)', part || '_h' || i, part, ways, i);
+        END LOOP;
         EXECUTE format('ALTER TABLE ledger.entries ATTACH PARTITION ledger_partitions.%I FOR VALUES FROM (%L) TO (%L)',
                        part, month, month + interval '1 month');
-        EXECUTE format('CREATE TRIGGER entries_are_not_truncated BEFORE TRUNCATE ON ledger_partitions.%I '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change(%L, %L)', part,
-                       'LDG02', 'To correct a posting, reverse its transaction and post a new one.');
+        FOREACH made_table IN ARRAY tables LOOP
+            EXECUTE format('CREATE TRIGGER entries_are_not_truncated BEFORE TRUNCATE ON ledger_partitions.%I '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change(%L, %L)', made_table,
+                           'LDG02', 'To correct a posting, reverse its transaction and post a new one.');
+        END LOOP;
         made := made + 1;
     END LOOP;
     RETURN made;
