@@ -101,6 +101,19 @@ def make_plan(prefix: str, transactions: int, accounts: int, seed: int) -> Posti
     return PostingPlan(postings=postings, legs=legs)
 
 
+def warm_plan(accounts: int) -> PostingPlan:
+    """A plan that touches every account once (not timed): every account and a first balance row
+    for it exist afterwards (steady state: a batch posts to accounts that already exist)."""
+    debit_codes, credit_codes = account_codes(accounts)
+    warm = make_plan("warm", max(len(debit_codes), len(credit_codes)), accounts, seed=1)
+    warm.legs = warm.legs.with_columns(
+        account=pl.when(pl.col("leg_no") == 0)
+        .then(pl.Series(debit_codes).gather(pl.Series(np.arange(warm.legs.height) // 2 % len(debit_codes))))
+        .otherwise(pl.Series(credit_codes).gather(pl.Series(np.arange(warm.legs.height) // 2 % len(credit_codes))))
+    )
+    return warm
+
+
 def plain_rows(plan: PostingPlan) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The transaction and entry rows apply_plan would write for ``plan``."""
     tx = plan.postings.with_columns(
@@ -155,16 +168,7 @@ def checkpoint(superuser_dsn: str) -> None:
 
 
 def bulk_benchmark(dsns, superuser_dsn: str, transactions: int, accounts: int, batches: int, repeat: int) -> dict:
-    # Warm-up, not timed: create every account and a first balance row for it (steady state:
-    # a batch posts to accounts that already exist).
-    debit_codes, credit_codes = account_codes(accounts)
-    warm = make_plan("warm", max(len(debit_codes), len(credit_codes)), accounts, seed=1)
-    warm.legs = warm.legs.with_columns(
-        account=pl.when(pl.col("leg_no") == 0)
-        .then(pl.Series(debit_codes).gather(pl.Series(np.arange(warm.legs.height) // 2 % len(debit_codes))))
-        .otherwise(pl.Series(credit_codes).gather(pl.Series(np.arange(warm.legs.height) // 2 % len(credit_codes))))
-    )
-    timed_guarded(dsns.writer_dsn, warm)
+    timed_guarded(dsns.writer_dsn, warm_plan(accounts))
     with psycopg.connect(dsns.dsn, autocommit=True) as conn:
         conn.execute(PLAIN_DDL)
 

@@ -15,7 +15,9 @@ upgrade commits whole or not at all, so the guards never run against tables they
 * the pending migrations run in order;
 * the function files are applied (``CREATE OR REPLACE``) when they differ from what the database
   last got: a digest of them is kept in ``_subledger_functions``, next to yoyo's tables, so a
-  migrate with nothing new takes no lock on a ledger table.
+  migrate with nothing new takes no lock on a ledger table;
+* the entries partitions of this month and the next two are made if missing (ahead of need; a
+  catalog lookup when they exist).
 
 Safe to run at every start; two concurrent calls queue on yoyo's lock.
 """
@@ -29,7 +31,7 @@ from yoyo import get_backend, read_migrations
 from yoyo.backends.base import DatabaseBackend
 from yoyo.migrations import MigrationList
 
-from ledger_pipelines.paths import sql_dir
+from ledger_pipelines.paths import read_sql, sql_dir
 
 BASELINE = "0001_baseline"
 SCHEMA_FILES = ("ledger.sql", "ingest.sql")
@@ -131,6 +133,7 @@ def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
         backend.mark_one(migration, log=False)
         ran.append(migration.id)
     _apply_functions(backend.connection)
+    backend.connection.execute(read_sql("ledger/ensure_entry_partitions_ahead.sql"))
     return ran
 
 

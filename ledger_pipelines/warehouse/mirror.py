@@ -103,8 +103,8 @@ def _window(previous: Watermark | None) -> tuple[str, str]:
         return "true", "true"
     snap = f"'{previous.text}'::pg_snapshot"
     changed = f"t.changed_xid >= '{previous.xmin}'::xid8 AND NOT pg_visible_in_snapshot(t.changed_xid, {snap})"
-    created = (
-        "e.transaction_id IN (SELECT t.transaction_id FROM ledger.transactions t "
+    created = (  # with effective_at: a probe per transaction reads the partition of its month only
+        "(e.transaction_id, e.effective_at) IN (SELECT t.transaction_id, t.effective_at FROM ledger.transactions t "
         f"WHERE {changed} AND NOT pg_visible_in_snapshot(t.created_xid, {snap}))"
     )
     return changed, created

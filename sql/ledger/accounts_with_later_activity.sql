@@ -13,7 +13,7 @@ SELECT a.code
 UNION
 SELECT a.code
   FROM ledger.transactions t
-  JOIN ledger.entries e ON e.transaction_id = t.transaction_id
+  JOIN ledger.entries e ON e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at
   JOIN ledger.accounts a ON a.account_id = e.account_id
  WHERE t.status_changed_at IS NOT NULL
    AND coalesce(t.posted_at, t.archived_at) > %(now)s

@@ -62,41 +62,45 @@ WITH pairs AS (
                AND y.anchor_at <= %(as_of)s::timestamptz
                AND r.taken_at > %(known_at)s::timestamptz) b ON true
 ), changed AS MATERIALIZED (
-    SELECT t.transaction_id, t.changed_xid
+    SELECT t.transaction_id, t.effective_at, t.changed_xid
       FROM ledger.transactions t
      WHERE t.changed_xid >= (SELECT min(snapshot_xmin) FROM anchored)
 ), moved AS MATERIALIZED (
-    SELECT t.transaction_id, coalesce(t.posted_at, t.archived_at) AS moved_at
+    SELECT t.transaction_id, t.effective_at, coalesce(t.posted_at, t.archived_at) AS moved_at
       FROM ledger.transactions t
      WHERE t.status_changed_at IS NOT NULL
        AND coalesce(t.posted_at, t.archived_at) >= (SELECT min(move_low) FROM anchored)
        AND coalesce(t.posted_at, t.archived_at) <= %(as_of)s::timestamptz
 ), candidates AS (
-    SELECT e.transaction_id, e.entry_no
+    SELECT e.transaction_id, e.entry_no, e.effective_at, e.account_id, e.currency, e.direction, e.amount
       FROM anchored an
       JOIN ledger.entries e
         ON e.account_id = an.account_id AND e.currency = an.currency
        AND e.effective_at > coalesce(an.anchor_at, '-infinity'::timestamptz)
        AND e.effective_at <= %(as_of)s::timestamptz
     UNION
-    -- S2 and S3 look up the entries of each changed/moved transaction by its key (OFFSET 0 keeps
-    -- the planner from turning this into a scan of the account's whole history instead).
-    SELECT e.transaction_id, e.entry_no
+    -- S2 and S3 look up the entries of each changed/moved transaction by its key, in the partition
+    -- of its month (OFFSET 0 keeps the planner from turning this into a scan of the account's
+    -- whole history instead, and the probe per transaction pruned at run time).
+    SELECT e.transaction_id, e.entry_no, e.effective_at, e.account_id, e.currency, e.direction, e.amount
       FROM changed c
-     CROSS JOIN LATERAL (SELECT x.* FROM ledger.entries x WHERE x.transaction_id = c.transaction_id OFFSET 0) e
+     CROSS JOIN LATERAL (SELECT x.* FROM ledger.entries x
+                          WHERE x.transaction_id = c.transaction_id AND x.effective_at = c.effective_at OFFSET 0) e
       JOIN anchored an ON an.account_id = e.account_id AND an.currency = e.currency
      WHERE e.effective_at <= an.anchor_at
        AND NOT pg_visible_in_snapshot(c.changed_xid, an.snapshot)
     UNION
-    SELECT e.transaction_id, e.entry_no
+    SELECT e.transaction_id, e.entry_no, e.effective_at, e.account_id, e.currency, e.direction, e.amount
       FROM moved m
-     CROSS JOIN LATERAL (SELECT x.* FROM ledger.entries x WHERE x.transaction_id = m.transaction_id OFFSET 0) e
+     CROSS JOIN LATERAL (SELECT x.* FROM ledger.entries x
+                          WHERE x.transaction_id = m.transaction_id AND x.effective_at = m.effective_at OFFSET 0) e
       JOIN anchored an ON an.account_id = e.account_id AND an.currency = e.currency
      WHERE m.moved_at >= an.move_low AND e.effective_at <= an.anchor_at
 ), states AS (
+    -- (the candidates carry their columns: the UNION keeps one row per entry, and the entries are
+    -- not read again, which would reach every month)
     SELECT e.account_id, e.currency, e.direction, e.amount, s.*
-      FROM candidates k
-      JOIN ledger.entries e ON e.transaction_id = k.transaction_id AND e.entry_no = k.entry_no
+      FROM candidates e
       JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
       JOIN anchored an ON an.account_id = e.account_id AND an.currency = e.currency
      CROSS JOIN LATERAL (

@@ -139,6 +139,20 @@ GRANT UPDATE (status, posted_at, archived_at, transition_key, transition_hash) O
 -- ---------------------------------------------------------------------------------------------
 -- Entries (I1, I2, I5, I6): immutable legs, inserted in the database transaction that creates
 -- their transaction.
+--
+-- Range-partitioned by effective_at, one partition per UTC month, so a month's batch writes into
+-- small, fresh indexes instead of the middle of one ever-growing tree (bench/floor_bench.py), and
+-- a balance as of T reads only the months up to T. The partitions live in schema
+-- ledger_partitions, which the writer and reader cannot even name: they read and write through
+-- ledger.entries only. Partitions are made by ledger.ensure_entry_partitions (SECURITY DEFINER):
+-- ahead of need by every migrate, and on demand for any month a new transaction is dated in, by
+-- the transactions' insert trigger -- before any entry of that transaction can be inserted (I5),
+-- so no insert fails for lack of a partition, whatever path writes it.
+--
+-- The primary key holds effective_at because a partitioned table's unique keys must contain the
+-- partition key; (transaction_id, entry_no) is still unique, since every entry carries its
+-- transaction's effective_at (I5). Lookups by transaction id name the effective time too (the
+-- transactions row has it), so they probe one partition.
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.entries (
     transaction_id uuid NOT NULL,
@@ -148,14 +162,31 @@ CREATE TABLE ledger.entries (
     amount         bigint NOT NULL CHECK (amount > 0),
     currency       text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     effective_at   timestamptz NOT NULL,
-    PRIMARY KEY (transaction_id, entry_no)
-);
+    PRIMARY KEY (transaction_id, entry_no, effective_at)
+) PARTITION BY RANGE (effective_at);
 CREATE INDEX entries_by_account ON ledger.entries (account_id, currency, effective_at);
 COMMENT ON TABLE ledger.entries IS
-    'Immutable legs. Existence of the transaction and account is checked set-based by trigger '
+    'Immutable legs, one partition per UTC month of effective_at (ledger_partitions.entries_YYYY_MM). '
+    'Existence of the transaction and account is checked set-based by trigger '
     'ledger.entries_after_insert (a foreign key would check row by row).';
 GRANT SELECT ON ledger.entries TO subledger_reader, subledger_writer;
 GRANT INSERT ON ledger.entries TO subledger_writer;
+-- No USAGE for anyone but the owner: partitions are reached through ledger.entries only.
+CREATE SCHEMA ledger_partitions;
+REVOKE ALL ON SCHEMA ledger_partitions FROM PUBLIC;
+COMMENT ON SCHEMA ledger_partitions IS
+    'The monthly partitions of ledger.entries, made by ledger.ensure_entry_partitions; read and written through ledger.entries only.';
+
+-- How the months of entries are laid out: hash_partitions = N > 1 splits every month made from
+-- then on into N hash partitions by transaction_id (ledger.ensure_entry_partitions), the local
+-- equivalent of distributing entries by transaction_id (docs/scale-out.md, step 2). One row, set
+-- by the owner.
+CREATE TABLE ledger.entry_partitioning (
+    one_row         boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    hash_partitions integer NOT NULL DEFAULT 1 CHECK (hash_partitions BETWEEN 1 AND 64)
+);
+INSERT INTO ledger.entry_partitioning DEFAULT VALUES;
+GRANT SELECT ON ledger.entry_partitioning TO subledger_reader, subledger_writer;
 
 -- ---------------------------------------------------------------------------------------------
 -- Cached balances per account and currency (I8): changed only by the SECURITY DEFINER triggers
@@ -230,8 +261,8 @@ GRANT INSERT (action, target_type, target_id, before, after, reason, batch_id) O
 -- The deferred double-entry check (I1): statements that leave some transaction unbalanced record
 -- it in unbalanced_nets (entries_after_insert); one commit_checks row per database transaction
 -- arms the deferred constraint trigger balanced_at_commit (check_at_commit), which verifies at
--- commit that every net is zero and every new transaction has entries. Only the SECURITY
--- DEFINER triggers touch these tables.
+-- commit that every net is zero and every new transaction has entries (from commit_tallies).
+-- Only the SECURITY DEFINER triggers touch these tables.
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.unbalanced_nets (
     xid            xid8 NOT NULL,
@@ -243,6 +274,18 @@ CREATE TABLE ledger.unbalanced_nets (
 CREATE TABLE ledger.commit_checks (
     xid xid8 PRIMARY KEY
 );
+-- Per statement: how many transactions it created (kind 'transactions'), or how many distinct
+-- transactions it gave entries to and the range of their ids (kind 'entries'); the commit check
+-- compares the totals instead of reading the entries again. Rows of finished database
+-- transactions are removed by the next commit check.
+CREATE TABLE ledger.commit_tallies (
+    xid          xid8 NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('transactions', 'entries')),
+    transactions bigint NOT NULL CHECK (transactions >= 0),
+    lowest       uuid,
+    highest      uuid
+);
+CREATE INDEX commit_tallies_by_xid ON ledger.commit_tallies (xid);
 
 -- ---------------------------------------------------------------------------------------------
 -- Period close (I10). Append-only history of close/reopen actions; a period is closed while its

@@ -6,7 +6,7 @@ SELECT t.transaction_id::text, t.idempotency_key, t.status, t.effective_at, t.cr
        (SELECT coalesce(jsonb_agg(jsonb_build_object('entry_no', e.entry_no, 'account', a.code, 'direction', e.direction,
                                                      'amount', e.amount, 'currency', e.currency) ORDER BY e.entry_no), '[]')
           FROM ledger.entries e JOIN ledger.accounts a USING (account_id)
-         WHERE e.transaction_id = t.transaction_id)
+         WHERE e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at)
   FROM ledger.transactions t
  WHERE t.idempotency_key = %(key)s OR t.transaction_id = %(id)s::uuid
  ORDER BY (t.idempotency_key = %(key)s) DESC

@@ -149,3 +149,28 @@ def recomputed(dsn: str, account: str, currency: str = "USD") -> tuple[int, int,
 def scalar(dsn: str, sql: str, params=None):
     with connect(dsn) as conn:
         return conn.execute(sql, params).fetchone()[0]
+
+
+ENTRY_PARTITIONS = """
+    SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid),
+           (SELECT coalesce(array_agg(t.tgname::text ORDER BY t.tgname), '{}') FROM pg_trigger t WHERE t.tgrelid = c.oid),
+           (SELECT coalesce(array_agg(d ORDER BY d), '{}')
+              FROM (SELECT replace(pg_get_indexdef(i.indexrelid), c.relname, '<p>') AS d
+                      FROM pg_index i WHERE i.indrelid = c.oid) defs)
+      FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+     WHERE h.inhparent = 'ledger.entries'::regclass
+     ORDER BY 1"""
+
+
+def partitions(dsn: str) -> dict[str, tuple]:
+    """Each partition of ledger.entries: (bounds, its triggers, its index definitions with its name masked)."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(ENTRY_PARTITIONS).fetchall()
+    return {name: (bounds, tuple(triggers), tuple(indexes)) for name, bounds, triggers, indexes in rows}
+# What every partition of ledger.entries carries: the parent's row trigger, its own TRUNCATE trigger
+# and the parent's two indexes.
+PARTITION_GUARDS = (
+    ("entries_are_immutable", "entries_are_not_truncated"),
+    ("CREATE INDEX <p>_account_id_currency_effective_at_idx ON ledger_partitions.<p> USING btree (account_id, currency, effective_at)",
+     "CREATE UNIQUE INDEX <p>_pkey ON ledger_partitions.<p> USING btree (transaction_id, entry_no, effective_at)"),
+)

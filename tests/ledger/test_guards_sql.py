@@ -33,8 +33,12 @@ from tests.ledger.helpers_sql import (
 PERMISSION_DENIED = "42501"
 
 
-@pytest.fixture
-def db(ledger_db):
+@pytest.fixture(params=["monthly", "monthly_by_4_hashes"])
+def db(request, ledger_db):
+    """Every guard test runs on both layouts of the entries: monthly partitions, and each month split
+    into 4 hash partitions by transaction_id (docs/scale-out.md, step 2's local equivalent)."""
+    if request.param == "monthly_by_4_hashes":
+        assert attempt(ledger_db.dsn, "UPDATE ledger.entry_partitioning SET hash_partitions = 4").committed
     create_accounts(ledger_db.writer_dsn)
     return ledger_db
 
@@ -339,8 +343,14 @@ def test_entries_cannot_be_added_to_an_existing_transaction_later(db, status, ro
 
 
 def test_entries_for_a_missing_transaction_or_another_effective_time_are_refused(db):
+    # In a month no transaction was ever dated in there is no partition either: refused by routing.
+    outcome = attempt(db.writer_dsn, insert_entry_sql(str(uuid.uuid4()), 0, "assets:cash", "debit", 5, "USD"))
+    assert outcome.sqlstate == "23514" and "no partition" in outcome.message, outcome
+    # In a month that has its partition, by the entries trigger.
+    attempt(db.writer_dsn, f"SELECT ledger.ensure_entry_partitions('{T0.isoformat()}', '{T0.isoformat()}')")
     outcome = attempt(db.writer_dsn, insert_entry_sql(str(uuid.uuid4()), 0, "assets:cash", "debit", 5, "USD"))
     assert outcome.sqlstate == "LDG05"
+    assert entry_count(db) == 0
     tid = str(uuid.uuid4())
     outcome = attempt(
         db.writer_dsn,

@@ -38,11 +38,13 @@ from ledger_pipelines.warehouse.checks import anchors_match, balanced_transactio
 from tests.conftest import LedgerDatabase, drop_database, make_database
 from tests.ledger.helpers_ledger import open_ledger, snapshot, transfer
 from tests.ledger.helpers_sql import (
+    PARTITION_GUARDS,
     attempt,
     create_accounts,
     insert_entry_sql,
     insert_transaction_sql,
     move_sql,
+    partitions,
     post_raw,
     scalar,
 )
@@ -214,9 +216,14 @@ def _answers(db: LedgerDatabase) -> list:
 
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
-    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user"]
+    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0007_entries_by_month"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL") == 0  # not made up
+    # 0007: every entry in the partition of its month, each partition with the guards and indexes of a new one's
+    assert scalar(db.dsn, """
+        SELECT count(*) FROM ledger.entries
+         WHERE tableoid::regclass::text <> 'ledger_partitions.entries_' || to_char(effective_at AT TIME ZONE 'UTC', 'YYYY_MM')""") == 0
+    assert {facts[1:] for facts in partitions(db.dsn).values()} == {PARTITION_GUARDS}
     assert scalar(db.dsn, "SELECT count(*) FROM ingest.quarantine WHERE file_path IS NULL AND resolved_transaction_id IS NULL") == 1
 
     # cached balances, anchors and double entry still equal their recomputation from the entries

@@ -5,15 +5,12 @@
 -- several statements; SET CONSTRAINTS ... IMMEDIATE cannot dodge it (entries_after_insert re-arms it).
 CREATE OR REPLACE FUNCTION ledger.check_at_commit() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
-    -- The planner cannot know how many rows carry this xid (statistics predate the batch); a
-    -- nested loop over a whole batch would probe the index once per transaction.
-    SET enable_nestloop = off AS $$
+    AS $$
 DECLARE
     bad record;
-    created bigint;
-    with_entries bigint;
-    lowest uuid;
-    highest uuid;
+    created numeric;
+    with_entries numeric;
+    disjoint boolean;
 BEGIN
     SELECT u.transaction_id, u.currency, u.net, t.idempotency_key INTO bad
       FROM ledger.unbalanced_nets u
@@ -28,26 +25,32 @@ BEGIN
             HINT = 'Per currency, the debit amounts of a transaction must equal its credit amounts.';
     END IF;
 
-    -- Every transaction created here has entries. Counted over the entries' primary key between
-    -- the smallest and largest new transaction id (UUIDv7 ids of one batch are close together),
-    -- instead of probing the index once per transaction; the slow search runs only on failure.
-    -- (min/max(uuid) arrive only in Postgres 16; text in the C collation orders like the bytes.)
-    SELECT count(*), min(t.transaction_id::text COLLATE "C")::uuid, max(t.transaction_id::text COLLATE "C")::uuid
-      INTO created, lowest, highest
-      FROM ledger.transactions t
-     WHERE t.changed_xid = NEW.xid AND t.created_xid = NEW.xid;
-    IF created > 0 THEN
-        SELECT count(DISTINCT e.transaction_id) INTO with_entries
-          FROM ledger.entries e
-         WHERE e.transaction_id BETWEEN lowest AND highest
-           AND e.transaction_id IN (SELECT t.transaction_id FROM ledger.transactions t
-                                     WHERE t.changed_xid = NEW.xid AND t.created_xid = NEW.xid);
-        IF with_entries < created THEN
-            SELECT t.transaction_id, t.idempotency_key INTO bad
-              FROM ledger.transactions t
-             WHERE t.changed_xid = NEW.xid AND t.created_xid = NEW.xid
-               AND NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.transaction_id = t.transaction_id)
-             LIMIT 1;
+    -- Every transaction created here has entries. The insert triggers tallied, per statement, how
+    -- many transactions were created (transactions_after_insert) and how many distinct ones got
+    -- entries, with the range of their ids (entries_after_insert); every entry belongs to a
+    -- transaction created here (LDG05). When the entries statements' id ranges do not overlap,
+    -- their tallies count distinct transactions, so equal totals mean every new transaction has
+    -- entries, without reading them again. Otherwise (legs of one transaction in several
+    -- statements, or a total short) each new transaction's entries are probed in the partition of
+    -- its month (OFFSET 0 keeps the probe per transaction, pruned at run time).
+    SELECT coalesce(sum(c.transactions) FILTER (WHERE c.kind = 'transactions'), 0),
+           coalesce(sum(c.transactions) FILTER (WHERE c.kind = 'entries'), 0),
+           NOT EXISTS (SELECT 1
+                         FROM (SELECT e.lowest, lag(e.highest) OVER (ORDER BY e.lowest, e.highest) AS previous_highest
+                                 FROM ledger.commit_tallies e
+                                WHERE e.xid = NEW.xid AND e.kind = 'entries' AND e.transactions > 0) r
+                        WHERE r.lowest <= r.previous_highest)
+      INTO created, with_entries, disjoint
+      FROM ledger.commit_tallies c
+     WHERE c.xid = NEW.xid;
+    IF NOT (disjoint AND with_entries = created) THEN
+        SELECT t.transaction_id, t.idempotency_key INTO bad
+          FROM ledger.transactions t
+         WHERE t.changed_xid = NEW.xid AND t.created_xid = NEW.xid
+           AND NOT EXISTS (SELECT 1 FROM ledger.entries e
+                            WHERE e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at OFFSET 0)
+         LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'LDG07',
                 MESSAGE = format('transaction %s (%s) has no entries', bad.transaction_id, bad.idempotency_key),
@@ -65,6 +68,9 @@ BEGIN
                    'post any other correction as a new transaction without reverses_transaction_id.';
     END IF;
 
+    -- The tallies of this database transaction stay until it ends (a check run early by SET
+    -- CONSTRAINTS ... IMMEDIATE must not forget what the next one needs); those of finished ones go.
+    DELETE FROM ledger.commit_tallies WHERE xid < pg_snapshot_xmin(pg_current_snapshot());
     DELETE FROM ledger.unbalanced_nets WHERE xid = NEW.xid;
     DELETE FROM ledger.commit_checks WHERE xid = NEW.xid;
     RETURN NULL;

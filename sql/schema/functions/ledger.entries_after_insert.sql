@@ -3,8 +3,9 @@
 --   I6  an entry's account exists and accepts its currency (LDG06);
 --   I5  an entry belongs to a transaction created by the same database transaction, not archived,
 --       with the same effective_at (LDG05);
---   I1  per transaction and currency, the statement's net goes to ledger.unbalanced_nets for the
---       commit check (check_at_commit), which this re-arms for every statement that adds entries;
+--   I1  per transaction and currency, the statement's net goes to ledger.unbalanced_nets, and the
+--       number and id range of the transactions it gave entries to to ledger.commit_tallies, for
+--       the commit check (check_at_commit), which this re-arms for every statement that adds entries;
 --   I8  the cached balances (and versions, lock_version) grow by the new entries, in
 --       (account_id, currency) order so that concurrent writers lock alike.
 CREATE OR REPLACE FUNCTION ledger.entries_after_insert() RETURNS trigger
@@ -81,6 +82,14 @@ BEGIN
            SET lock_version = a.lock_version + d.entries
           FROM (SELECT account_id, sum(entries) AS entries FROM pairs GROUP BY account_id) d
          WHERE a.account_id = d.account_id
+    ), tally AS (
+        -- How many transactions this statement gave entries to, and the range of their ids, so
+        -- the commit check need not read the entries again (min/max(uuid) arrive only in
+        -- Postgres 16; text in the C collation orders like the bytes).
+        INSERT INTO ledger.commit_tallies (xid, kind, transactions, lowest, highest)
+        SELECT this_xid, 'entries', count(*), min(transaction_id::text COLLATE "C")::uuid,
+               max(transaction_id::text COLLATE "C")::uuid
+          FROM (SELECT DISTINCT transaction_id FROM joined) d
     )
     SELECT count(*) FILTER (WHERE misplaced) INTO bad_entries FROM joined;
 

@@ -84,7 +84,8 @@ BEGIN
 
     SELECT array_agg(p.account_id ORDER BY p.account_id, p.currency) AS account_ids,
            array_agg(p.currency ORDER BY p.account_id, p.currency) AS currencies INTO pairs
-      FROM (SELECT DISTINCT e.account_id, e.currency FROM ledger.entries e WHERE e.transaction_id = target.transaction_id) p;
+      FROM (SELECT DISTINCT e.account_id, e.currency FROM ledger.entries e
+             WHERE e.transaction_id = target.transaction_id AND e.effective_at = target.effective_at) p;  -- one partition
     PERFORM 1 FROM ledger.lock_balances(pairs.account_ids, pairs.currencies);
 
     PERFORM set_config('subledger.actor', coalesce(p_actor, ''), true), set_config('subledger.reason', coalesce(p_reason, ''), true);

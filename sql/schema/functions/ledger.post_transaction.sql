@@ -262,7 +262,10 @@ BEGIN
             HINT = 'Nothing was written; retry when the balance allows it or change the amount.';
     END IF;
 
-    -- The rows, which the insert triggers skip: everything they check was checked above.
+    -- The rows, which the insert triggers skip: everything they check was checked above. The
+    -- month's entries partition is made here, since transactions_after_insert, which makes it for
+    -- every other path, skips these rows (a lookup when it exists, the usual case).
+    PERFORM ledger.ensure_entry_partitions(date_trunc('month', p_effective_at, 'UTC'), date_trunc('month', p_effective_at, 'UTC'));
     INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at, reference,
                                      source_event_id, source_event_type, batch_id, content_hash, description,
                                      metadata, source)

@@ -59,7 +59,8 @@ WITH anchors AS MATERIALIZED (
     -- transactions created or moved after the oldest snapshot looked at: an index range scan of
     -- changed_xid, done first (the fence keeps the planner from starting at the anchors, whose
     -- row count it cannot know inside replace_anchors, and reading every entry before each one)
-    SELECT t.transaction_id, t.created_xid, t.changed_xid, t.status, coalesce(t.posted_at, t.archived_at) AS moved_at
+    SELECT t.transaction_id, t.effective_at, t.created_xid, t.changed_xid, t.status,
+           coalesce(t.posted_at, t.archived_at) AS moved_at
       FROM ledger.transactions t
      WHERE t.changed_xid >= (SELECT min(y.snapshot_xmin) FROM anchors y)
 ), changed_entries AS MATERIALIZED (
@@ -67,7 +68,7 @@ WITH anchors AS MATERIALIZED (
     SELECT e.account_id, e.currency, e.effective_at, e.direction = 'debit' AS is_debit, e.amount,
            t.created_xid, t.changed_xid, t.status, t.moved_at
       FROM changed t
-      JOIN ledger.entries e ON e.transaction_id = t.transaction_id
+      JOIN ledger.entries e ON e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at
 ), late AS (
     -- with the anchors of their pair at or after them whose snapshot did not see the change
     SELECT a.run_id, a.account_id, a.currency, a.anchor_at, l.is_debit, l.amount,

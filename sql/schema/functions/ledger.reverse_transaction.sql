@@ -47,7 +47,7 @@ BEGIN
         END IF;
         EXIT WHEN attempt = 2;
 
-        SELECT t.transaction_id, t.idempotency_key, t.status,
+        SELECT t.transaction_id, t.idempotency_key, t.status, t.effective_at,
                (SELECT r.transaction_id FROM ledger.transactions r WHERE r.reverses_transaction_id = t.transaction_id) AS reversed_by
           INTO target
           FROM ledger.transactions t
@@ -80,7 +80,8 @@ BEGIN
 
     SELECT array_agg(p.account_id ORDER BY p.account_id, p.currency) AS account_ids,
            array_agg(p.currency ORDER BY p.account_id, p.currency) AS currencies INTO pairs
-      FROM (SELECT DISTINCT e.account_id, e.currency FROM ledger.entries e WHERE e.transaction_id = target.transaction_id) p;
+      FROM (SELECT DISTINCT e.account_id, e.currency FROM ledger.entries e
+             WHERE e.transaction_id = target.transaction_id AND e.effective_at = target.effective_at) p;  -- one partition
     PERFORM 1 FROM ledger.lock_balances(pairs.account_ids, pairs.currencies);
 
     PERFORM set_config('subledger.actor', coalesce(p_actor, ''), true), set_config('subledger.reason', coalesce(p_reason, ''), true);
@@ -94,7 +95,7 @@ BEGIN
     SELECT p_transaction_id, e.entry_no, e.account_id, CASE e.direction WHEN 'debit' THEN 'credit' ELSE 'debit' END,
            e.amount, e.currency, p_effective_at
       FROM ledger.entries e
-     WHERE e.transaction_id = target.transaction_id;
+     WHERE e.transaction_id = target.transaction_id AND e.effective_at = target.effective_at;
     transaction_id := p_transaction_id;
     status := 'posted';
     created := true;

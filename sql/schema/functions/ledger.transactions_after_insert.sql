@@ -1,8 +1,10 @@
 -- ledger.transactions_after_insert(): the insert rules of a transaction's lifecycle (I4, LDG04):
 -- a transaction starts pending or posted, posted at its effective time (posted_at = effective_at);
 -- a reversal is posted and reverses an existing posted transaction (at most once: unique index
--- transactions_reversed_once). Audits every reversal (I8) and arms the commit check of I1 (one
--- ledger.commit_checks row per database transaction). Set-based: one call per INSERT or COPY;
+-- transactions_reversed_once). Audits every reversal (I8), makes the entries partitions of the
+-- months the transactions are dated in (ledger.ensure_entry_partitions) and arms the commit
+-- check of I1 (one ledger.commit_checks row per database transaction, a ledger.commit_tallies row
+-- per statement). Set-based: one call per INSERT or COPY;
 -- the reversal check replaces a foreign key, whose trigger would fire for every inserted row.
 CREATE OR REPLACE FUNCTION ledger.transactions_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
@@ -55,7 +57,15 @@ BEGIN
       FROM new_transactions n
      WHERE n.reverses_transaction_id IS NOT NULL;
 
-    -- One marker per database transaction arms the deferred commit check.
+    -- Every month the new transactions are dated in has its entries partition before any of
+    -- their entries arrives (I5: entries come after their transaction).
+    PERFORM ledger.ensure_entry_partitions(month, month)
+       FROM (SELECT DISTINCT date_trunc('month', n.effective_at, 'UTC') AS month FROM new_transactions n) months;
+
+    -- One marker per database transaction arms the deferred commit check, which compares how many
+    -- transactions were created with how many the entries statements gave entries to.
+    INSERT INTO ledger.commit_tallies (xid, kind, transactions)
+    SELECT pg_current_xact_id(), 'transactions', count(*) FROM new_transactions;
     INSERT INTO ledger.commit_checks (xid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END

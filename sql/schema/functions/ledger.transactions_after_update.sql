@@ -3,31 +3,37 @@
 -- accounts' lock_version by one per moved entry, and writes the audit log -- all in the statement
 -- that moves (I8, I9). Locks what it changes in the global order (balances, then accounts, by key).
 -- The moved entries are read through the entries' primary key (transaction_id = ANY (array)), an
--- index scan whatever the planner settings; enable_nestloop is off because transition tables carry
--- no statistics and a nested loop over two of them is quadratic.
+-- index scan whatever the planner settings, in the monthly partitions between the earliest and the
+-- latest effective_at of the moved transactions only; enable_nestloop is off because transition
+-- tables carry no statistics and a nested loop over two of them is quadratic.
 CREATE OR REPLACE FUNCTION ledger.transactions_after_update() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
     SET enable_nestloop = off AS $$
 DECLARE
     moved_ids uuid[];
     touched_ids uuid[];
+    earliest timestamptz;
+    latest timestamptz;
 BEGIN
     -- Its own UPDATE of accounts meets accounts_after_update, whatever flag a caller set by hand
     -- (ledger.accepted_by_posting_call).
     PERFORM set_config('subledger.posting_call', '', true);
     SELECT coalesce(array_agg(n.transaction_id ORDER BY n.transaction_id)
                     FILTER (WHERE o.status = 'pending' AND n.status <> 'pending'), '{}'),
-           coalesce(array_agg(n.transaction_id ORDER BY n.transaction_id), '{}')
-      INTO moved_ids, touched_ids
+           coalesce(array_agg(n.transaction_id ORDER BY n.transaction_id), '{}'),
+           min(n.effective_at), max(n.effective_at)
+      INTO moved_ids, touched_ids, earliest, latest
       FROM new_rows n JOIN old_rows o ON o.transaction_id = n.transaction_id;
 
     -- Lock what the move changes in the global order (balances, then accounts, by key).
     PERFORM 1 FROM ledger.balances b
      WHERE (b.account_id, b.currency) IN (
-            SELECT e.account_id, e.currency FROM ledger.entries e WHERE e.transaction_id = ANY (touched_ids))
+            SELECT e.account_id, e.currency FROM ledger.entries e
+             WHERE e.transaction_id = ANY (touched_ids) AND e.effective_at BETWEEN earliest AND latest)
      ORDER BY b.account_id, b.currency FOR UPDATE;
     PERFORM 1 FROM ledger.accounts a
-     WHERE a.account_id IN (SELECT e.account_id FROM ledger.entries e WHERE e.transaction_id = ANY (touched_ids))
+     WHERE a.account_id IN (SELECT e.account_id FROM ledger.entries e
+                             WHERE e.transaction_id = ANY (touched_ids) AND e.effective_at BETWEEN earliest AND latest)
      ORDER BY a.account_id FOR UPDATE;
 
     IF cardinality(moved_ids) = 0 THEN
@@ -38,7 +44,7 @@ BEGIN
         SELECT n.transaction_id, n.status FROM new_rows n WHERE n.transaction_id = ANY (moved_ids)
     ), moved_entries AS MATERIALIZED (
         SELECT e.transaction_id, e.account_id, e.currency, e.direction, e.amount
-          FROM ledger.entries e WHERE e.transaction_id = ANY (moved_ids)
+          FROM ledger.entries e WHERE e.transaction_id = ANY (moved_ids) AND e.effective_at BETWEEN earliest AND latest
     ), deltas AS (
         SELECT e.account_id, e.currency,
                coalesce(sum(e.amount) FILTER (WHERE m.status = 'posted' AND e.direction = 'debit'), 0) AS posted_debits,
