@@ -134,6 +134,16 @@ def test_ensuring_existing_partitions_is_a_lookup_without_a_lock(db):
     assert locks == 0
 
 
+# How ledger.move_transaction and ledger.reverse_transaction read a transaction's legs (their
+# target's effective_at from its transactions row, then the entries of that month only).
+TRANSACTION_PAIRS = """
+SELECT DISTINCT e.account_id::text, e.currency
+  FROM ledger.transactions t
+  JOIN ledger.entries e ON e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at
+ WHERE t.transaction_id = %(transaction_id)s::uuid
+"""
+
+
 def _executed_partitions(dsn: str, query: str, params: dict) -> set[str]:
     """The partitions of ledger.entries an EXPLAIN ANALYZE of ``query`` really scanned."""
     with connect(dsn) as conn:
@@ -157,9 +167,9 @@ def test_lookups_by_transaction_id_and_balances_as_of_read_only_the_months_they_
         ids[month], statements = transaction_statements(f"m{month}", effective_at=at)
         assert attempt(db.writer_dsn, *statements).committed
     # a transaction's legs: one partition, the one of its month
-    assert _executed_partitions(db.reader_dsn, read_sql("ledger/transaction_pairs.sql"), {"transaction_id": ids[3]}) == {"entries_2024_03"}
+    assert _executed_partitions(db.reader_dsn, TRANSACTION_PAIRS, {"transaction_id": ids[3]}) == {"entries_2024_03"}
     with connect(db.reader_dsn) as conn:
-        pairs = conn.execute(read_sql("ledger/transaction_pairs.sql"), {"transaction_id": ids[3]}).fetchall()
+        pairs = conn.execute(TRANSACTION_PAIRS, {"transaction_id": ids[3]}).fetchall()
     assert sorted(pairs) == sorted((scalar(db.dsn, "SELECT ledger.account_id_of(%s)::text", [code]), "USD")
                                    for code in ("assets:cash", "equity:capital"))
     # a balance as of mid-March: January to March only (balance_at from the whole history, no anchor)
@@ -222,6 +232,6 @@ def test_months_split_by_transaction_id_keep_the_guards_and_read_one_hash_partit
         assert attempt(db.writer_dsn, f"SELECT 1 FROM {name}").sqlstate == "42501"
     for statement in (f"DELETE FROM {holding}", f"UPDATE {holding} SET amount = 1"):
         assert attempt(db.dsn, statement).sqlstate == "LDG02", statement
-    assert _executed_partitions(db.reader_dsn, read_sql("ledger/transaction_pairs.sql"), {"transaction_id": tid}) == {
+    assert _executed_partitions(db.reader_dsn, TRANSACTION_PAIRS, {"transaction_id": tid}) == {
         holding.split(".")[1]}
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.entries") == 2
