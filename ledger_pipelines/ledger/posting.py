@@ -70,7 +70,6 @@ class Ledger:
         self.actor = actor
         self.max_attempts = max_attempts
         self._account_types: dict[str, str] | None = None
-        self._in_operation = False
         if not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             conn.autocommit = True
 
@@ -79,11 +78,8 @@ class Ledger:
     def account_types(self) -> dict[str, str]:
         """``ledger.account_types`` (read once): a new account's type is checked before posting to it."""
         if self._account_types is None:
-            if self._in_operation:
+            with self._transaction():
                 self._account_types = load_account_types(self.conn)
-            else:
-                with self._transaction():
-                    self._account_types = load_account_types(self.conn)
         return self._account_types
 
     def _idle(self) -> None:
@@ -99,7 +95,6 @@ class Ledger:
     def _transaction(self, reason: str | None = None) -> Iterator[psycopg.Connection]:
         """One database transaction with the audit actor (and reason) set; guards -> typed errors."""
         self._idle()
-        self._in_operation = True
         try:
             with self.conn.transaction():
                 self.conn.execute(
@@ -112,8 +107,6 @@ class Ledger:
             if typed is not None:
                 raise typed from exc
             raise
-        finally:
-            self._in_operation = False
 
     def _call(self, query: str, params: dict[str, Any]) -> tuple:
         """One posting function's call: one round trip (autocommit) or, on a connection the caller

@@ -263,15 +263,18 @@ def test_a_same_key_reversal_that_commits_while_the_other_waits_is_a_replay(ledg
 
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(run_threads, 2, reverser)
-            with connect(ledger_db.dsn) as watcher:  # both are past their reads, waiting for the lock
-                for _ in range(500):
-                    waiting = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                              "AND query LIKE '%reverse_transaction%'").fetchone()[0]
-                    if waiting == 2:
-                        break
-                    threading.Event().wait(0.02)
-                assert waiting == 2
-            holder.rollback()
+            try:
+                # autocommit: each look at pg_stat_activity is a fresh snapshot of it
+                with connect(ledger_db.dsn, autocommit=True) as watcher:  # both past their reads, waiting
+                    for _ in range(3000):
+                        waiting = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                                  "AND query LIKE '%reverse_transaction%'").fetchone()[0]
+                        if waiting == 2:
+                            break
+                        threading.Event().wait(0.02)
+            finally:
+                holder.rollback()  # never leave the reversers waiting, even when the wait above failed
+            assert waiting == 2
             results = running.result(60)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sorted(r.created for r in results) == [False, True]

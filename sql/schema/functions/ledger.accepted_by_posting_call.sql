@@ -1,8 +1,8 @@
--- ledger.accepted_by_posting_call(): true only for a statement that ledger.post_transaction (or
--- ledger.reverse_transaction) runs after checking its rows itself. The insert triggers of
--- transactions and entries and the update trigger of accounts skip such statements (their WHEN
--- clause), because the function has already done what they do (I1, I4, I5, I6, I8, I10 for its own
--- rows) -- one call instead of four statement triggers, a deferred commit check and a marker row.
+-- ledger.accepted_by_posting_call(): true only for a statement that ledger.post_transaction runs
+-- after checking its rows itself. The insert triggers of transactions and entries skip such
+-- statements (their WHEN clause), because the function has already done what they do (I1, I4, I5,
+-- I6, I8, I10 for its own rows) -- one call instead of three statement triggers, a deferred commit
+-- check and its marker row.
 --
 -- Nobody else can make a statement skip them. Both conditions must hold:
 --   * the statement runs as the ledger's owner. A trigger's WHEN clause is evaluated as the role
@@ -13,14 +13,13 @@
 --     (set_config(..., true)), and clears it before it returns; when it refuses, the aborted
 --     (sub)transaction takes the setting with it. So after the call the owner's own raw SQL
 --     (migrations, tests, repairs) is checked again. The other owner-run functions that write
---     these tables (entries_after_insert, transactions_after_update, move_ and
---     reverse_transaction) clear it first, so a flag a writer sets by hand is '' inside them.
---     (The owner could set it by hand in its own session -- as it could disable a trigger: the
---     owner is the ledger's administrator.)
+--     these tables (move_ and reverse_transaction) clear it first, so a flag a writer
+--     sets by hand is '' inside them. (The owner could set it by hand in its own session -- as it
+--     could disable a trigger: the owner is the ledger's administrator.)
 -- tests/ledger/test_single_post.py proves it as the writer, the reader and the owner.
 CREATE OR REPLACE FUNCTION ledger.accepted_by_posting_call() RETURNS boolean
     -- plpgsql, not SQL: a SQL function that cannot be inlined is planned again at every call, and
-    -- this runs for every INSERT into transactions and entries and every UPDATE of accounts. Not
+    -- this runs for every INSERT into transactions and entries. Not
     -- SECURITY DEFINER (current_user must stay the statement's role), and without a SET clause (a
     -- per-call cost): every name is qualified, so no role's search_path can put its own function
     -- or operator in front of pg_catalog's.

@@ -1,34 +1,26 @@
--- ledger.accounts_after_update(): keeps I6 after creation -- an account's code, normal balance,
+-- ledger.accounts_after_update(): keeps I6 after creation -- an account's id, code, normal balance,
 -- currency and creation time never change and lock_version only grows (LDG03) -- and records every
--- metadata change in the audit log (I8). Set-based (one check per statement, not per row: the
--- lock_version bumps of a batch touch many accounts).
+-- metadata change in the audit log (I8). A row trigger whose WHEN clause is a plain comparison of the
+-- old and new row, evaluated without calling anything: the frequent lock_version bumps (every
+-- posting, every entry of a batch, every move) match none of it and cost no function call and no
+-- transition table; only an identity change, a shrinking lock_version or a metadata change reaches
+-- the function.
 CREATE OR REPLACE FUNCTION ledger.accounts_after_update() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
-    -- Transition tables carry no statistics; a nested loop over two of them is quadratic.
-    SET enable_nestloop = off AS $$
-DECLARE
-    bad record;
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
 BEGIN
-    SELECT o.code, o.lock_version AS old_version, n.lock_version AS new_version,
-           (n.code, n.normal_balance, n.currency, n.created_at) IS DISTINCT FROM (o.code, o.normal_balance, o.currency, o.created_at) AS identity_changed
-      INTO bad
-      FROM new_accounts n JOIN old_accounts o USING (account_id)
-     WHERE (n.code, n.normal_balance, n.currency, n.created_at) IS DISTINCT FROM (o.code, o.normal_balance, o.currency, o.created_at)
-        OR n.lock_version < o.lock_version
-     LIMIT 1;
-    IF FOUND THEN
+    IF (NEW.account_id, NEW.code, NEW.normal_balance, NEW.currency, NEW.created_at)
+       IS DISTINCT FROM (OLD.account_id, OLD.code, OLD.normal_balance, OLD.currency, OLD.created_at)
+       OR NEW.lock_version < OLD.lock_version THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG03',
-            MESSAGE = CASE WHEN bad.identity_changed
-                           THEN format('account %s: code, normal balance, currency and creation time cannot change', bad.code)
-                           ELSE format('account %s: lock_version only grows (%s -> %s)', bad.code, bad.old_version, bad.new_version) END,
+            MESSAGE = CASE WHEN NEW.lock_version >= OLD.lock_version
+                           THEN format('account %s: code, normal balance, currency and creation time cannot change', OLD.code)
+                           ELSE format('account %s: lock_version only grows (%s -> %s)', OLD.code, OLD.lock_version, NEW.lock_version) END,
             HINT = 'Open a new account and move the balance with a journal transaction.';
     END IF;
     INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
-    SELECT 'account.metadata_changed', 'account', n.code,
-           jsonb_build_object('metadata', o.metadata), jsonb_build_object('metadata', n.metadata)
-      FROM new_accounts n JOIN old_accounts o USING (account_id)
-     WHERE n.metadata IS DISTINCT FROM o.metadata;
+    VALUES ('account.metadata_changed', 'account', NEW.code,
+            jsonb_build_object('metadata', OLD.metadata), jsonb_build_object('metadata', NEW.metadata));
     RETURN NULL;
 END
 $$;
@@ -36,5 +28,8 @@ $$;
 REVOKE ALL ON FUNCTION ledger.accounts_after_update() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER accounts_audit_metadata AFTER UPDATE ON ledger.accounts
-    REFERENCING OLD TABLE AS old_accounts NEW TABLE AS new_accounts
-    FOR EACH STATEMENT WHEN (NOT ledger.accepted_by_posting_call()) EXECUTE FUNCTION ledger.accounts_after_update();
+    FOR EACH ROW
+    WHEN ((NEW.account_id, NEW.code, NEW.normal_balance, NEW.currency, NEW.created_at)
+          IS DISTINCT FROM (OLD.account_id, OLD.code, OLD.normal_balance, OLD.currency, OLD.created_at)
+          OR NEW.lock_version < OLD.lock_version OR NEW.metadata IS DISTINCT FROM OLD.metadata)
+    EXECUTE FUNCTION ledger.accounts_after_update();

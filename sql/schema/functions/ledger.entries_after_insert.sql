@@ -16,9 +16,6 @@ DECLARE
     bad record;
     bad_entries bigint;
 BEGIN
-    -- Its own UPDATE of accounts meets accounts_after_update, whatever flag a caller set by hand
-    -- (ledger.accepted_by_posting_call).
-    PERFORM set_config('subledger.posting_call', '', true);
     SELECT e.account_id, e.currency, a.code, a.currency AS account_currency INTO bad
       FROM (SELECT DISTINCT account_id, currency FROM new_entries) e
       LEFT JOIN ledger.accounts a ON a.account_id = e.account_id

@@ -71,8 +71,8 @@ DECLARE
     failures jsonb := '[]';
     mismatches jsonb;
 BEGIN
-    -- From here on the insert triggers of transactions and entries and the update trigger of
-    -- accounts skip this call's statements: it checks and caches its rows itself.
+    -- From here on the insert triggers of transactions and entries skip this call's statements:
+    -- it checks and caches its rows itself.
     PERFORM set_config('subledger.posting_call', 'checked', true);
     SELECT t.transaction_id, t.status, t.content_hash INTO bad
       FROM ledger.transactions t WHERE t.idempotency_key = p_idempotency_key;

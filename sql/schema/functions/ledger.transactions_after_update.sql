@@ -15,9 +15,6 @@ DECLARE
     earliest timestamptz;
     latest timestamptz;
 BEGIN
-    -- Its own UPDATE of accounts meets accounts_after_update, whatever flag a caller set by hand
-    -- (ledger.accepted_by_posting_call).
-    PERFORM set_config('subledger.posting_call', '', true);
     SELECT coalesce(array_agg(n.transaction_id ORDER BY n.transaction_id)
                     FILTER (WHERE o.status = 'pending' AND n.status <> 'pending'), '{}'),
            coalesce(array_agg(n.transaction_id ORDER BY n.transaction_id), '{}'),
