@@ -27,7 +27,6 @@ from ledger_pipelines.ledger import balances as reads
 from tests.ledger.helpers_ledger import open_ledger, transfer
 from tests.ledger.helpers_sql import (
     T0,
-    USD_100,
     attempt,
     cached,
     connect,
@@ -293,7 +292,3 @@ def test_balance_value_is_the_python_definition(db):
             value = conn.execute("SELECT ledger.balance_value(%s, %s, %s, %s, %s, %s)", [kind, normal, pd, pc, qd, qc]).fetchone()[0]
             posted, pending, available = signed_balances(normal, pd, pc, qd, qc)
             assert value == {"posted": posted, "pending": pending, "available": available}[kind], (kind, normal, pd, pc, qd, qc)
-
-
-def test_usd_100_is_what_the_raw_helpers_post():
-    assert sum(a if d == "debit" else -a for _, d, a, _ in USD_100) == 0
