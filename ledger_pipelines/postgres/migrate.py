@@ -15,7 +15,9 @@ upgrade commits whole or not at all, so the guards never run against tables they
 * the pending migrations run in order;
 * the function files are applied (``CREATE OR REPLACE``) when they differ from what the database
   last got: a digest of them is kept in ``_subledger_functions``, next to yoyo's tables, so a
-  migrate with nothing new takes no lock on a ledger table.
+  migrate with nothing new takes no lock on a ledger table;
+* what the ledger recorded before is sealed into the hash chain (``ledger.seal_chain``; on an
+  upgraded ledger the first call makes the genesis link of everything already there).
 
 Safe to run at every start; two concurrent calls queue on yoyo's lock.
 """
@@ -131,6 +133,8 @@ def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
         backend.mark_one(migration, log=False)
         ran.append(migration.id)
     _apply_functions(backend.connection)
+    # Everything recorded before this migrate is sealed into the chain (the first link: genesis).
+    backend.connection.execute("SELECT ledger.seal_chain()")
     return ran
 
 
