@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pandera.polars as pa
@@ -20,6 +21,7 @@ import polars as pl
 import psycopg
 from pandera.errors import SchemaErrors
 
+from ledger_pipelines.ledger import chain
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.warehouse import arrow_source, duck, freshness
 from ledger_pipelines.warehouse.mirror import read_state
@@ -167,6 +169,46 @@ def anchors_match(dsn: str) -> CheckResult:
     frame = _pg_frame(dsn, read_sql("ledger/anchors_match.sql"))
     return _result("anchors_match", "balance anchors (ledger.balance_anchors) equal the recomputation from entries",
                    RUNBOOK_ANCHORS, frame, ANCHORS_MATCH)
+
+
+CHAIN_SCHEMA = {"link_no": pl.Int64, "kind": pl.String, "record_id": pl.String, "idempotency_key": pl.String,
+                "problem": pl.String, "broken": pl.Int64}
+CHAIN_INTACT = _zero_schema("the ledger's rows are the ones sealed in the hash chain", ["broken"])
+RUNBOOK_CHAIN = (
+    "The ledger's history differs from what the hash chain sealed (ledger.chain, docs/security.md): the row named was "
+    "changed, inserted, deleted or reordered after it was recorded, or the chain itself was edited or rebuilt. The "
+    "ledger's triggers forbid all of that, so someone with the owner's or a superuser's rights did it: see the "
+    "schema.ddl rows of ledger.audit_log (disabled triggers) and the server log. Do not seal over it. Restore the "
+    "ledger from a backup taken before the link named (its head must equal a head you exported with "
+    "`subledger verify --export-head`), or, if the change is understood and accepted, record a correction and keep "
+    "this report with the audit evidence."
+)
+
+
+def chain_intact(dsn: str, checkpoint: Path | None = None, *, full: bool = False) -> CheckResult:
+    """The ledger's rows are those the hash chain sealed (Postgres, invariant I15).
+
+    From the link verified last (``checkpoint``, a file this check keeps: it is checked to still
+    stand, then only later links are recomputed), or every link when ``full`` or there is none.
+    On success the checkpoint moves to the head.
+    """
+    since = None if full or checkpoint is None else chain.Checkpoint.read(checkpoint)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        result = chain.verify(conn, since)
+    broken = result.broken
+    row = ({"link_no": broken.link_no, "kind": broken.kind, "record_id": broken.record_id,
+            "idempotency_key": broken.idempotency_key, "problem": broken.problem, "broken": 1} if broken else
+           {"link_no": result.head.link_no if result.head else None, "kind": None, "record_id": None,
+            "idempotency_key": None, "problem": None, "broken": 0})
+    if result.passed and checkpoint is not None:
+        chain.Checkpoint(result.head.link_no, result.head.link_hash).write(checkpoint)
+    notes: dict[str, object] = {"links_checked": result.links_checked, "from_link": result.first_link}
+    if result.head is not None:
+        notes |= {"head_link": result.head.link_no, "head_hash": result.head.link_hash,
+                  "unsealed_transactions": result.head.unsealed_transactions}
+    offending = validate(pl.DataFrame([row], schema=CHAIN_SCHEMA), CHAIN_INTACT)
+    return CheckResult("ledger_chain", "the ledger's rows are the ones sealed in the hash chain", offending.is_empty(),
+                       offending, result.records_checked, RUNBOOK_CHAIN, notes)
 
 
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
@@ -327,13 +369,16 @@ def warehouse_fresh(conn: duckdb.DuckDBPyConnection | None, dsn: str | None, *, 
                    frame, _zero_schema("nothing is stale", ["stale"]), today=str(today))
 
 
-def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start, today) -> list[CheckResult]:
+def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start, today,
+            chain_checkpoint: Path | None = None, full_chain: bool = False) -> list[CheckResult]:
     """Every integrity check (``subledger verify``); warehouse checks only when ``conn`` is given.
 
-    On the warehouse every check covers every row, and ``warehouse_fresh`` compares it with the
-    ledger: a warehouse behind the ledger fails, it never passes on what it has not checked.
+    The hash chain is checked from ``chain_checkpoint`` (see :func:`chain_intact`). On the
+    warehouse every check covers every row, and ``warehouse_fresh`` compares it with the ledger: a
+    warehouse behind the ledger fails, it never passes on what it has not checked.
     """
-    results = [balanced_transactions_ledger(dsn), cache_drift(dsn), anchors_match(dsn)]
+    results = [chain_intact(dsn, chain_checkpoint, full=full_chain), balanced_transactions_ledger(dsn), cache_drift(dsn),
+               anchors_match(dsn)]
     if conn is None:
         results.append(warehouse_fresh(None, dsn, tz=tz, start=start, today=today))
     else:

@@ -29,6 +29,7 @@ from yoyo import get_backend, read_migrations
 from ledger_pipelines.accounting.calendar import end_of_day
 from ledger_pipelines.accounting.errors import LedgerError
 from ledger_pipelines.ledger.balances import balances, recomputed_balances
+from ledger_pipelines.ledger.chain import verify
 from ledger_pipelines.ledger.periods import close_period
 from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.postgres import migrate as migrate_module
@@ -243,6 +244,14 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     for check in (cache_drift, anchors_match):
         assert check(db.reader_dsn).passed
     assert migrate(db.dsn) == []
+
+    # the history that was there is sealed in the genesis link, what came after in the next ones
+    with psycopg.connect(db.reader_dsn) as conn:
+        genesis = conn.execute("SELECT transactions FROM ledger.chain WHERE link_no = 1").fetchone()[0]
+        assert genesis == len(before[0]["transactions"]) > 0
+        result = verify(conn)
+        assert result.passed and result.head.unsealed_transactions == 0
+        assert result.head.sealed_transactions == scalar(db.dsn, "SELECT count(*) FROM ledger.transactions")
 
 
 def test_an_upgraded_ledger_has_the_schema_of_a_new_one(upgraded, pg_cluster):
