@@ -5,8 +5,10 @@ from __future__ import annotations
 import psycopg
 
 from ledger_pipelines.config import ConfigError, Settings
-from ledger_pipelines.postgres.cluster import READER_ROLE, WRITER_ROLE, Dsns, EmbeddedCluster, external_dsns
-from ledger_pipelines.postgres.migrate import migrate
+from ledger_pipelines.postgres.cluster import (
+    LEDGER_DATABASE, READER_ROLE, WRITER_ROLE, Dsns, EmbeddedCluster, external_dsns,
+)
+from ledger_pipelines.postgres.migrate import install_ddl_audit, migrate
 
 
 def database_dsns(settings: Settings, *, start: bool = True, apply_migrations: bool = True) -> Dsns:
@@ -15,6 +17,7 @@ def database_dsns(settings: Settings, *, start: bool = True, apply_migrations: b
     With ``SUBLEDGER_DATABASE_URL`` unset this starts the embedded cluster if it is stopped
     (``start``); a running cluster is reused. Migrations already applied are skipped.
     """
+    cluster = None
     if settings.database_url:
         dsns = external_dsns(settings.database_url, settings.writer_database_url, settings.reader_database_url)
     else:
@@ -22,6 +25,8 @@ def database_dsns(settings: Settings, *, start: bool = True, apply_migrations: b
         dsns = cluster.up() if start else cluster.dsns()
     if apply_migrations:
         migrate(dsns.dsn)
+        if cluster is not None:  # an external server's superuser installs it (docs/security.md)
+            install_ddl_audit(cluster.superuser_dsn(LEDGER_DATABASE))
         if settings.writer_database_url or settings.reader_database_url:
             check_role_logins(dsns)
     return dsns

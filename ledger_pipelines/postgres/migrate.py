@@ -16,6 +16,8 @@ upgrade commits whole or not at all, so the guards never run against tables they
 * the function files are applied (``CREATE OR REPLACE``) when they differ from what the database
   last got: a digest of them is kept in ``_subledger_functions``, next to yoyo's tables, so a
   migrate with nothing new takes no lock on a ledger table;
+* one ``schema.migrated`` row in the audit log says what ran (the DDL itself is recorded row by
+  row by the DDL audit, when a superuser installed it: :func:`install_ddl_audit`);
 * what the ledger recorded before is sealed into the hash chain (``ledger.seal_chain``; on an
   upgraded ledger the first call makes the genesis link of everything already there).
 
@@ -102,9 +104,13 @@ def _applied_ids(backend: DatabaseBackend) -> set[str]:
 
 def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
     """Inside the caller's transaction: the baseline or its stand-in, the pending migrations, the functions."""
+    # The DDL below is recorded by the DDL audit (sql/schema/superuser/ddl_audit.sql) under this name.
+    backend.connection.execute("SELECT set_config('subledger.actor', 'subledger migrate', true), "
+                               "set_config('subledger.reason', 'schema.migrated', true)")
     applied = _applied_ids(backend)
     pending = list(backend.to_apply(migrations))
     ran = []
+    existed = bool(applied)  # a new database has nothing to audit yet
     if BASELINE not in applied:
         baseline = next(m for m in pending if m.id == BASELINE)
         stacked = applied & STACKED
@@ -132,10 +138,22 @@ def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
         backend.log_migration(migration, "apply")
         backend.mark_one(migration, log=False)
         ran.append(migration.id)
-    _apply_functions(backend.connection)
+    functions = _apply_functions(backend.connection)
+    if existed and (ran or functions):
+        backend.connection.execute(
+            "INSERT INTO ledger.audit_log (action, target_type, target_id, after) "
+            "VALUES ('schema.migrated', 'schema', 'ledger', jsonb_build_object('migrations', %s::text[], 'functions', %s))",
+            [ran, functions])
     # Everything recorded before this migrate is sealed into the chain (the first link: genesis).
     backend.connection.execute("SELECT ledger.seal_chain()")
     return ran
+
+
+def install_ddl_audit(superuser_dsn: str) -> None:
+    """As a superuser, install (again) the event triggers that record DDL in the ledger's audit log
+    (``sql/schema/superuser/ddl_audit.sql``); idempotent."""
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute((sql_dir() / "schema" / "superuser" / "ddl_audit.sql").read_text())
 
 
 def migrate(dsn: str) -> list[str]:

@@ -211,6 +211,24 @@ def chain_intact(dsn: str, checkpoint: Path | None = None, *, full: bool = False
                        offending, result.records_checked, RUNBOOK_CHAIN, notes)
 
 
+GUARDS_SCHEMA = {"kind": pl.String, "guard": pl.String, "state": pl.String, "off": pl.Int64}
+RUNBOOK_GUARDS = (
+    "A guard of the ledger is switched off: a trigger of a ledger or ingest table is disabled (the ledger's rules and "
+    "its audit no longer hold for what is written meanwhile), or the DDL audit's event triggers are missing or "
+    "disabled. Find who in ledger.audit_log (action schema.ddl: the statement and db_user) and the server log; check "
+    "the hash chain with `subledger verify --full`. Then, as the owner, ALTER TABLE <table> ENABLE TRIGGER <name> (or "
+    "`subledger up`, which re-applies the function files); a missing event trigger is installed by `subledger up` on "
+    "the embedded cluster, or by a superuser running sql/schema/superuser/ddl_audit.sql on an external server."
+)
+
+
+def guards_enabled(dsn: str) -> CheckResult:
+    """Every trigger of the ledger's tables fires and the DDL audit is installed and enabled (Postgres)."""
+    frame = _pg_rows(dsn, read_sql("ledger/guards_enabled.sql"), {}, GUARDS_SCHEMA)
+    return _result("ledger_guards", "every trigger of the ledger's tables and the DDL audit are switched on",
+                   RUNBOOK_GUARDS, frame, _zero_schema("no guard is off", ["off"]))
+
+
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
 MIRROR_DAYS_SCHEMA = {"effective_date": pl.Date, "currency": pl.Utf8, "status": pl.Utf8, "transactions": pl.Int64,
                       "entries": pl.Int64, "debits": pl.Utf8, "credits": pl.Utf8}
@@ -377,8 +395,8 @@ def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start,
     warehouse every check covers every row, and ``warehouse_fresh`` compares it with the ledger: a
     warehouse behind the ledger fails, it never passes on what it has not checked.
     """
-    results = [chain_intact(dsn, chain_checkpoint, full=full_chain), balanced_transactions_ledger(dsn), cache_drift(dsn),
-               anchors_match(dsn)]
+    results = [chain_intact(dsn, chain_checkpoint, full=full_chain), guards_enabled(dsn), balanced_transactions_ledger(dsn),
+               cache_drift(dsn), anchors_match(dsn)]
     if conn is None:
         results.append(warehouse_fresh(None, dsn, tz=tz, start=start, today=today))
     else:

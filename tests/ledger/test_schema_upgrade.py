@@ -138,11 +138,11 @@ PERIOD_CLOSURE_COLUMNS = "closure_id, period, action, starts_at, ends_at, timezo
 
 
 def ledger_rows(dsn: str) -> dict:
-    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns."""
+    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns (but migrate's own record)."""
     out = snapshot(dsn)
     with psycopg.connect(dsn) as conn:
         out["audit_log"] = conn.execute(f"SELECT coalesce(array_agg(({AUDIT_LOG_COLUMNS})::text ORDER BY at, audit_id), "
-                                        "'{}') FROM ledger.audit_log").fetchone()[0]
+                                        "'{}') FROM ledger.audit_log WHERE action <> 'schema.migrated'").fetchone()[0]
     return out
 
 
@@ -198,7 +198,10 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
     assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_hash_chain"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
-    assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL") == 0  # not made up
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
+                          "AND action <> 'schema.migrated'") == 0  # not made up
+    assert scalar(db.dsn, "SELECT after FROM ledger.audit_log WHERE action = 'schema.migrated'") == {
+        "migrations": ran, "functions": True}
     assert scalar(db.dsn, "SELECT count(*) FROM ingest.quarantine WHERE file_path IS NULL AND resolved_transaction_id IS NULL") == 1
 
     # cached balances, anchors and double entry still equal their recomputation from the entries
