@@ -165,7 +165,7 @@ GRANT INSERT ON ledger.entries TO subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.balances (
     account_id      uuid NOT NULL,
-    currency        text NOT NULL,
+    currency        text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),  -- as an entry's (migration 0006)
     posted_debits   bigint NOT NULL DEFAULT 0 CHECK (posted_debits >= 0),
     posted_credits  bigint NOT NULL DEFAULT 0 CHECK (posted_credits >= 0),
     pending_debits  bigint NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
@@ -204,7 +204,7 @@ GRANT INSERT (category_code, account_id), DELETE ON ledger.category_members TO s
 
 -- ---------------------------------------------------------------------------------------------
 -- Audit log (I8): append-only record of every administrative action, written by the triggers
--- in the same database transaction as the action.
+-- and functions of the database in the same database transaction as the action.
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.audit_log (
     audit_id    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -225,8 +225,9 @@ CREATE TABLE ledger.audit_log (
 CREATE INDEX audit_log_by_target ON ledger.audit_log (target_type, target_id);
 -- The rows a chain link seals (ledger.chain_records): those recorded by the xids of its range.
 CREATE INDEX audit_log_by_xid ON ledger.audit_log (xid);
+-- Nobody but the database writes it: triggers and SECURITY DEFINER functions, which record what
+-- happened, not what a caller claims (the writer has no INSERT).
 GRANT SELECT ON ledger.audit_log TO subledger_reader, subledger_writer;
-GRANT INSERT (action, target_type, target_id, before, after, reason, batch_id) ON ledger.audit_log TO subledger_writer;
 
 -- ---------------------------------------------------------------------------------------------
 -- The deferred double-entry check (I1): statements that leave some transaction unbalanced record

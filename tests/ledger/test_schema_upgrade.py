@@ -154,9 +154,12 @@ def table_rows(dsn: str) -> dict[str, list[str]]:
                              ("ledger.balance_anchors", "account_id, currency, anchor_at"),
                              ("ledger.balance_anchor_runs", "run_id"), ("ingest.batches", "batch_id"),
                              ("ingest.quarantine", "quarantine_id"), ("ledger.account_types", "top_segment")):
-            columns = {  # 0011 and 0004 add columns: compare the old ones
+            columns = {  # 0011, 0004 and 0006 add columns: compare the old ones
                 "ingest.quarantine": "batch_id, seq, line_no, event_id, event_type, reason_code, message, raw, source_name, "
                                      "quarantined_at",
+                "ingest.batches": "batch_id, source_kind, source_name, content_hash, started_at, completed_at, events, posted, "
+                                  "pending, duplicate, quarantined, backdated, bytes, seconds, effective_dates, reasons, "
+                                  "outbox_xmin, outbox_xmax",
                 "ledger.period_closures": PERIOD_CLOSURE_COLUMNS,
             }.get(table, "t.*")
             out[table] = conn.execute(f"SELECT array_agg(({columns})::text ORDER BY {order}) FROM {table} t").fetchone()[0]
@@ -196,7 +199,7 @@ def _answers(db: LedgerDatabase) -> list:
 
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
-    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_hash_chain"]
+    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_tamper_evidence"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
                           "AND action <> 'schema.migrated'") == 0  # not made up
