@@ -13,6 +13,7 @@ and kept elsewhere). docs/security.md has the threat model.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,8 +75,9 @@ class Checkpoint:
     def write(self, path: Path) -> None:
         """Write atomically, readable by its owner only."""
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"link_no": self.link_no, "link_hash": self.link_hash}) + "\n")
-        tmp.chmod(0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"link_no": self.link_no, "link_hash": self.link_hash}) + "\n")
         tmp.replace(path)
 
 
@@ -89,9 +91,6 @@ class Broken:
     kind: str | None = None
     record_id: str | None = None
     idempotency_key: str | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

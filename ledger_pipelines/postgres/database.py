@@ -6,7 +6,12 @@ import psycopg
 
 from ledger_pipelines.config import ConfigError, Settings
 from ledger_pipelines.postgres.cluster import (
-    LEDGER_DATABASE, READER_ROLE, WRITER_ROLE, Dsns, EmbeddedCluster, external_dsns,
+    LEDGER_DATABASE,
+    READER_ROLE,
+    WRITER_ROLE,
+    Dsns,
+    EmbeddedCluster,
+    external_dsns,
 )
 from ledger_pipelines.postgres.migrate import install_ddl_audit, migrate
 

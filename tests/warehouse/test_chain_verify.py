@@ -63,10 +63,14 @@ def test_verify_names_the_forged_transaction_and_keeps_a_checkpoint(sealed_ledge
     tid, key = forge_amount(db.dsn)
     # incremental: the forged transaction is in a link verified already, so only --full recomputes it
     assert json.loads(run("verify", "--json").stdout)["checks"][0]["passed"]
+    stored = Checkpoint.read(checkpoint)  # moved on: the DDL audit's rows of the forgery were sealed since
     full = run("verify", "--full")
     assert full.exit_code == 1
     assert "FAIL ledger_chain" in full.output and tid in full.output and key in full.output
     assert Checkpoint.read(checkpoint) == stored  # a failed verify does not move the checkpoint
+    with psycopg.connect(db.reader_dsn) as conn:  # and the audit log says who switched the guard off
+        assert conn.execute("SELECT db_user FROM ledger.audit_log WHERE action = 'schema.ddl' "
+                            "AND after->>'statement' LIKE '%%DISABLE TRIGGER%%'").fetchall() == [("subledger_owner",)]
 
 
 def test_export_head_prints_the_head_and_refuses_a_broken_chain(sealed_ledger):

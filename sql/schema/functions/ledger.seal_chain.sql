@@ -13,7 +13,7 @@
 CREATE OR REPLACE FUNCTION ledger.seal_chain() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog SET timezone TO 'UTC' AS $$
 DECLARE
-    head ledger.chain;
+    head record;
     lo xid8;
     hi xid8;
     n_transactions integer;
@@ -25,7 +25,7 @@ DECLARE
     prev bytea;
 BEGIN
     LOCK TABLE ledger.chain IN SHARE ROW EXCLUSIVE MODE;
-    SELECT * INTO head FROM ledger.chain ORDER BY link_no DESC LIMIT 1;
+    SELECT c.link_no, c.upto_xid, c.link_hash INTO head FROM ledger.chain c ORDER BY c.link_no DESC LIMIT 1;
     lo := coalesce(head.upto_xid, '0'::xid8);
     hi := pg_snapshot_xmin(pg_current_snapshot());
     IF hi <= lo THEN
