@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,14 @@ def head(conn: psycopg.Connection) -> Head | None:
     return Head(link_no, link_hash, upto_xid, sealed_at.isoformat(), int(sealed or 0), int(unsealed))
 
 
+def ledger_identity(conn: psycopg.Connection) -> str:
+    """Which ledger a checkpoint belongs to: the cluster's system identifier and the database's oid
+    (neither can be changed by the ledger's owner; a home may verify several databases in turn)."""
+    return conn.execute(
+        "SELECT (SELECT system_identifier FROM pg_control_system())::text || '/' "
+        "|| (SELECT oid FROM pg_database WHERE datname = current_database())::text").fetchone()[0]
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A link whose hash was verified (or published): verify starts after it and checks it still stands."""
@@ -66,19 +75,24 @@ class Checkpoint:
     link_hash: str
 
     @classmethod
-    def read(cls, path: Path) -> Checkpoint | None:
-        if not path.exists():
-            return None
-        data = json.loads(path.read_text())
-        return cls(int(data["link_no"]), str(data["link_hash"]))
+    def read(cls, path: Path, ledger: str) -> Checkpoint | None:
+        """The checkpoint of ``ledger`` (:func:`ledger_identity`) in the file at ``path``, if any."""
+        entry = _checkpoints(path).get(ledger)
+        return None if entry is None else cls(int(entry["link_no"]), str(entry["link_hash"]))
 
-    def write(self, path: Path) -> None:
-        """Write atomically, readable by its owner only."""
-        tmp = path.with_name(path.name + ".tmp")
+    def write(self, path: Path, ledger: str) -> None:
+        """Record it for ``ledger``, atomically, in a file readable by its owner only. (Two verifies
+        of different ledgers at once may lose one's entry: the next verify of it is then full.)"""
+        data = _checkpoints(path) | {ledger: {"link_no": self.link_no, "link_hash": self.link_hash}}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({"link_no": self.link_no, "link_hash": self.link_hash}) + "\n")
+            out.write(json.dumps(data, sort_keys=True, indent=1) + "\n")
         tmp.replace(path)
+
+
+def _checkpoints(path: Path) -> dict[str, dict[str, object]]:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 @dataclass(frozen=True)

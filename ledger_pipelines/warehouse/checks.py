@@ -188,12 +188,14 @@ RUNBOOK_CHAIN = (
 def chain_intact(dsn: str, checkpoint: Path | None = None, *, full: bool = False) -> CheckResult:
     """The ledger's rows are those the hash chain sealed (Postgres, invariant I15).
 
-    From the link verified last (``checkpoint``, a file this check keeps: it is checked to still
-    stand, then only later links are recomputed), or every link when ``full`` or there is none.
+    From the link verified last (``checkpoint``, a file this check keeps, one entry per ledger
+    database: the link is checked to still stand, then only later links are recomputed), or every
+    link when ``full`` or there is none.
     On success the checkpoint moves to the head.
     """
-    since = None if full or checkpoint is None else chain.Checkpoint.read(checkpoint)
     with psycopg.connect(dsn, autocommit=True) as conn:
+        ledger = chain.ledger_identity(conn)
+        since = None if full or checkpoint is None else chain.Checkpoint.read(checkpoint, ledger)
         result = chain.verify(conn, since)
     broken = result.broken
     row = ({"link_no": broken.link_no, "kind": broken.kind, "record_id": broken.record_id,
@@ -201,7 +203,7 @@ def chain_intact(dsn: str, checkpoint: Path | None = None, *, full: bool = False
            {"link_no": result.head.link_no if result.head else None, "kind": None, "record_id": None,
             "idempotency_key": None, "problem": None, "broken": 0})
     if result.passed and checkpoint is not None:
-        chain.Checkpoint(result.head.link_no, result.head.link_hash).write(checkpoint)
+        chain.Checkpoint(result.head.link_no, result.head.link_hash).write(checkpoint, ledger)
     notes: dict[str, object] = {"links_checked": result.links_checked, "from_link": result.first_link}
     if result.head is not None:
         notes |= {"head_link": result.head.link_no, "head_hash": result.head.link_hash,

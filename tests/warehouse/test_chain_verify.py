@@ -17,7 +17,7 @@ from ledger_pipelines.config import load_settings
 from ledger_pipelines.defs.warehouse.assets import MIRROR_KEY, WAREHOUSE_ASSETS
 from ledger_pipelines.defs.warehouse.checks import WAREHOUSE_CHECKS
 from ledger_pipelines.defs.warehouse.resources import DuckDBWarehouse, LedgerPostgres
-from ledger_pipelines.ledger.chain import Checkpoint, seal
+from ledger_pipelines.ledger.chain import Checkpoint, ledger_identity, seal
 from tests.warehouse.conftest import build
 from tests.warehouse.ledgen import RandomLedger
 
@@ -53,21 +53,23 @@ def run(*args: str):
 def test_verify_names_the_forged_transaction_and_keeps_a_checkpoint(sealed_ledger):
     db, _ = sealed_ledger
     checkpoint = load_settings().chain_checkpoint_path
+    with psycopg.connect(db.reader_dsn) as conn:
+        ledger = ledger_identity(conn)
     first = run("verify", "--json")
     report = {c["check"]: c for c in json.loads(first.stdout)["checks"]}
     assert report["ledger_chain"]["passed"] and report["ledger_chain"]["checked_rows"] > 40
-    stored = Checkpoint.read(checkpoint)
+    stored = Checkpoint.read(checkpoint, ledger)
     assert stored is not None and stored.link_hash == report["ledger_chain"]["notes"]["head_hash"]
     assert oct(checkpoint.stat().st_mode & 0o777) == "0o600"
 
     tid, key = forge_amount(db.dsn)
     # incremental: the forged transaction is in a link verified already, so only --full recomputes it
     assert json.loads(run("verify", "--json").stdout)["checks"][0]["passed"]
-    stored = Checkpoint.read(checkpoint)  # moved on: the DDL audit's rows of the forgery were sealed since
+    stored = Checkpoint.read(checkpoint, ledger)  # moved on: the DDL audit's rows of the forgery were sealed since
     full = run("verify", "--full")
     assert full.exit_code == 1
     assert "FAIL ledger_chain" in full.output and tid in full.output and key in full.output
-    assert Checkpoint.read(checkpoint) == stored  # a failed verify does not move the checkpoint
+    assert Checkpoint.read(checkpoint, ledger) == stored  # a failed verify does not move the checkpoint
     with psycopg.connect(db.reader_dsn) as conn:  # and the audit log says who switched the guard off
         assert conn.execute("SELECT db_user FROM ledger.audit_log WHERE action = 'schema.ddl' "
                             "AND after->>'statement' LIKE '%%DISABLE TRIGGER%%'").fetchall() == [("subledger_owner",)]
