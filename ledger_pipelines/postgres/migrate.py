@@ -149,11 +149,22 @@ def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
     return ran
 
 
-def install_ddl_audit(superuser_dsn: str) -> None:
-    """As a superuser, install (again) the event triggers that record DDL in the ledger's audit log
-    (``sql/schema/superuser/ddl_audit.sql``); idempotent."""
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
-        conn.execute((sql_dir() / "schema" / "superuser" / "ddl_audit.sql").read_text())
+def install_ddl_audit(superuser_dsn: str) -> bool:
+    """As a superuser, install the event triggers that record DDL in the ledger's audit log
+    (``sql/schema/superuser/ddl_audit.sql``) unless they are installed, enabled and run the file's
+    function body (so a start records nothing); True if they were (re)installed."""
+    text = (sql_dir() / "schema" / "superuser" / "ddl_audit.sql").read_text()
+    body = text.split("$$")[1]  # the function's source, as pg_proc keeps it
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        current = conn.execute(
+            "SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('subledger_audit.record_ddl()') AND prosrc = %s "
+            "AND (SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('subledger_audit_ddl', 'subledger_audit_drop') "
+            "AND evtenabled = 'O') = 2", [body]).fetchone()
+        if current is not None:
+            return False
+        with conn.transaction():
+            conn.execute(text)
+    return True
 
 
 def migrate(dsn: str) -> list[str]:

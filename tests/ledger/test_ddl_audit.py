@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ledger_pipelines.postgres.migrate import migrate
+from ledger_pipelines.postgres.migrate import install_ddl_audit, migrate
 from ledger_pipelines.warehouse.checks import guards_enabled
 from tests.ledger.helpers_sql import attempt, connect, scalar
 
@@ -109,3 +109,14 @@ def test_verify_fails_while_a_guard_is_off(ledger_db):
     assert not result.passed
     assert sorted(result.offending.select("guard", "state").rows()) == [
         ("ledger.entries: entries_are_immutable", "disabled"), ("subledger_audit_drop", "disabled")]
+
+
+def test_installing_the_ddl_audit_again_records_nothing(ledger_db):
+    """`subledger up` and every command install it: once it is there, doing so again is a no-op."""
+    assert install_ddl_audit(ledger_db.superuser_dsn) is False
+    assert ddl_rows(ledger_db.dsn) == []
+    with connect(ledger_db.superuser_dsn) as conn:
+        conn.execute("ALTER EVENT TRIGGER subledger_audit_drop DISABLE")
+    assert install_ddl_audit(ledger_db.superuser_dsn) is True  # a disabled one is installed again
+    assert scalar(ledger_db.dsn, "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'subledger_audit_%' "
+                                 "AND evtenabled = 'O'") == 2
