@@ -1,10 +1,11 @@
 -- depends: 0004_audit_db_user
 --
--- The hash chain over the ledger's history (I15, docs/security.md): the table of sealed links and
--- the index that finds the audit-log rows of an xid range; and the writer's tightened rights (below). Its functions (ledger.chain_records,
--- ledger.chain_link_hash, ledger.seal_chain) and append-only triggers are in
--- sql/schema/functions/, applied after this; migrate() then seals everything already recorded
--- into the first (genesis) link.
+-- Tamper evidence (issue 20, docs/security.md). The hash chain over the ledger's history (I15): the
+-- table of sealed links and the index that finds the audit-log rows of an xid range; its functions
+-- (ledger.chain_records, ledger.chain_link_hash, ledger.seal_chain) and append-only triggers are in
+-- sql/schema/functions/, applied after this, and migrate() then seals everything already recorded
+-- into the first (genesis) link. Then balance rows in well-formed currencies only, and the
+-- writer's tightened rights.
 
 CREATE TABLE IF NOT EXISTS ledger.chain (
     link_no        bigint PRIMARY KEY CHECK (link_no >= 1),
