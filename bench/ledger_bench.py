@@ -49,6 +49,7 @@ from ledger_pipelines.ledger.bulk import (
     copy_binary,
     copy_frame,
 )
+from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, PostingPlan
 
@@ -149,15 +150,27 @@ def timed_copy(dsn: str, kind: str, tx: pl.DataFrame, entries: pl.DataFrame) -> 
         return time.perf_counter() - start
 
 
-def timed_guarded(dsn: str, plan: PostingPlan) -> tuple[float, int]:
+def timed_guarded(dsn: str, plan: PostingPlan) -> tuple[float, int, float]:
+    """Seconds to COMMIT of ``apply_plan``, entries made, and seconds of sealing the committed batch
+    into the hash chain afterwards (what the ingest writer does after every batch)."""
     with psycopg.connect(dsn) as conn:
         start = time.perf_counter()
         with conn.transaction():
             result = apply_plan(conn, plan, batch_id=str(uuid.uuid4()), account_types=ACCOUNT_TYPES)
         elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        seal(conn)
+        sealing = time.perf_counter() - start
     counts = result.counts()
     assert counts["posted"] == plan.postings.height and counts["quarantined"] == 0, counts
-    return elapsed, result.entries_created
+    return elapsed, result.entries_created, sealing
+
+
+def chain_bytes_per_transaction(dsn: str) -> float:
+    """What the hash chain stores per sealed transaction (record ids and digests, table and TOAST)."""
+    with psycopg.connect(dsn) as conn:
+        size, sealed = conn.execute("SELECT pg_total_relation_size('ledger.chain'), sum(transactions) FROM ledger.chain").fetchone()
+    return size / max(int(sealed or 0), 1)
 
 
 def checkpoint(superuser_dsn: str) -> None:
@@ -173,7 +186,7 @@ def bulk_benchmark(dsns, superuser_dsn: str, transactions: int, accounts: int, b
         conn.execute(PLAIN_DDL)
 
     per_batch = transactions // batches
-    runs: dict[str, list[float]] = {"plain": [], "plain_csv": [], "indexed": [], "guarded": []}
+    runs: dict[str, list[float]] = {"plain": [], "plain_csv": [], "indexed": [], "guarded": [], "seal": []}
     entries_total = 0
     for r in range(repeat):
         plans = [make_plan(f"r{r}b{b}", per_batch, accounts, seed=100 * r + b) for b in range(batches)]
@@ -185,20 +198,23 @@ def bulk_benchmark(dsns, superuser_dsn: str, transactions: int, accounts: int, b
             checkpoint(superuser_dsn)
             runs[kind].append(sum(timed_copy(dsns.dsn, kind, tx, entries) for tx, entries in rows))
         checkpoint(superuser_dsn)
-        elapsed = 0.0
+        elapsed = sealing = 0.0
         entries_total = 0
         for plan in plans:
-            seconds, made = timed_guarded(dsns.writer_dsn, plan)
+            seconds, made, sealed = timed_guarded(dsns.writer_dsn, plan)
             elapsed += seconds
+            sealing += sealed
             entries_total += made
         runs["guarded"].append(elapsed)
+        runs["seal"].append(sealing)
     entries = 2 * per_batch * batches
     assert entries_total == entries
     best = {k: min(v) for k, v in runs.items()}
-    rates = {k: entries / v for k, v in best.items()}
+    rates = {k: entries / v for k, v in best.items() if k != "seal"}
     return {
         "transactions": per_batch * batches, "entries": entries, "accounts": accounts, "batches": batches, "repeat": repeat,
         "seconds": runs, "best_seconds": best, "entries_per_second": rates,
+        "seal_over_guarded": best["seal"] / best["guarded"], "chain_bytes_per_transaction": chain_bytes_per_transaction(dsns.dsn),
         "guarded_over_plain": rates["guarded"] / rates["plain"], "guarded_over_indexed": rates["guarded"] / rates["indexed"],
     }
 
@@ -243,9 +259,19 @@ def single_benchmark(dsns, accounts: int, writers: list[int], seconds: float) ->
                 total = sum(j.get(seconds * 10 + 120) for j in jobs)
             results.append({"accounts": "hot" if hot else "spread", "writers": n, "postings": total, "seconds": seconds,
                             "postings_per_second": total / seconds})
+    # the hash chain: postings are not sealed one by one; one seal (as `subledger run` or the next
+    # ingest batch does) takes every posting made above
+    with psycopg.connect(dsns.writer_dsn) as conn:
+        start = time.perf_counter()
+        seal(conn)
+        sealing = time.perf_counter() - start
+    postings = sum(r["postings"] for r in results)
+    results.append({"accounts": "seal", "writers": 0, "postings": postings, "seconds": sealing,
+                    "postings_per_second": postings / sealing})
     # ratios against the fewest writers measured (1 by default; `--writers 4` alone compares with itself)
     fewest = min(writers)
     base = {r["accounts"]: r["postings_per_second"] for r in results if r["writers"] == fewest}
+    base["seal"] = base["spread"]
     spread_one = base["spread"]
     for r in results:
         r["vs_1_writer_same_accounts"] = r["postings_per_second"] / base[r["accounts"]]
@@ -271,12 +297,19 @@ def print_report(bulk: dict | None, single: list[dict] | None) -> None:
         for kind in ("plain", "plain_csv", "indexed", "guarded"):
             print(f"{labels[kind]:<52} {bulk['best_seconds'][kind]:>8.2f} {rates[kind]:>12,.0f} "
                   f"{rates[kind] / rates['plain']:>9.2f} {rates[kind] / rates['indexed']:>11.2f}")
+        print(f"{'hash chain: seal_chain of the batch, after COMMIT':<52} {bulk['best_seconds']['seal']:>8.2f} "
+              f"{'':>12} {'':>9} {'':>11}  (+{bulk['seal_over_guarded']:.1%} of apply_plan; "
+              f"{bulk['chain_bytes_per_transaction']:.0f} bytes of chain per transaction)")
     if single:
         print("\nSingle-transaction posting (Ledger.post, 2 legs, one transaction per commit, separate processes)")
-        fewest = min(r["writers"] for r in single)
+        fewest = min(r["writers"] for r in single if r["accounts"] != "seal")
         print(f"{'accounts':<9} {'writers':>7} {'postings':>9} {'postings/s':>11} {f'vs {fewest} writer(s)':>16} "
               f"{f'vs {fewest} writer(s) spread':>23}")
         for r in single:
+            if r["accounts"] == "seal":
+                print(f"hash chain: one seal_chain of all {r['postings']:,} postings above: {r['seconds']:.2f} s "
+                      f"({r['postings_per_second']:,.0f} postings/s sealed)")
+                continue
             print(f"{r['accounts']:<9} {r['writers']:>7} {r['postings']:>9,} {r['postings_per_second']:>11,.0f} "
                   f"{r['vs_1_writer_same_accounts']:>16.2f} {r['vs_1_writer_spread']:>23.2f}")
 

@@ -74,6 +74,11 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def chain_checkpoint_path(self) -> Path:
+        """The hash-chain link `subledger verify` and the Dagster check verified last (they start after it)."""
+        return self.home / "chain-checkpoint.json"
+
 
 DATABASE_URL_FORM = "postgresql://user:password@host:port/database"
 _URL_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<user>[^:@/?#]*)(?::(?P<password>[^@/?#]*))?@")

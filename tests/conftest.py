@@ -22,7 +22,7 @@ from psycopg import sql
 
 from ledger_pipelines.config import load_settings
 from ledger_pipelines.postgres.cluster import OWNER_ROLE, EmbeddedCluster
-from ledger_pipelines.postgres.migrate import migrate
+from ledger_pipelines.postgres.migrate import install_ddl_audit, migrate
 
 TEMPLATE = "ledger_template"
 
@@ -51,6 +51,7 @@ def pg_cluster() -> Iterator[EmbeddedCluster]:
     with psycopg.connect(cluster.superuser_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(TEMPLATE), sql.Identifier(OWNER_ROLE)))
     migrate(dsns.dsn.rsplit("/", 1)[0] + "/" + TEMPLATE)
+    install_ddl_audit(cluster.superuser_dsn(TEMPLATE))  # as `subledger up` does
     yield cluster
     cluster.down()
     shutil.rmtree(home, ignore_errors=True)

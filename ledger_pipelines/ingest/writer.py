@@ -12,6 +12,8 @@ Inside one transaction (so a crash anywhere leaves no trace, and a rerun redoes 
 4. store the quarantine (raw bytes + reason) and the duplicate/quarantine outcomes, resolve
    earlier quarantine entries of the same event ids (replays), fill in the batch's counts.
 
+Once it is committed, the batch is sealed into the ledger's hash chain (``ledger.seal_chain``).
+
 Invariant: ``events = posted + pending + duplicate + quarantined`` for every batch (also a CHECK
 constraint on ``ingest.batches``).
 """
@@ -38,6 +40,7 @@ from ledger_pipelines.ingest.landing import FileIdentity
 from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
 from ledger_pipelines.ingest.rules import RuleSet
 from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
+from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.plan import PostingPlan
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
@@ -199,6 +202,12 @@ def _write_batch(
         clock = time.perf_counter()
     timings["db.commit"] = time.perf_counter() - clock
     failpoint("ingest.after_commit")
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        # The batch is committed: seal it (and everything finished before it) into the hash chain. A
+        # caller that wrapped the batch in its own transaction seals after that commits.
+        clock = time.perf_counter()
+        seal(conn)
+        timings["db.seal"] = time.perf_counter() - clock
     return report
 
 

@@ -689,19 +689,11 @@ class _Run:
         corrections = reversals.filter(pl.col("kind") == "reference")
         if corrections.is_empty():
             return
-        audit = corrections.join(
+        pairs = corrections.join(
             replacements.select("seq", pl.col("transaction_id").alias("replacement_transaction_id")), on="seq", how="left"
-        ).select(
-            pl.lit("transaction.corrected").alias("action"),
-            pl.lit("transaction").alias("target_type"),
-            pl.col("target_id"),
-            pl.struct(reference=pl.col("name")).struct.json_encode().alias("before"),
-            pl.struct(
-                "event_id", pl.col("transaction_id").alias("reversal_transaction_id"), "replacement_transaction_id"
-            ).struct.json_encode().alias("after"),
         )
-        copy_frame(self.conn, "bulk_audit", audit, ["action", "target_type", "target_id", "before", "after"])
-        self.conn.execute(read_sql("ledger/bulk/insert_audit.sql"))
+        self.conn.execute(read_sql("ledger/bulk/insert_audit.sql"), {
+            "reversals": pairs["transaction_id"].to_list(), "replacements": pairs["replacement_transaction_id"].to_list()})
 
     # -- 9. outcomes ---------------------------------------------------------------------------
     def _outcomes(self, postings: pl.DataFrame, moves: pl.DataFrame, reversals: pl.DataFrame) -> pl.DataFrame:

@@ -412,6 +412,13 @@ class EmbeddedCluster:
                             sql.Identifier(database), sql.Identifier(OWNER_ROLE)
                         )
                     )
+            # Every login role reaches only its own database: the Dagster instance database (run
+            # history, logs, event payloads in run configs) is the owner's alone; the ledger's takes
+            # the writer and reader (TEMPORARY: the bulk path's staging tables). PUBLIC gets nothing.
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DAGSTER_DATABASE)))
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(LEDGER_DATABASE)))
+            conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}").format(
+                sql.Identifier(LEDGER_DATABASE), sql.Identifier(WRITER_ROLE), sql.Identifier(READER_ROLE)))
 
     def dsns(self, state: dict | None = None, database: str = LEDGER_DATABASE) -> Dsns:
         state = state or self._read_state()

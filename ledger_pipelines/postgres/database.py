@@ -5,8 +5,15 @@ from __future__ import annotations
 import psycopg
 
 from ledger_pipelines.config import ConfigError, Settings
-from ledger_pipelines.postgres.cluster import READER_ROLE, WRITER_ROLE, Dsns, EmbeddedCluster, external_dsns
-from ledger_pipelines.postgres.migrate import migrate
+from ledger_pipelines.postgres.cluster import (
+    LEDGER_DATABASE,
+    READER_ROLE,
+    WRITER_ROLE,
+    Dsns,
+    EmbeddedCluster,
+    external_dsns,
+)
+from ledger_pipelines.postgres.migrate import install_ddl_audit, migrate
 
 
 def database_dsns(settings: Settings) -> Dsns:
@@ -27,11 +34,15 @@ def ensure_database(settings: Settings) -> Dsns:
     running cluster is reused); migrations already applied are skipped. With separate writer or
     reader URLs, checks that those roles log in as what they claim.
     """
+    cluster = None
     if settings.database_url:
         dsns = external_dsns(settings.database_url, settings.writer_database_url, settings.reader_database_url)
     else:
-        dsns = EmbeddedCluster(settings).up()
+        cluster = EmbeddedCluster(settings)
+        dsns = cluster.up()
     migrate(dsns.dsn)
+    if cluster is not None:  # an external server's superuser installs it (docs/security.md)
+        install_ddl_audit(cluster.superuser_dsn(LEDGER_DATABASE))
     if settings.writer_database_url or settings.reader_database_url:
         check_role_logins(dsns)
     return dsns

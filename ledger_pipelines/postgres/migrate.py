@@ -18,6 +18,10 @@ upgrade commits whole or not at all, so the guards never run against tables they
   migrate with nothing new takes no lock on a ledger table;
 * the entries partitions of this month and the next two are made if missing (ahead of need; a
   catalog lookup when they exist).
+* one ``schema.migrated`` row in the audit log says what ran (the DDL itself is recorded row by
+  row by the DDL audit, when a superuser installed it: :func:`install_ddl_audit`);
+* what the ledger recorded before is sealed into the hash chain (``ledger.seal_chain``; on an
+  upgraded ledger the first call makes the genesis link of everything already there).
 
 Safe to run at every start; two concurrent calls queue on yoyo's lock.
 """
@@ -102,9 +106,13 @@ def _applied_ids(backend: DatabaseBackend) -> set[str]:
 
 def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
     """Inside the caller's transaction: the baseline or its stand-in, the pending migrations, the functions."""
+    # The DDL below is recorded by the DDL audit (sql/schema/superuser/ddl_audit.sql) under this name.
+    backend.connection.execute("SELECT set_config('subledger.actor', 'subledger migrate', true), "
+                               "set_config('subledger.reason', 'schema.migrated', true)")
     applied = _applied_ids(backend)
     pending = list(backend.to_apply(migrations))
     ran = []
+    existed = bool(applied)  # a new database has nothing to audit yet
     if BASELINE not in applied:
         baseline = next(m for m in pending if m.id == BASELINE)
         stacked = applied & STACKED
@@ -132,9 +140,34 @@ def _run(backend: DatabaseBackend, migrations: MigrationList) -> list[str]:
         backend.log_migration(migration, "apply")
         backend.mark_one(migration, log=False)
         ran.append(migration.id)
-    _apply_functions(backend.connection)
+    functions = _apply_functions(backend.connection)
     backend.connection.execute(read_sql("ledger/ensure_entry_partitions_ahead.sql"))
+    if existed and (ran or functions):
+        backend.connection.execute(
+            "INSERT INTO ledger.audit_log (action, target_type, target_id, after) "
+            "VALUES ('schema.migrated', 'schema', 'ledger', jsonb_build_object('migrations', %s::text[], 'functions', %s))",
+            [ran, functions])
+    # Everything recorded before this migrate is sealed into the chain (the first link: genesis).
+    backend.connection.execute("SELECT ledger.seal_chain()")
     return ran
+
+
+def install_ddl_audit(superuser_dsn: str) -> bool:
+    """As a superuser, install the event triggers that record DDL in the ledger's audit log
+    (``sql/schema/superuser/ddl_audit.sql``) unless they are installed, enabled and run the file's
+    function body (so a start records nothing); True if they were (re)installed."""
+    text = (sql_dir() / "schema" / "superuser" / "ddl_audit.sql").read_text()
+    body = text.split("$$")[1]  # the function's source, as pg_proc keeps it
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        current = conn.execute(
+            "SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('subledger_audit.record_ddl()') AND prosrc = %s "
+            "AND (SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('subledger_audit_ddl', 'subledger_audit_drop') "
+            "AND evtenabled = 'O') = 2", [body]).fetchone()
+        if current is not None:
+            return False
+        with conn.transaction():
+            conn.execute(text)
+    return True
 
 
 def migrate(dsn: str) -> list[str]:

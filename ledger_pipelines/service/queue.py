@@ -39,6 +39,7 @@ from ledger_pipelines.ingest.prepare import DUPLICATES_SCHEMA, EVENTS_SCHEMA, Pr
 from ledger_pipelines.ingest.readers import ENVELOPE_FIELDS
 from ledger_pipelines.ingest.validation import REJECT_COLUMNS
 from ledger_pipelines.ingest.writer import BatchReport, write_batch
+from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.plan import PostingPlan
 from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.paths import read_sql
@@ -232,6 +233,7 @@ class Consumer:
                     )
                     self.conn.execute(read_sql("service/finish_outbox.sql"), {"outbox_ids": ids, "batch_id": report.batch_id})
                     failpoint("queue.before_commit")
+                seal(self.conn)  # the committed batch, into the hash chain
                 return report
             except RETRYABLE:
                 if attempt == 3:

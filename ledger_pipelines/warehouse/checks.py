@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pandera.polars as pa
@@ -20,6 +21,7 @@ import polars as pl
 import psycopg
 from pandera.errors import SchemaErrors
 
+from ledger_pipelines.ledger import chain
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.warehouse import arrow_source, duck, freshness
 from ledger_pipelines.warehouse.mirror import read_state
@@ -162,6 +164,66 @@ def anchors_match(dsn: str) -> CheckResult:
     frame = _pg_frame(dsn, read_sql("ledger/anchors_match.sql"))
     return _result("anchors_match", "balance anchors (ledger.balance_anchors) equal the recomputation from entries",
                    RUNBOOK_ANCHORS, frame, ANCHORS_MATCH)
+
+
+CHAIN_SCHEMA = {"link_no": pl.Int64, "kind": pl.String, "record_id": pl.String, "idempotency_key": pl.String,
+                "problem": pl.String, "broken": pl.Int64}
+CHAIN_INTACT = _zero_schema("the ledger's rows are the ones sealed in the hash chain", ["broken"])
+RUNBOOK_CHAIN = (
+    "The ledger's history differs from what the hash chain sealed (ledger.chain, docs/security.md): the row named was "
+    "changed, inserted, deleted or reordered after it was recorded, or the chain itself was edited or rebuilt. The "
+    "ledger's triggers forbid all of that, so someone with the owner's or a superuser's rights did it: see the "
+    "schema.ddl rows of ledger.audit_log (disabled triggers) and the server log. Do not seal over it. Restore the "
+    "ledger from a backup taken before the link named (its head must equal a head you exported with "
+    "`subledger verify --export-head`), or, if the change is understood and accepted, record a correction and keep "
+    "this report with the audit evidence."
+)
+
+
+def chain_intact(dsn: str, checkpoint: Path | None = None, *, full: bool = False) -> CheckResult:
+    """The ledger's rows are those the hash chain sealed (Postgres, invariant I15).
+
+    From the link verified last (``checkpoint``, a file this check keeps, one entry per ledger
+    database: the link is checked to still stand, then only later links are recomputed), or every
+    link when ``full`` or there is none.
+    On success the checkpoint moves to the head.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ledger = chain.ledger_identity(conn)
+        since = None if full or checkpoint is None else chain.Checkpoint.read(checkpoint, ledger)
+        result = chain.verify(conn, since)
+    broken = result.broken
+    row = ({"link_no": broken.link_no, "kind": broken.kind, "record_id": broken.record_id,
+            "idempotency_key": broken.idempotency_key, "problem": broken.problem, "broken": 1} if broken else
+           {"link_no": result.head.link_no if result.head else None, "kind": None, "record_id": None,
+            "idempotency_key": None, "problem": None, "broken": 0})
+    if result.passed and checkpoint is not None:
+        chain.Checkpoint(result.head.link_no, result.head.link_hash).write(checkpoint, ledger)
+    notes: dict[str, object] = {"links_checked": result.links_checked, "from_link": result.first_link}
+    if result.head is not None:
+        notes |= {"head_link": result.head.link_no, "head_hash": result.head.link_hash,
+                  "unsealed_transactions": result.head.unsealed_transactions}
+    offending = validate(pl.DataFrame([row], schema=CHAIN_SCHEMA), CHAIN_INTACT)
+    return CheckResult("ledger_chain", "the ledger's rows are the ones sealed in the hash chain", offending.is_empty(),
+                       offending, result.records_checked, RUNBOOK_CHAIN, notes)
+
+
+GUARDS_SCHEMA = {"kind": pl.String, "guard": pl.String, "state": pl.String, "off": pl.Int64}
+RUNBOOK_GUARDS = (
+    "A guard of the ledger is switched off: a trigger of a ledger or ingest table is disabled (the ledger's rules and "
+    "its audit no longer hold for what is written meanwhile), or the DDL audit's event triggers are missing or "
+    "disabled. Find who in ledger.audit_log (action schema.ddl: the statement and db_user) and the server log; check "
+    "the hash chain with `subledger verify --full`. Then, as the owner, ALTER TABLE <table> ENABLE TRIGGER <name> (or "
+    "`subledger up`, which re-applies the function files); a missing event trigger is installed by `subledger up` on "
+    "the embedded cluster, or by a superuser running sql/schema/superuser/ddl_audit.sql on an external server."
+)
+
+
+def guards_enabled(dsn: str) -> CheckResult:
+    """Every trigger of the ledger's tables fires and the DDL audit is installed and enabled (Postgres)."""
+    frame = _pg_rows(dsn, read_sql("ledger/guards_enabled.sql"), {}, GUARDS_SCHEMA)
+    return _result("ledger_guards", "every trigger of the ledger's tables and the DDL audit are switched on",
+                   RUNBOOK_GUARDS, frame, _zero_schema("no guard is off", ["off"]))
 
 
 MIRROR_COLUMNS = ["diff_transactions", "diff_entries", "diff_debits", "diff_credits"]
@@ -322,13 +384,16 @@ def warehouse_fresh(conn: duckdb.DuckDBPyConnection | None, dsn: str | None, *, 
                    frame, _zero_schema("nothing is stale", ["stale"]), today=str(today))
 
 
-def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start, today) -> list[CheckResult]:
+def run_all(conn: duckdb.DuckDBPyConnection | None, dsn: str, *, tz: str, start, today,
+            chain_checkpoint: Path | None = None, full_chain: bool = False) -> list[CheckResult]:
     """Every integrity check (``subledger verify``); warehouse checks only when ``conn`` is given.
 
-    On the warehouse every check covers every row, and ``warehouse_fresh`` compares it with the
-    ledger: a warehouse behind the ledger fails, it never passes on what it has not checked.
+    The hash chain is checked from ``chain_checkpoint`` (see :func:`chain_intact`). On the
+    warehouse every check covers every row, and ``warehouse_fresh`` compares it with the ledger: a
+    warehouse behind the ledger fails, it never passes on what it has not checked.
     """
-    results = [balanced_transactions_ledger(dsn), cache_drift(dsn), anchors_match(dsn)]
+    results = [chain_intact(dsn, chain_checkpoint, full=full_chain), guards_enabled(dsn), balanced_transactions_ledger(dsn),
+               cache_drift(dsn), anchors_match(dsn)]
     if conn is None:
         results.append(warehouse_fresh(None, dsn, tz=tz, start=start, today=today))
     else:

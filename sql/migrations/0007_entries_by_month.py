@@ -11,7 +11,7 @@ from yoyo import step
 
 from ledger_pipelines.paths import read_sql
 
-__depends__ = {"0004_audit_db_user"}
+__depends__ = {"0006_tamper_evidence"}
 
 
 def partition_entries(conn) -> None:

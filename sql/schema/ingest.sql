@@ -29,6 +29,9 @@ CREATE TABLE ingest.batches (
     reasons         jsonb NOT NULL DEFAULT '{}',   -- reason_code -> count
     outbox_xmin     xid8,                       -- outbox batches: the xid window read
     outbox_xmax     xid8,
+    -- The database transaction that claimed the batch: only it fills in the counts
+    -- (ingest.batches_before_update) and resolves quarantine entries (ingest.resolve_quarantine).
+    claimed_xid     xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT counts_add_up CHECK (events = posted + pending + duplicate + quarantined)
 );
 -- A file is processed exactly once per content hash.
@@ -130,10 +133,15 @@ SELECT o.batch_id, o.event_id, o.outcome, o.reason_code, o.transaction_id, b.sta
 
 GRANT SELECT ON ingest.batches, ingest.event_outcomes, ingest.quarantine, ingest.outbox, ingest.events
     TO subledger_reader, subledger_writer;
-GRANT INSERT, UPDATE ON ingest.batches TO subledger_writer;
+-- The writer claims a batch and fills in its counts in the same database transaction; what a
+-- batch is (source, content hash) and a quarantine entry's resolution are not its to change
+-- (quarantine entries are resolved by ingest.resolve_quarantine, which checks the replay).
+GRANT INSERT (batch_id, source_kind, source_name, content_hash, bytes, outbox_xmin, outbox_xmax) ON ingest.batches
+    TO subledger_writer;
+GRANT UPDATE (events, posted, pending, duplicate, quarantined, backdated, seconds, effective_dates, reasons, completed_at)
+    ON ingest.batches TO subledger_writer;
 GRANT INSERT ON ingest.event_outcomes TO subledger_writer;
 GRANT INSERT ON ingest.quarantine TO subledger_writer;
-GRANT UPDATE (resolved_by_batch, resolved_at, resolution, resolved_transaction_id) ON ingest.quarantine TO subledger_writer;
 GRANT INSERT (event_id, event_type, effective_at, recorded_at, subscription_id, customer_id, amount, currency, payload, metadata,
               envelope)
     ON ingest.outbox TO subledger_writer;

@@ -196,7 +196,7 @@ GRANT SELECT ON ledger.entry_partitioning TO subledger_reader, subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.balances (
     account_id      uuid NOT NULL,
-    currency        text NOT NULL,
+    currency        text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),  -- as an entry's (migration 0006)
     posted_debits   bigint NOT NULL DEFAULT 0 CHECK (posted_debits >= 0),
     posted_credits  bigint NOT NULL DEFAULT 0 CHECK (posted_credits >= 0),
     pending_debits  bigint NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
@@ -235,7 +235,7 @@ GRANT INSERT (category_code, account_id), DELETE ON ledger.category_members TO s
 
 -- ---------------------------------------------------------------------------------------------
 -- Audit log (I8): append-only record of every administrative action, written by the triggers
--- in the same database transaction as the action.
+-- and functions of the database in the same database transaction as the action.
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.audit_log (
     audit_id    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -254,8 +254,11 @@ CREATE TABLE ledger.audit_log (
     db_user     text DEFAULT session_user
 );
 CREATE INDEX audit_log_by_target ON ledger.audit_log (target_type, target_id);
+-- The rows a chain link seals (ledger.chain_records): those recorded by the xids of its range.
+CREATE INDEX audit_log_by_xid ON ledger.audit_log (xid);
+-- Nobody but the database writes it: triggers and SECURITY DEFINER functions, which record what
+-- happened, not what a caller claims (the writer has no INSERT).
 GRANT SELECT ON ledger.audit_log TO subledger_reader, subledger_writer;
-GRANT INSERT (action, target_type, target_id, before, after, reason, batch_id) ON ledger.audit_log TO subledger_writer;
 
 -- ---------------------------------------------------------------------------------------------
 -- The deferred double-entry check (I1): statements that leave some transaction unbalanced record
@@ -367,3 +370,34 @@ COMMENT ON TABLE ledger.balance_anchors IS
     'Derived cache, written only by ledger.replace_anchors after checking each anchor against the entries; '
     'balance_at = anchor + delta. Safe to delete.';
 GRANT SELECT ON ledger.balance_anchor_runs, ledger.balance_anchors TO subledger_reader, subledger_writer;
+
+-- ---------------------------------------------------------------------------------------------
+-- The hash chain (I15): tamper evidence over the ledger's history. Each link seals the records of
+-- one range of Postgres transaction ids [from_xid, upto_xid): every transaction created there
+-- (with its entries), every lifecycle move made there, every audit-log row written there
+-- (ledger.chain_records says exactly what and in which order). upto_xid is the oldest xid still
+-- running when the link was sealed, so a link holds only committed rows and every row is sealed
+-- exactly once, whatever order transactions commit in. link_hash =
+-- sha256(previous link_hash, the link's header, its record digests) (ledger.chain_link_hash).
+-- record_ids/record_digests keep each record's digest so `subledger verify` can name the first
+-- record that changed. Only ledger.seal_chain (SECURITY DEFINER) appends links; nobody updates or
+-- deletes them (chain_is_append_only). docs/security.md has the threat model.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE ledger.chain (
+    link_no        bigint PRIMARY KEY CHECK (link_no >= 1),
+    from_xid       xid8 NOT NULL UNIQUE,
+    upto_xid       xid8 NOT NULL,
+    sealed_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- How many records of each kind, in record order: transactions, then moves, then audit rows.
+    transactions   integer NOT NULL CHECK (transactions >= 0),
+    moves          integer NOT NULL CHECK (moves >= 0),
+    audit_rows     integer NOT NULL CHECK (audit_rows >= 0),
+    record_ids     uuid[] NOT NULL,
+    record_digests bytea NOT NULL,
+    prev_hash      bytea NOT NULL,
+    link_hash      bytea NOT NULL UNIQUE,
+    CHECK (from_xid < upto_xid),
+    CHECK (cardinality(record_ids) = transactions + moves + audit_rows),
+    CHECK (length(record_digests) = 32 * (transactions + moves + audit_rows))
+);
+GRANT SELECT ON ledger.chain TO subledger_reader, subledger_writer;

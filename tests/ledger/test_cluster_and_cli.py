@@ -115,6 +115,26 @@ def test_up_json_prints_one_document_with_three_working_dsns(up_json, dsns):
         conn.execute("UPDATE ledger.balances SET version = 0")
 
 
+def test_the_embedded_cluster_authenticates_every_connection_and_keeps_roles_to_their_databases(home, dsns):
+    """docs/security.md, D1-D3: no trust authentication (local socket or TCP), the Dagster instance
+    database is the owner's alone, the DDL audit is installed by `up`."""
+    superuser = EmbeddedCluster(load_settings({"SUBLEDGER_HOME": str(home)})).superuser_dsn()
+    with psycopg.connect(superuser) as conn:
+        methods = {r[0] for r in conn.execute("SELECT auth_method FROM pg_hba_file_rules WHERE error IS NULL")}
+        listen = conn.execute("SHOW listen_addresses").fetchone()[0]
+    assert methods == {"scram-sha-256"} and listen == "127.0.0.1"
+    for role in ("writer_dsn", "reader_dsn"):
+        elsewhere = dsns[role].rsplit("/", 1)[0] + "/" + cluster_module.DAGSTER_DATABASE
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(elsewhere).close()
+        wrong = dsns[role].replace(dsns[role].split(":")[2].split("@")[0], "not-the-password")
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(wrong).close()
+    with psycopg.connect(dsns["dsn"]) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'subledger_audit_%' "
+                            "AND evtenabled = 'O'").fetchone()[0] == 2
+
+
 def _state(home):
     state = json.loads((home / "postgres" / "cluster.json").read_text())
     pid = (home / "postgres" / "data" / "postmaster.pid").read_text().splitlines()[0]

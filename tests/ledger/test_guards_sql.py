@@ -546,8 +546,8 @@ def test_the_reader_can_only_read(db, statement):
     "statement", ["UPDATE ledger.audit_log SET reason = 'rewritten'", "DELETE FROM ledger.audit_log", "TRUNCATE ledger.audit_log"]
 )
 def test_the_audit_log_is_append_only_for_every_role(db, role, expected, statement):
-    assert attempt(db.writer_dsn, "INSERT INTO ledger.audit_log (action, target_type, target_id, reason) "
-                                  "VALUES ('manual.note', 'account', 'assets:cash', 'original')").committed
+    assert attempt(db.writer_dsn, "SELECT set_config('subledger.reason', 'original', true)",  # an audited action
+                   "INSERT INTO ledger.categories (code, kind) VALUES ('plan:pro', 'group')").committed
     outcome = attempt(dsn_of(db, role), statement)
     assert outcome.sqlstate == expected, outcome
     assert scalar(db.dsn, "SELECT array_agg(reason) FROM ledger.audit_log") == ["original"]

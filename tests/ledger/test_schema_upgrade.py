@@ -29,6 +29,7 @@ from yoyo import get_backend, read_migrations
 from ledger_pipelines.accounting.calendar import end_of_day
 from ledger_pipelines.accounting.errors import LedgerError
 from ledger_pipelines.ledger.balances import balances, recomputed_balances
+from ledger_pipelines.ledger.chain import verify
 from ledger_pipelines.ledger.periods import close_period
 from ledger_pipelines.ledger.posting import Ledger
 from ledger_pipelines.postgres import migrate as migrate_module
@@ -158,11 +159,11 @@ PERIOD_CLOSURE_COLUMNS = "closure_id, period, action, starts_at, ends_at, timezo
 
 
 def ledger_rows(dsn: str) -> dict:
-    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns."""
+    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns (but migrate's own record)."""
     out = snapshot(dsn)
     with psycopg.connect(dsn) as conn:
         out["audit_log"] = conn.execute(f"SELECT coalesce(array_agg(({AUDIT_LOG_COLUMNS})::text ORDER BY at, audit_id), "
-                                        "'{}') FROM ledger.audit_log").fetchone()[0]
+                                        "'{}') FROM ledger.audit_log WHERE action <> 'schema.migrated'").fetchone()[0]
     return out
 
 
@@ -174,9 +175,12 @@ def table_rows(dsn: str) -> dict[str, list[str]]:
                              ("ledger.balance_anchors", "account_id, currency, anchor_at"),
                              ("ledger.balance_anchor_runs", "run_id"), ("ingest.batches", "batch_id"),
                              ("ingest.quarantine", "quarantine_id"), ("ledger.account_types", "top_segment")):
-            columns = {  # 0011 and 0004 add columns: compare the old ones
+            columns = {  # 0011, 0004 and 0006 add columns: compare the old ones
                 "ingest.quarantine": "batch_id, seq, line_no, event_id, event_type, reason_code, message, raw, source_name, "
                                      "quarantined_at",
+                "ingest.batches": "batch_id, source_kind, source_name, content_hash, started_at, completed_at, events, posted, "
+                                  "pending, duplicate, quarantined, backdated, bytes, seconds, effective_dates, reasons, "
+                                  "outbox_xmin, outbox_xmax",
                 "ledger.period_closures": PERIOD_CLOSURE_COLUMNS,
             }.get(table, "t.*")
             out[table] = conn.execute(f"SELECT array_agg(({columns})::text ORDER BY {order}) FROM {table} t").fetchone()[0]
@@ -216,9 +220,13 @@ def _answers(db: LedgerDatabase) -> list:
 
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
-    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0007_entries_by_month"]
+    assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_tamper_evidence",
+                   "0007_entries_by_month"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
-    assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL") == 0  # not made up
+    assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
+                          "AND action <> 'schema.migrated'") == 0  # not made up
+    assert scalar(db.dsn, "SELECT after FROM ledger.audit_log WHERE action = 'schema.migrated'") == {
+        "migrations": ran, "functions": True}
     # 0007: every entry in the partition of its month, each partition with the guards and indexes of a new one's
     assert scalar(db.dsn, """
         SELECT count(*) FROM ledger.entries
@@ -269,6 +277,14 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     for check in (cache_drift, anchors_match):
         assert check(db.reader_dsn).passed
     assert migrate(db.dsn) == []
+
+    # the history that was there is sealed in the genesis link, what came after in the next ones
+    with psycopg.connect(db.reader_dsn) as conn:
+        genesis = conn.execute("SELECT transactions FROM ledger.chain WHERE link_no = 1").fetchone()[0]
+        assert genesis == len(before[0]["transactions"]) > 0
+        result = verify(conn)
+        assert result.passed and result.head.unsealed_transactions == 0
+        assert result.head.sealed_transactions == scalar(db.dsn, "SELECT count(*) FROM ledger.transactions")
 
 
 def test_an_upgraded_ledger_has_the_schema_of_a_new_one(upgraded, pg_cluster):

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.warehouse import snapshots
 from ledger_pipelines.warehouse.mirror import MirrorResult, mirror
 from ledger_pipelines.warehouse.store import open_work
@@ -32,7 +34,10 @@ def files() -> Iterator[Files]:
 
 def build(db, work: Path, *, tz: str, start: date, last: date, rebuild_from: date | None = None, anchors: bool = True,
           anchor_every: int = 256) -> tuple[MirrorResult, snapshots.SnapshotResult, snapshots.SnapshotResult]:
-    """Mirror, then refresh the account and category snapshots through ``last`` (standing for today)."""
+    """Seal the hash chain and mirror (as the ledger_mirror asset does), then refresh the account and
+    category snapshots through ``last`` (standing for today)."""
+    with psycopg.connect(db.writer_dsn, autocommit=True) as pg:
+        seal(pg)
     with open_work(work) as conn:
         mirrored = mirror(conn, db.reader_dsn, tz)
         accounts = snapshots.refresh_accounts(conn, tz=tz, start=start, through=last, rebuild_from=rebuild_from,

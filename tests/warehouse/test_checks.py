@@ -41,7 +41,7 @@ def test_every_check_passes_on_good_data(built):
     results = run_all(db, files)
     assert failing(results) == []
     assert all(r.checked_rows > 0 for r in results.values())
-    assert len(results) == 9
+    assert len(results) == 11
 
 
 def test_cache_drift_names_the_account_and_the_difference(built):

@@ -98,7 +98,7 @@ def test_verify_passes_on_good_data_and_fails_with_exit_1_on_drift(cli_env):
     good = run("verify", "--json")
     assert good.exit_code == 0, good.output
     report = json.loads(good.output)
-    assert report["passed"] and len(report["checks"]) == 9 and all(c["passed"] for c in report["checks"])
+    assert report["passed"] and len(report["checks"]) == 11 and all(c["passed"] for c in report["checks"])
 
     with psycopg.connect(db.dsn) as conn:  # the owner edits a cached balance
         conn.execute("UPDATE ledger.balances SET pending_debits = pending_debits + 5 "

@@ -101,9 +101,15 @@ def snapshot_metadata(result: "SnapshotResult") -> dict[str, dg.MetadataValue]:
 def ledger_mirror(
     context: dg.AssetExecutionContext, duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres
 ) -> dg.MaterializeResult:
+    import psycopg
+
+    from ledger_pipelines.ledger.chain import seal
     from ledger_pipelines.warehouse.mirror import mirror
 
     settings = duckdb_warehouse.settings()
+    # Single postings and moves are sealed here at the latest (ingest batches seal when they commit).
+    with psycopg.connect(ledger_postgres.dsns().writer_dsn, autocommit=True) as pg:
+        context.log.info(f"hash chain sealed through link {seal(pg)}")
     with duckdb_warehouse.writer() as conn:
         result = mirror(conn, ledger_postgres.dsns().reader_dsn, settings.timezone)
     context.log.info(

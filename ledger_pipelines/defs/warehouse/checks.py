@@ -81,6 +81,17 @@ def ledger_cache_drift(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
     return to_check_result(checks.cache_drift(ledger_postgres.dsns().reader_dsn))
 
 
+@dg.asset_check(asset=ledger_mirror, name="ledger_chain_intact", blocking=True,
+                description="The ledger's rows are the ones sealed in the hash chain (from the link verified last); "
+                            "names the first transaction, move or audit row changed, inserted, deleted or reordered.")
+def ledger_chain_intact(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    """The same check as `subledger verify`, from the same checkpoint file (SUBLEDGER_HOME)."""
+    from ledger_pipelines.warehouse import checks
+
+    checkpoint = duckdb_warehouse.settings().chain_checkpoint_path
+    return to_check_result(checks.chain_intact(ledger_postgres.dsns().reader_dsn, checkpoint))
+
+
 def _written_days_check(duckdb_warehouse: DuckDBWarehouse, scope: str) -> dg.AssetCheckResult:
     """Snapshot rows of the days the latest build (re)wrote equal a recomputation from the mirror."""
     from ledger_pipelines.warehouse import checks, freshness
@@ -128,7 +139,7 @@ def category_totals_equal_members(duckdb_warehouse: DuckDBWarehouse) -> dg.Asset
 
 
 WAREHOUSE_CHECKS = [
-    mirror_complete, mirror_transactions_balance, ledger_transactions_balance, ledger_cache_drift,
+    mirror_complete, mirror_transactions_balance, ledger_chain_intact, ledger_transactions_balance, ledger_cache_drift,
     account_snapshots_match_recomputation, anchors_match_entries, category_snapshots_match_recomputation,
     category_totals_equal_members,
 ]

@@ -8,6 +8,3 @@ CREATE TEMP TABLE bulk_reversals (
     transaction_id uuid, idempotency_key text, effective_at timestamptz, target_id uuid, description text,
     metadata jsonb, source_event_id text, source_event_type text, content_hash text, batch_id uuid
 ) ON COMMIT DROP;
-CREATE TEMP TABLE bulk_audit (
-    action text, target_type text, target_id text, before jsonb, after jsonb
-) ON COMMIT DROP;

@@ -1,2 +1,3 @@
-INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
-SELECT action, target_type, target_id, before, after FROM bulk_audit
+-- Each correction (a reversal by reference and its replacement) into the audit log: the database
+-- records the facts from the rows (ledger.record_corrections).
+SELECT ledger.record_corrections(%(reversals)s::uuid[], %(replacements)s::uuid[])

@@ -1,7 +1,8 @@
 -- ledger.lock_balances(account_ids, currencies): I9. Locks the cached balances and accounts a writer
 -- is about to change, in one global order (balances by (account_id, currency), then accounts by
 -- account_id -- the order the triggers use), creating missing balance rows at zero for accounts that
--- exist so that a first posting is locked too (unknown accounts are simply not returned). Returns the
+-- exist, in currencies an entry could have, so that a first posting is locked too (unknown accounts
+-- and malformed currencies are simply not returned). Returns the
 -- locked state: balance conditions and lock_version checks read it while the locks are held.
 CREATE OR REPLACE FUNCTION ledger.lock_balances(p_account_ids uuid[], p_currencies text[])
 RETURNS TABLE (
@@ -14,6 +15,7 @@ BEGIN
     INSERT INTO ledger.balances AS b (account_id, currency)
     SELECT DISTINCT u.a, u.c FROM unnest(p_account_ids, p_currencies) AS u(a, c)
      WHERE EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.account_id = u.a)
+       AND u.c ~ '^[A-Z]{3}$'  -- a currency no entry could have makes no row (CHECK balances_currency_check)
      ORDER BY 1, 2
     ON CONFLICT ON CONSTRAINT balances_pkey DO NOTHING;
 

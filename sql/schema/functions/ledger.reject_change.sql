@@ -3,7 +3,8 @@
 --   I2  entries are never updated, deleted or truncated (LDG02);
 --   I3  transactions, accounts and categories are never deleted or truncated (LDG03);
 --   I8  the audit log only grows (LDG02);
---   I10 the history of period closes and reopens only grows (LDG02).
+--   I10 the history of period closes and reopens only grows (LDG02);
+--   I15 the hash chain only grows (LDG02).
 CREATE OR REPLACE FUNCTION ledger.reject_change() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
@@ -38,3 +39,7 @@ CREATE OR REPLACE TRIGGER period_closures_are_immutable BEFORE UPDATE OR DELETE 
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change('LDG02', 'Reopen a period by recording a reopen action.');
 CREATE OR REPLACE TRIGGER period_closures_are_not_truncated BEFORE TRUNCATE ON ledger.period_closures
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change('LDG02', 'Reopen a period by recording a reopen action.');
+CREATE OR REPLACE TRIGGER chain_is_append_only BEFORE UPDATE OR DELETE ON ledger.chain
+    FOR EACH ROW EXECUTE FUNCTION ledger.reject_change('LDG02', 'The hash chain only grows; ledger.seal_chain() appends links.');
+CREATE OR REPLACE TRIGGER chain_is_not_truncated BEFORE TRUNCATE ON ledger.chain
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change('LDG02', 'The hash chain only grows; ledger.seal_chain() appends links.');

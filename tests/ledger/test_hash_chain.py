@@ -1,0 +1,213 @@
+"""The hash chain makes the ledger's history tamper-evident (invariant I15, docs/security.md).
+
+Every tampering here is done the way the issue's attacker did it: as the ledger's owner, with the
+ledger's triggers disabled, in raw SQL. Each is caught by ``verify``, which names the first record
+that no longer matches what was sealed. Sealing itself is checked against transactions that commit
+out of xid order: nothing is skipped, nothing is sealed twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from ledger_pipelines.ledger.chain import Checkpoint, head, seal, verify
+from tests.ledger.helpers_sql import T0, attempt, connect, create_accounts, move_sql, post_raw, scalar, transaction_statements
+
+
+def sealed(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        seal(conn)
+
+
+def check(dsn: str, since: Checkpoint | None = None):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return verify(conn, since)
+
+
+def tid(dsn: str, key: str) -> str:
+    return str(scalar(dsn, "SELECT transaction_id FROM ledger.transactions WHERE idempotency_key = %s", [key]))
+
+
+def as_owner(dsn: str, *statements) -> None:
+    """Run ``statements`` as the owner with every user trigger of the ledger's tables disabled (and enabled after)."""
+    tables = ("entries", "transactions", "audit_log", "balances", "chain")
+    disable = [f"ALTER TABLE ledger.{t} DISABLE TRIGGER USER" for t in tables]
+    enable = [f"ALTER TABLE ledger.{t} ENABLE TRIGGER USER" for t in tables]
+    outcome = attempt(dsn, *disable, *statements, *enable)
+    assert outcome.committed, outcome
+
+
+@pytest.fixture
+def history(ledger_db):
+    """Three links of history: postings, a pending one moved later, audited actions."""
+    create_accounts(ledger_db.dsn)
+    post_raw(ledger_db.writer_dsn, "a")
+    pending = post_raw(ledger_db.writer_dsn, "b", status="pending")
+    sealed(ledger_db.writer_dsn)
+    post_raw(ledger_db.writer_dsn, "c", effective_at=T0 + timedelta(days=1))
+    assert attempt(ledger_db.writer_dsn, move_sql(pending, "posted", T0 + timedelta(days=2))).committed
+    with connect(ledger_db.writer_dsn) as conn:
+        conn.execute("INSERT INTO ledger.categories (code, kind) VALUES ('plan:pro', 'group')")  # an audit row
+    sealed(ledger_db.writer_dsn)
+    post_raw(ledger_db.writer_dsn, "d", effective_at=T0 + timedelta(days=3))
+    sealed(ledger_db.writer_dsn)
+    result = check(ledger_db.reader_dsn)
+    assert result.passed, result.broken
+    assert result.links_checked == 4 and result.records_checked >= 6  # genesis + three
+    return ledger_db
+
+
+def test_changing_an_amount_on_both_legs_and_the_cache_is_caught(history):
+    b = tid(history.dsn, "b")
+    as_owner(history.dsn,
+             f"UPDATE ledger.entries SET amount = amount * 10 WHERE transaction_id = '{b}'",
+             "UPDATE ledger.balances SET posted_debits = posted_debits + 900 WHERE currency = 'USD'")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and (broken.kind, broken.record_id, broken.idempotency_key) == ("transaction", b, "b")
+    assert "changed after it was sealed" in broken.problem
+
+
+def test_deleting_an_entry_is_caught(history):
+    c = tid(history.dsn, "c")
+    as_owner(history.dsn, f"DELETE FROM ledger.entries WHERE transaction_id = '{c}' AND entry_no = 1")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and (broken.record_id, broken.idempotency_key) == (c, "c")
+
+
+def test_deleting_a_transaction_is_caught(history):
+    c = tid(history.dsn, "c")
+    as_owner(history.dsn, f"DELETE FROM ledger.entries WHERE transaction_id = '{c}'",
+             f"DELETE FROM ledger.transactions WHERE transaction_id = '{c}'")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and broken.record_id == c and "gone" in broken.problem
+
+
+def test_a_back_dated_transaction_inserted_into_sealed_history_is_caught(history):
+    """Inserted with the system columns of a sealed transaction (its xid and created_at), so that
+    it looks as if it had been recorded then."""
+    a = tid(history.dsn, "a")
+    forged, statements = transaction_statements("forged", effective_at=T0)
+    as_owner(history.dsn, *statements,
+             f"UPDATE ledger.transactions f SET created_xid = o.created_xid, changed_xid = o.changed_xid, created_at = o.created_at "
+             f"FROM ledger.transactions o WHERE o.transaction_id = '{a}' AND f.transaction_id = '{forged}'")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and (broken.record_id, broken.idempotency_key) == (forged, "forged")
+    assert "never sealed" in broken.problem
+
+
+def test_reordering_two_transactions_is_caught(history):
+    """a and d swap their place in history (xid and recording time): both still exist, unchanged."""
+    a, d = tid(history.dsn, "a"), tid(history.dsn, "d")
+    as_owner(history.dsn,
+             "UPDATE ledger.transactions t SET created_xid = o.created_xid, changed_xid = o.changed_xid, created_at = o.created_at "
+             f"FROM ledger.transactions o WHERE (t.transaction_id, o.transaction_id) IN (('{a}', '{d}'), ('{d}', '{a}'))")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and broken.link_no == 2 and broken.record_id in (a, d)
+
+
+def test_editing_an_audit_row_is_caught(history):
+    audit_id = str(scalar(history.dsn, "SELECT audit_id FROM ledger.audit_log WHERE action = 'category.created'"))
+    as_owner(history.dsn, f"UPDATE ledger.audit_log SET actor = 'someone else' WHERE audit_id = '{audit_id}'")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and (broken.kind, broken.record_id) == ("audit row", audit_id)
+
+
+def test_undoing_a_lifecycle_move_is_caught(history):
+    b = tid(history.dsn, "b")
+    as_owner(history.dsn, f"UPDATE ledger.transactions SET status = 'pending', posted_at = NULL, status_changed_at = NULL, "
+                          f"transition_key = NULL, changed_xid = created_xid WHERE transaction_id = '{b}'")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and broken.record_id == b
+
+
+def test_editing_a_stored_link_is_caught(history):
+    as_owner(history.dsn, "UPDATE ledger.chain SET record_digests = sha256(record_digests) || substr(record_digests, 33) "
+                          "WHERE link_no = 3")
+    broken = check(history.reader_dsn).broken
+    assert broken is not None and broken.link_no == 3 and broken.record_id is None and "edited" in broken.problem
+
+
+def test_a_chain_rebuilt_over_rewritten_history_is_caught_by_the_checkpoint(history):
+    """The owner rewrites history and the whole chain to match. The chain is consistent again; a
+    head verified (or published) before no longer stands, so verify from it fails."""
+    before = check(history.reader_dsn)
+    checkpoint = Checkpoint(before.head.link_no, before.head.link_hash)
+    b = tid(history.dsn, "b")
+    as_owner(history.dsn, f"UPDATE ledger.entries SET amount = amount * 10 WHERE transaction_id = '{b}'",
+             "DELETE FROM ledger.chain")
+    sealed(history.writer_dsn)
+    assert check(history.reader_dsn).passed  # a fresh chain over the forged rows: consistent
+    result = check(history.reader_dsn, checkpoint)
+    assert not result.passed and "rewritten at or before link 4" in result.broken.problem
+
+
+def test_verify_from_a_checkpoint_checks_only_later_links_but_checks_the_checkpoint(history):
+    first = check(history.reader_dsn)
+    checkpoint = Checkpoint(first.head.link_no, first.head.link_hash)
+    post_raw(history.writer_dsn, "e", effective_at=T0 + timedelta(days=4))
+    sealed(history.writer_dsn)
+    later = check(history.reader_dsn, checkpoint)
+    assert later.passed and (later.first_link, later.links_checked) == (5, 1)
+    e = tid(history.dsn, "e")
+    as_owner(history.dsn, f"UPDATE ledger.entries SET amount = 1 WHERE transaction_id = '{e}'")
+    assert check(history.reader_dsn, checkpoint).broken.record_id == e
+
+
+def test_the_writer_cannot_write_the_chain(history):
+    for statement in ("DELETE FROM ledger.chain", "UPDATE ledger.chain SET prev_hash = link_hash",
+                      "INSERT INTO ledger.chain SELECT link_no + 100, upto_xid, upto_xid, sealed_at, 0, 0, 0, '{}', '', "
+                      "link_hash, sha256(link_hash) FROM ledger.chain WHERE link_no = 4"):
+        assert attempt(history.writer_dsn, statement).sqlstate == "42501", statement
+    assert attempt(history.dsn, "DELETE FROM ledger.chain").sqlstate == "LDG02"  # the owner, triggers on
+
+
+def test_rows_of_transactions_still_running_are_sealed_once_after_they_end(ledger_db):
+    """A transaction that started first commits last: the seal in between takes neither it nor the
+    later one that committed (their xids are not below the oldest running xid); the next seal takes both."""
+    create_accounts(ledger_db.dsn)
+    sealed(ledger_db.writer_dsn)
+    early = connect(ledger_db.writer_dsn)
+    try:
+        early.execute("BEGIN")
+        first_id, statements = transaction_statements("started-first")
+        for sql, params in statements:
+            early.execute(sql, params)
+        # other accounts than started-first's, whose account and balance rows it holds locked
+        post_raw(ledger_db.writer_dsn, "committed-first",
+                 legs=[("assets:yen_only", "debit", 100, "JPY"), ("liabilities:wallet", "credit", 100, "JPY")])
+        sealed(ledger_db.writer_dsn)
+        with connect(ledger_db.reader_dsn) as conn:
+            assert head(conn).unsealed_transactions == 1  # committed-first waits for started-first
+        early.execute("COMMIT")
+    finally:
+        early.close()
+    sealed(ledger_db.writer_dsn)
+    with connect(ledger_db.reader_dsn) as conn:
+        ids = conn.execute("SELECT unnest(record_ids[1:transactions])::text FROM ledger.chain").fetchall()
+        assert head(conn).unsealed_transactions == 0
+    keys = [r[0] for r in ids]
+    assert sorted(keys) == sorted([first_id, tid(ledger_db.dsn, "committed-first")])  # each exactly once
+    assert check(ledger_db.reader_dsn).passed
+
+
+def test_sealing_inside_a_transaction_leaves_its_own_rows_for_the_next_seal(ledger_db):
+    create_accounts(ledger_db.dsn)
+    with connect(ledger_db.writer_dsn) as conn, conn.transaction():
+        _, statements = transaction_statements("own")
+        for sql, params in statements:
+            conn.execute(sql, params)
+        conn.execute("SELECT ledger.seal_chain()")
+    with connect(ledger_db.reader_dsn) as conn:
+        assert head(conn).unsealed_transactions == 1
+    sealed(ledger_db.writer_dsn)
+    with connect(ledger_db.reader_dsn) as conn:
+        assert head(conn).unsealed_transactions == 0 and head(conn).sealed_transactions == 1
+
+
+def test_records_do_not_depend_on_the_sessions_time_zone(history):
+    with psycopg.connect(history.reader_dsn, autocommit=True) as conn:
+        conn.execute("SET TIME ZONE 'Pacific/Chatham'")
+        assert verify(conn).passed
