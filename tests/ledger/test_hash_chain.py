@@ -168,6 +168,9 @@ def test_rows_of_transactions_still_running_are_sealed_once_after_they_end(ledge
     """A transaction that started first commits last: the seal in between takes neither it nor the
     later one that committed (their xids are not below the oldest running xid); the next seal takes both."""
     create_accounts(ledger_db.dsn)
+    # the month's entries partition exists first: made inside `early`, it would keep the other
+    # writer of that month waiting until `early` ends (a partition is made once, by one transaction)
+    assert attempt(ledger_db.dsn, f"SELECT ledger.ensure_entry_partitions('{T0.isoformat()}', '{T0.isoformat()}')").committed
     sealed(ledger_db.writer_dsn)
     early = connect(ledger_db.writer_dsn)
     try:
