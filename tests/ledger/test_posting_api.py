@@ -272,7 +272,8 @@ def test_a_failed_admin_action_leaves_no_audit_row(ledger, ledger_db):
         ledger.add_to_category("plan:pro", ["assets:cash", "assets:ghost"], reason="x")
     assert snapshot(ledger_db.dsn) == before
     assert row_of(ledger_db, pending.transaction_id)["status"] == "pending"
-    assert [a for a, *_ in audit_rows(ledger_db.dsn)] == ["period.close", "category.created"]
+    # (the DDL audit also recorded, as schema.ddl, the entries partitions the postings made)
+    assert [a for a, *_ in audit_rows(ledger_db.dsn) if not a.startswith("schema.")] == ["period.close", "category.created"]
 
 
 def test_category_changes_are_audited_with_actor_and_reason(ledger, ledger_db):

@@ -22,7 +22,7 @@ DISTRIBUTION = {
     "transactions": "transaction_id", "entries": "transaction_id",
     "balances": "account_id", "accounts": "account_id", "balance_anchors": "account_id", "category_members": "account_id",
     "account_types": REFERENCE, "categories": REFERENCE, "period_closures": REFERENCE, "balance_anchor_runs": REFERENCE,
-    "entry_partitioning": REFERENCE,
+    "entry_partitioning": REFERENCE, "chain": REFERENCE,
     "audit_log": "audit_id", "commit_checks": "xid", "unbalanced_nets": "xid", "commit_tallies": "xid",
 }
 # The global unique keys docs/scale-out.md says must move to key tables before step 2.

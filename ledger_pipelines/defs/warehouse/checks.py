@@ -84,11 +84,12 @@ def ledger_cache_drift(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
 @dg.asset_check(asset=ledger_mirror, name="ledger_chain_intact", blocking=True,
                 description="The ledger's rows are the ones sealed in the hash chain (from the link verified last); "
                             "names the first transaction, move or audit row changed, inserted, deleted or reordered.")
-def ledger_chain_intact(duckdb_warehouse: DuckDBWarehouse, ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
-    """The same check as `subledger verify`, from the same checkpoint file (SUBLEDGER_HOME)."""
+def ledger_chain_intact(ledger_postgres: LedgerPostgres) -> dg.AssetCheckResult:
+    """The same check as `subledger verify`, from the same checkpoint file (SUBLEDGER_HOME); it
+    reads Postgres only, so it takes no slot of the warehouse pool."""
     from ledger_pipelines.warehouse import checks
 
-    checkpoint = duckdb_warehouse.settings().chain_checkpoint_path
+    checkpoint = ledger_postgres.settings().chain_checkpoint_path
     return to_check_result(checks.chain_intact(ledger_postgres.dsns().reader_dsn, checkpoint))
 
 

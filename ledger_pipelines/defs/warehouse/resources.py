@@ -77,6 +77,11 @@ class LedgerPostgres(dg.ConfigurableResource):
     reader_dsn: str | None = None
     writer_dsn: str | None = None
 
+    def settings(self) -> Settings:
+        """The ``SUBLEDGER_*`` settings of the process running the step (e.g. where verify's chain
+        checkpoint is kept)."""
+        return load_settings()
+
     def dsns(self) -> Dsns:
         from ledger_pipelines.postgres.cluster import Dsns
         from ledger_pipelines.postgres.database import ensure_database
