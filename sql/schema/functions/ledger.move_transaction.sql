@@ -23,7 +23,7 @@ CREATE OR REPLACE FUNCTION ledger.move_transaction(
 )
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
 DECLARE
-    target record;
+    target ledger.transactions;
     used record;
     pairs record;
 BEGIN
@@ -33,17 +33,7 @@ BEGIN
             ERRCODE = 'LDG04',
             MESSAGE = format('to_status=%L: a pending transaction moves to ''posted'' or ''archived''', p_to_status);
     END IF;
-    SELECT t.transaction_id, t.idempotency_key, t.status, t.effective_at INTO target
-      FROM ledger.transactions t
-     WHERE t.idempotency_key = p_target OR t.transaction_id = p_target_id
-     ORDER BY (t.idempotency_key = p_target) DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG19',
-            MESSAGE = format('target=%L: no transaction has this idempotency key or id', p_target),
-            HINT = 'Check the key.';
-    END IF;
+    target := ledger.lifecycle_target(p_target, p_target_id);
     transaction_id := target.transaction_id;
     idempotency_key := target.idempotency_key;
 

@@ -25,7 +25,8 @@ CREATE OR REPLACE FUNCTION ledger.reverse_transaction(
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
 DECLARE
     found_row record;
-    target record;
+    target ledger.transactions;
+    reversed_by uuid;
     pairs record;
 BEGIN
     PERFORM set_config('subledger.posting_call', '', true);  -- its statements fire every trigger
@@ -47,19 +48,8 @@ BEGIN
         END IF;
         EXIT WHEN attempt = 2;
 
-        SELECT t.transaction_id, t.idempotency_key, t.status, t.effective_at,
-               (SELECT r.transaction_id FROM ledger.transactions r WHERE r.reverses_transaction_id = t.transaction_id) AS reversed_by
-          INTO target
-          FROM ledger.transactions t
-         WHERE t.idempotency_key = p_target OR t.transaction_id = p_target_id
-         ORDER BY (t.idempotency_key = p_target) DESC
-         LIMIT 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'LDG19',
-                MESSAGE = format('target=%L: no transaction has this idempotency key or id', p_target),
-                HINT = 'Check the key.';
-        END IF;
+        target := ledger.lifecycle_target(p_target, p_target_id);
+        reversed_by := (SELECT r.transaction_id FROM ledger.transactions r WHERE r.reverses_transaction_id = target.transaction_id);
         IF target.status <> 'posted' THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'LDG04',
@@ -69,12 +59,12 @@ BEGIN
         -- Not reversed yet: go on. Reversed: a reversal with this very key may have committed
         -- between the two reads (each statement sees what was committed when it started), so
         -- read the key once more (the loop's second turn) before refusing.
-        EXIT WHEN target.reversed_by IS NULL;
+        EXIT WHEN reversed_by IS NULL;
     END LOOP;
-    IF target.reversed_by IS NOT NULL THEN
+    IF reversed_by IS NOT NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG04',
-            MESSAGE = format('transaction %L was already reversed by %s; it is reversed at most once', target.idempotency_key, target.reversed_by),
+            MESSAGE = format('transaction %L was already reversed by %s; it is reversed at most once', target.idempotency_key, reversed_by),
             HINT = 'Reverse the reversal to restore it.';
     END IF;
 
