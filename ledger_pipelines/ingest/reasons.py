@@ -150,8 +150,9 @@ _TABLE: tuple[Reason, ...] = (
            "`lock_version: 7` while the account is at version 9"),
     Reason("invalid_transition", "ledger",
            "A lifecycle move or reversal does not apply to the target's state (e.g. settling a payment that is not "
-           "pending, reversing a transaction twice).",
-           "Check the target's current status; only pending transactions move and only posted ones are reversed.",
+           "pending, reversing a transaction twice), or a move is dated before its target's effective_at.",
+           "Check the target's current status and time; only pending transactions move, never to a time before they "
+           "took effect, and only posted ones are reversed.",
            "payment.settled for a payment that already failed"),
     Reason("unknown_target", "ledger",
            "The transaction an event refers to (target_event_id, or a reference like payment:<id>) does not exist "

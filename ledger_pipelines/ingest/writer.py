@@ -274,7 +274,10 @@ def _record_outcomes(
                                             pl.lit(None, pl.Utf8).alias("transaction_id")),
         core.filter(pl.col("outcome") == "duplicate").select("seq", "event_id", "transaction_id"),
     ])
+    # Lifecycle events that moved their target: the ledger row is the target's, keyed by another event.
+    moves = core.filter((pl.col("outcome") == "posted") & pl.col("seq").is_in(plan.transitions["seq"].implode()))
     outcomes = pl.concat([
+        moves.select("seq", "event_id", "outcome", pl.lit(None, pl.Utf8).alias("reason_code"), "transaction_id"),
         duplicates.select("seq", "event_id", pl.lit("duplicate").alias("outcome"), pl.lit(None, pl.Utf8).alias("reason_code"),
                           "transaction_id"),
         quarantine.select("seq", "event_id", pl.lit("quarantined").alias("outcome"), "reason_code",

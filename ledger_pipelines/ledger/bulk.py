@@ -36,7 +36,7 @@ from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
-from ledger_pipelines.ledger.plan import OUTCOMES_SCHEMA, PostingPlan
+from ledger_pipelines.ledger.plan import OUTCOMES_SCHEMA, UTC_TIME, PostingPlan
 from ledger_pipelines.paths import read_sql
 
 BULK_ADVISORY_LOCK = 0x5B1ED6E2  # one batch at a time per ledger database
@@ -336,7 +336,8 @@ class _Run:
             p.reversals.select(pl.lit("key").alias("kind"), pl.col("target_key").alias("name")),
             p.reversals.select(pl.lit("reference").alias("kind"), pl.col("target_reference").alias("name")),
         ]).drop_nulls().unique()
-        targets_schema = {"kind": pl.Utf8, "name": pl.Utf8, "transaction_id": pl.Utf8, "status": pl.Utf8, "reversed": pl.Boolean}
+        targets_schema = {"kind": pl.Utf8, "name": pl.Utf8, "transaction_id": pl.Utf8, "status": pl.Utf8,
+                          "effective_at": UTC_TIME, "reversed": pl.Boolean}
         if names.is_empty():
             return pl.DataFrame(schema=targets_schema), pl.DataFrame(schema=_TARGET_LEGS)
         copy_frame(self.conn, "bulk_target_names", names, ["kind", "name"])
@@ -464,12 +465,13 @@ class _Run:
         phase0 = postings.filter(pl.col("phase") == 0)
         in_batch_by_key = phase0.select(
             pl.col("idempotency_key").alias("name"), pl.lit("key").alias("kind"), pl.col("status").alias("batch_status"),
-            pl.col("seq").alias("target_seq"),
+            pl.col("seq").alias("target_seq"), pl.col("effective_at").alias("batch_effective_at"),
         )
         in_batch_by_ref = (
             phase0.drop_nulls("reference").sort("seq").unique("reference", keep="last")
             .select(pl.col("reference").alias("name"), pl.lit("reference").alias("kind"),
-                    pl.col("status").alias("batch_status"), pl.col("seq").alias("target_seq"))
+                    pl.col("status").alias("batch_status"), pl.col("seq").alias("target_seq"),
+                    pl.col("effective_at").alias("batch_effective_at"))
         )
         in_batch = pl.concat([in_batch_by_key, in_batch_by_ref])
         moves = self._resolve_moves(in_batch, db_targets)
@@ -483,7 +485,8 @@ class _Run:
         )
         return (
             named.join(in_batch, on=["kind", "name"], how="left")
-            .join(db_targets.rename({"transaction_id": "db_id", "status": "db_status", "reversed": "db_reversed"}),
+            .join(db_targets.rename({"transaction_id": "db_id", "status": "db_status", "effective_at": "db_effective_at",
+                                     "reversed": "db_reversed"}),
                   on=["kind", "name"], how="left")
         )
 
@@ -506,7 +509,19 @@ class _Run:
             pl.format("the target ({} {}) is {}; only a pending transaction can move to {}", pl.col("kind"),
                       pl.col("name"), pl.col("current"), pl.col("to_status")),
         ))
-        moves = moves.join(not_pending.select("seq"), on="seq", how="anti").sort("seq")
+        moves = moves.join(not_pending.select("seq"), on="seq", how="anti")
+        # A move is never dated before the transaction's own effective time (I4; the lifecycle
+        # trigger refuses it too, LDG04): a settlement before its payment began is a producer's error.
+        early = moves.filter(pl.col("at") < pl.coalesce("batch_effective_at", "db_effective_at"))
+        self.refuse(_refusals(
+            early, "invalid_transition",
+            pl.format("this event's effective_at ({}) is before the effective_at of its target ({} {}, {}); a "
+                      "transaction cannot be {} before it happened. Correct the event's time and replay it.",
+                      pl.col("at").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%z"), pl.col("kind"), pl.col("name"),
+                      pl.coalesce("batch_effective_at", "db_effective_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%z"),
+                      pl.col("to_status")),
+        ))
+        moves = moves.join(early.select("seq"), on="seq", how="anti").sort("seq")
         later = moves.filter(pl.int_range(pl.len()).over("target") > 0)
         self.refuse(_refusals(
             later, "invalid_transition",

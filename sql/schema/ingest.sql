@@ -38,16 +38,20 @@ CREATE TABLE ingest.batches (
 CREATE UNIQUE INDEX batches_once_per_content ON ingest.batches (source_kind, content_hash);
 CREATE INDEX batches_by_completion ON ingest.batches (completed_at);
 
--- Events whose outcome is duplicate or quarantined (posted/pending ones are ledger rows).
+-- Outcomes of events that created no ledger row of their own: lifecycle moves, duplicates and
+-- quarantine (the postings an event created are ledger rows, keyed by the event id).
 CREATE TABLE ingest.event_outcomes (
     batch_id       uuid NOT NULL REFERENCES ingest.batches (batch_id),
     seq            bigint NOT NULL,
     event_id       text,
-    outcome        text NOT NULL CHECK (outcome IN ('duplicate', 'quarantined')),
+    -- posted: a lifecycle event (payment.settled, payment.failed) that moved its target; the
+    -- ledger row of the target carries the event id as its transition_key, not as its own key.
+    outcome        text NOT NULL CHECK (outcome IN ('posted', 'duplicate', 'quarantined')),
     reason_code    text,
-    transaction_id uuid,                       -- duplicates: the ledger transaction that stands
+    transaction_id uuid,                       -- the ledger transaction that stands (moved, duplicated)
     PRIMARY KEY (batch_id, seq),
-    CHECK ((outcome = 'quarantined') = (reason_code IS NOT NULL))
+    CHECK ((outcome = 'quarantined') = (reason_code IS NOT NULL)),
+    CONSTRAINT a_move_names_its_transaction CHECK (outcome <> 'posted' OR transaction_id IS NOT NULL)
 );
 CREATE INDEX event_outcomes_by_event ON ingest.event_outcomes (event_id);
 
@@ -120,8 +124,8 @@ CREATE INDEX outbox_waiting ON ingest.outbox (lane, outbox_id) WHERE processed_a
 CREATE INDEX outbox_by_event ON ingest.outbox (event_id, outbox_id);
 CREATE INDEX outbox_processed ON ingest.outbox (processed_at) WHERE processed_at IS NOT NULL;
 
--- Per-event outcomes in one place: ledger rows for posted/pending/applied, the table above for
--- duplicates and quarantine.
+-- Per-event outcomes in one place: ledger rows for what an event created (posted/pending), the
+-- table above for lifecycle moves, duplicates and quarantine.
 CREATE VIEW ingest.events AS
 SELECT t.batch_id, t.source_event_id AS event_id, t.status AS outcome, NULL::text AS reason_code,
        t.transaction_id, t.created_at AS at

@@ -1,5 +1,6 @@
 """The December 2026 contract rulings ("Rulings on edge cases", source-events.md), one test per ruling,
-each run on every input format: JSON lines, CSV, Parquet and the outbox table, into a real ledger."""
+each run on every input format: JSON lines, CSV, Parquet and the outbox table, into a real ledger; and the
+hostile lifecycle tries of issue 20 on the same formats."""
 
 from __future__ import annotations
 
@@ -244,3 +245,35 @@ def test_the_quarantine_list_shows_where_the_bytes_are_and_what_resolved_an_entr
     assert whole.file_sha256 is not None and whole.resolved_transaction_id is None
     retried = entries["first.jsonl"]
     assert (retried.resolution, retried.resolved_transaction_id, fixed.posted) == ("posted", transaction_id, 1)
+
+
+def payment(event_id: str, event_type: str, payment_id: str, at: str) -> dict:
+    payload = {"payment_id": payment_id, "invoice_id": f"inv_{payment_id}"} if event_type == "payment.initiated" else (
+        {"payment_id": payment_id, "reason": "declined"} if event_type == "payment.failed" else {"payment_id": payment_id})
+    return {"event_id": event_id, "event_type": event_type, "effective_at": at, "subscription_id": "sub_1",
+            "customer_id": "cus_1", "amount": 500, "currency": "USD", "payload": payload}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_lifecycle_event_dated_before_its_target_is_quarantined(fmt, ingest_env, ledger_db):
+    """Issue 20: a settlement dated before its payment began was accepted (posted_at before effective_at)."""
+    send(ingest_env, ledger_db, [payment("init_a", "payment.initiated", "pay_a", "2024-03-05T10:00:00Z")], "jsonl", "first")
+    report = send(ingest_env, ledger_db, [
+        payment("settle_a_early", "payment.settled", "pay_a", "2024-03-05T09:59:59.999999Z"),  # target in the ledger
+        payment("init_b", "payment.initiated", "pay_b", "2024-03-06T10:00:00Z"),
+        payment("fail_b_early", "payment.failed", "pay_b", "1999-01-01T00:00:00Z"),  # target earlier in this batch
+        payment("settle_a", "payment.settled", "pay_a", "2024-03-05T10:00:00Z"),  # at its effective time: fine
+    ], fmt, "moves")
+    got = outcomes(ledger_db.dsn)
+    assert (got["settle_a_early"], got["fail_b_early"], got["settle_a"], got["init_b"]) == (
+        "invalid_transition", "invalid_transition", "posted", "pending")
+    assert report.reasons == {"invalid_transition": 2}
+    with psycopg.connect(ledger_db.dsn) as conn:
+        message = conn.execute("SELECT message FROM ingest.quarantine WHERE event_id = 'settle_a_early'").fetchone()[0]
+        moves = conn.execute("SELECT idempotency_key, status, posted_at = effective_at FROM ledger.transactions "
+                             "WHERE idempotency_key IN ('init_a', 'init_b') ORDER BY 1").fetchall()
+        settled = conn.execute("SELECT e.batch_id::text, t.idempotency_key FROM ingest.events e JOIN ledger.transactions t "
+                               "USING (transaction_id) WHERE e.event_id = 'settle_a'").fetchall()
+    assert "before the effective_at of its target" in message and "2024-03-05T09:59:59.999999" in message
+    assert moves == [("init_a", "posted", True), ("init_b", "pending", None)]
+    assert settled == [(report.batch_id, "init_a")]  # the move answers per event, for the recording service too

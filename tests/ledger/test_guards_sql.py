@@ -154,6 +154,19 @@ def test_only_pending_to_posted_or_archived(db, start, to, expected, role):
     assert status == (to if expected is None else start)
 
 
+@pytest.mark.parametrize("to", ["posted", "archived"])
+@pytest.mark.parametrize("role", ["writer", "owner"])
+def test_a_move_is_never_dated_before_the_transactions_effective_at(db, to, role):
+    """Issue 20: a pending transaction of 2024 moved with posted_at 1999 was accepted (I4, LDG04)."""
+    tid = post_raw(db.writer_dsn, "p", status="pending")
+    before = scalar(db.dsn, "SELECT to_jsonb(t) FROM ledger.transactions t WHERE transaction_id = %s", [tid])
+    outcome = attempt(dsn_of(db, role), move_sql(tid, to, T0 - timedelta(days=365 * 25)))
+    assert outcome.sqlstate == "LDG04" and "before its effective_at" in outcome.message, outcome
+    assert scalar(db.dsn, "SELECT to_jsonb(t) FROM ledger.transactions t WHERE transaction_id = %s", [tid]) == before
+    assert attempt(dsn_of(db, role), move_sql(tid, to, T0 - timedelta(microseconds=1))).sqlstate == "LDG04"
+    assert attempt(dsn_of(db, role), move_sql(tid, to, T0)).committed  # at its effective time: fine
+
+
 def test_a_lifecycle_move_carries_the_cache_and_is_audited(db):
     tid = post_raw(db.writer_dsn, "p", legs=[("assets:cash", "debit", 70, "USD"), ("equity:capital", "credit", 70, "USD")],
                    status="pending")
@@ -632,7 +645,7 @@ def _close(db, period: str, starts: str, ends: str, action: str = "close"):
 
 
 def test_nothing_takes_effect_inside_a_closed_period(db):
-    pending_in_march = post_raw(db.writer_dsn, "march-pending", status="pending", effective_at=T0 + timedelta(days=10))
+    pending_in_february = post_raw(db.writer_dsn, "february-pending", status="pending", effective_at=T0 - timedelta(days=20))
     _close(db, "2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z")
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE action = 'period.close' AND target_id = '2024-02'") == 1
 
@@ -646,9 +659,9 @@ def test_nothing_takes_effect_inside_a_closed_period(db):
     assert attempt(db.writer_dsn, *statements).sqlstate == "LDG09"
     post_raw(db.writer_dsn, "march-1st", effective_at=datetime(2024, 3, 1, tzinfo=UTC))
     # a lifecycle move dated inside the period
-    assert attempt(db.writer_dsn, move_sql(pending_in_march, "posted", in_february)).sqlstate == "LDG09"
-    assert attempt(db.writer_dsn, move_sql(pending_in_march, "archived", in_february)).sqlstate == "LDG09"
-    assert scalar(db.dsn, "SELECT status FROM ledger.transactions WHERE transaction_id = %s", [pending_in_march]) == "pending"
+    assert attempt(db.writer_dsn, move_sql(pending_in_february, "posted", in_february)).sqlstate == "LDG09"
+    assert attempt(db.writer_dsn, move_sql(pending_in_february, "archived", in_february)).sqlstate == "LDG09"
+    assert scalar(db.dsn, "SELECT status FROM ledger.transactions WHERE transaction_id = %s", [pending_in_february]) == "pending"
     # the closures themselves are append-only
     assert attempt(db.dsn, "DELETE FROM ledger.period_closures").sqlstate == "LDG02"
     assert attempt(db.writer_dsn, "DELETE FROM ledger.period_closures").sqlstate == PERMISSION_DENIED
@@ -665,7 +678,7 @@ def test_nothing_takes_effect_inside_a_closed_period(db):
     assert scalar(db.dsn, "SELECT db_user FROM ledger.audit_log WHERE action = 'period.reopen' AND target_id = '2024-02'") == \
         scalar(db.dsn, "SELECT session_user")
     post_raw(db.writer_dsn, "late", effective_at=in_february)
-    assert attempt(db.writer_dsn, move_sql(pending_in_march, "posted", in_february)).committed
+    assert attempt(db.writer_dsn, move_sql(pending_in_february, "posted", in_february)).committed
 
 
 def test_the_audit_log_names_who_really_acted_whatever_actor_the_writer_claims(db):

@@ -246,7 +246,7 @@ def test_a_move_is_never_dated_before_the_transactions_effective_at(db):
     ledger.post(transfer("p", "assets:cash", "equity:capital", 10, status="pending", at=T0))
     before = ledger_state(db)
     for to_status in ("posted", "archived"):
-        with pytest.raises(InvalidTransition, match="before that") as refused:
+        with pytest.raises(InvalidTransition, match="before its effective_at") as refused:
             ledger.move("p", to_status, at=T0 - timedelta(microseconds=1))
         assert refused.value.sqlstate == "LDG04"
     assert ledger_state(db) == before

@@ -1,9 +1,8 @@
 -- ledger.move_transaction(...): a lifecycle move pending -> posted/archived in one call (Ledger.move).
 -- Finds the target by idempotency key or id (LDG19 if none); a transition_key already used answers
 -- as a replay (the same move: created = false) or raises LDG16 (another move); refuses anything
--- but a pending target (LDG04) and a move dated before the target's effective_at (LDG04: a
--- posted_at/archived_at earlier than the transaction's own time would make "as of" and "now"
--- disagree -- issue 20). Locks the target's balances and accounts in the global order
+-- but a pending target (LDG04); a move dated before the target's effective_at is refused by the
+-- lifecycle trigger (LDG04), as for every other write path. Locks the target's balances and accounts in the global order
 -- (ledger.lock_balances), then moves it: the lifecycle triggers (transactions_before_update,
 -- transactions_after_update, reject_closed_period_moves) keep I3, I4, I8 and I10 and write the
 -- audit row with p_actor and p_reason, as for any other move.
@@ -64,11 +63,10 @@ BEGIN
                              target.idempotency_key, target.status),
             HINT = CASE WHEN target.status = 'posted' THEN 'Reverse it instead.' ELSE 'An archived transaction is final.' END;
     END IF;
-    IF p_at IS NULL OR p_at < target.effective_at THEN
+    IF p_at IS NULL THEN  -- a move dated before effective_at is refused by transactions_before_update
         RAISE EXCEPTION USING
             ERRCODE = 'LDG04',
-            MESSAGE = format('transaction %L is effective at %s; it cannot move to %s at %s, before that',
-                             target.idempotency_key, target.effective_at, p_to_status, coalesce(p_at::text, 'NULL')),
+            MESSAGE = format('transaction %L cannot move to %s without a time', target.idempotency_key, p_to_status),
             HINT = 'Date the move at or after the transaction''s effective_at.';
     END IF;
 

@@ -1,6 +1,8 @@
 -- ledger.transactions_before_update(): keeps I3 and I4 on UPDATE. A posted or archived transaction
 -- never changes (LDG03, or LDG04 for a status change); a pending one may only move to posted or
--- archived (LDG04), and only its lifecycle columns may change with it: the row is compared, as a
+-- archived (LDG04), never dated before its own effective_at (LDG04: posted_at or archived_at earlier
+-- than the business time of the transaction would count it before it happened), and only its
+-- lifecycle columns may change with it: the row is compared, as a
 -- binary image, with the old row whose lifecycle columns alone are replaced, so every other column
 -- -- including columns added later -- is immutable (LDG03). Stamps status_changed_at and changed_xid
 -- (the watermarks' "moved after").
@@ -19,6 +21,14 @@ BEGIN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG04',
             MESSAGE = format('transaction %s (%s): pending may only move to posted or archived, not %s', OLD.transaction_id, OLD.idempotency_key, NEW.status);
+    END IF;
+    IF coalesce(NEW.posted_at, NEW.archived_at) < OLD.effective_at THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG04',
+            MESSAGE = format('transaction %s (%s) cannot be %s at %s, before its effective_at %s',
+                             OLD.transaction_id, OLD.idempotency_key, NEW.status,
+                             coalesce(NEW.posted_at, NEW.archived_at), OLD.effective_at),
+            HINT = 'Date the move at or after the transaction''s effective_at.';
     END IF;
     NEW.status_changed_at := now();
     NEW.changed_xid := pg_current_xact_id();
