@@ -8,15 +8,18 @@
 --   I10          effective_at is in no closed period (LDG09);
 --   I6           accounts exist (missing ones are created, checked by accounts_valid_on_insert) and
 --                accept the leg's currency (LDG06);
---   I9           the cached balances, then the accounts, are locked in the global order
---                (ledger.lock_balances) by the very statements that change them: each balance by
---                one upsert, in (account_id, currency) order, each account's lock_version by one
---                UPDATE, in account_id order;
+--   I5           the transaction and its entries (same effective_at, same database transaction),
+--                written before any balance is locked, so a hot account's lock is held briefly;
+--   I9, I8       the cached balances, then the accounts, are locked in the global order
+--                (ledger.lock_balances) by the very statements that change them: the balances by
+--                one upsert taking its rows in (account_id, currency) order, then the accounts'
+--                lock_version by one UPDATE whose rows a FOR UPDATE in account_id order has locked;
 --   guards       every leg's lock_version must equal its account's before this transaction
 --                (LDG17, DETAIL: the mismatches as JSON), and every balance condition must hold
 --                after it, computed by ledger.balance_value (LDG18, DETAIL: the failures as JSON);
---   I5, I8       the transaction and its entries (same effective_at, same database transaction),
---                the cache and lock versions, in the same call.
+--                a refusal takes back everything the call wrote.
+-- The read-only checks are one query (the facts they need, gathered once); the writes are five
+-- statements.
 -- Returns the transaction id and status, whether it was created, and per (account, currency) the
 -- balance after it (the four sums, version, normal balance) and the account's lock_version.
 CREATE OR REPLACE FUNCTION ledger.post_transaction(
@@ -58,101 +61,97 @@ CREATE OR REPLACE FUNCTION ledger.post_transaction(
 DECLARE
     legs constant integer := coalesce(cardinality(p_accounts), 0);
     conditions constant integer := coalesce(cardinality(p_condition_legs), 0);
+    facts record;
     ids uuid[];
-    bad record;
-    known record;
-    pair record;
-    bal ledger.balances;
-    account_ids uuid[] := '{}';
-    locked_ids uuid[] := '{}';
-    versions_before bigint[] := '{}';
-    versions_after bigint[] := '{}';
-    version_after bigint;
-    failures jsonb := '[]';
+    pair_ids uuid[];
+    failures jsonb;
     mismatches jsonb;
 BEGIN
-    -- From here on the insert triggers of transactions and entries skip this call's statements:
-    -- it checks and caches its rows itself.
-    PERFORM set_config('subledger.posting_call', 'checked', true);
-    SELECT t.transaction_id, t.status, t.content_hash INTO bad
-      FROM ledger.transactions t WHERE t.idempotency_key = p_idempotency_key;
-    IF FOUND THEN
-        IF bad.content_hash IS DISTINCT FROM p_content_hash THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'LDG16',
-                MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
-                                 p_idempotency_key, bad.transaction_id),
-                HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
-        END IF;
-        transaction_id := bad.transaction_id;
-        status := bad.status;
-        created := false;
-        PERFORM set_config('subledger.posting_call', '', true);
-        RETURN;
-    END IF;
-
-    IF p_status IS NULL OR p_status NOT IN ('posted', 'pending') THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG04',
-            MESSAGE = format('transaction %s is posted as %s', p_idempotency_key, coalesce(p_status, 'NULL')),
-            HINT = 'A new transaction is posted or pending; archive a pending one after posting it.';
-    END IF;
-    IF legs = 0 THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG07',
-            MESSAGE = format('transaction %s (%s) has no entries', p_transaction_id, p_idempotency_key),
-            HINT = 'Give at least two balancing legs.';
-    END IF;
-    IF legs IS DISTINCT FROM cardinality(p_directions) OR legs IS DISTINCT FROM cardinality(p_amounts)
-       OR legs IS DISTINCT FROM cardinality(p_currencies)
-       OR (p_lock_versions IS NOT NULL AND legs <> cardinality(p_lock_versions))
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_balances), 0)
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_ops), 0)
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_amounts), 0)
-       OR EXISTS (SELECT 1 FROM unnest(p_condition_legs) l WHERE l IS NULL OR l NOT BETWEEN 1 AND legs) THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG05',
-            MESSAGE = format('transaction %s: the leg arrays (accounts, directions, amounts, currencies, lock versions) '
-                             'or the condition arrays differ in length, or a condition names no leg', p_idempotency_key),
-            HINT = 'Give one element per leg in each leg array and one per condition in each condition array.';
-    END IF;
-
-    SELECT u.currency, sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) AS net INTO bad
-      FROM unnest(p_directions, p_amounts, p_currencies) AS u(direction, amount, currency)
-     GROUP BY u.currency
-    HAVING sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) <> 0
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG01',
-            MESSAGE = format('transaction %s (%s) does not balance in %s: debits minus credits = %s',
-                             p_transaction_id, p_idempotency_key, bad.currency, bad.net),
-            HINT = 'Per currency, the debit amounts of a transaction must equal its credit amounts.';
-    END IF;
-
-    SELECT c.period INTO bad FROM ledger.closed_periods c
-     WHERE p_effective_at >= c.starts_at AND p_effective_at < c.ends_at LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG09',
-            MESSAGE = format('transaction %s is effective at %s, inside the closed period %s', p_idempotency_key, p_effective_at, bad.period),
-            HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
-    END IF;
-
-    -- The accounts, by code (their id is ledger.account_id_of(code), checked when created).
+    -- What the read-only checks need, in one statement: the transaction stored under this key, the
+    -- closed period effective_at falls in, the first currency that does not balance, a condition
+    -- naming no leg, and the accounts by code (their id is ledger.account_id_of(code), checked when
+    -- created). Read a second time only after creating the accounts used for the first time.
     FOR attempt IN 1..2 LOOP
-        SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
-               min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
-               min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
-                   FILTER (WHERE a.currency <> u.currency) AS wrong_currency
-          INTO known
-          FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
-          LEFT JOIN ledger.accounts a ON a.code = u.code;
-        EXIT WHEN known.missing IS NULL;
+        SELECT stored.transaction_id AS stored_id, stored.status AS stored_status, stored.content_hash AS stored_hash,
+               (SELECT c.period FROM ledger.closed_periods c
+                 WHERE p_effective_at >= c.starts_at AND p_effective_at < c.ends_at LIMIT 1) AS closed_period,
+               unbalanced.currency AS unbalanced_currency, unbalanced.net AS unbalanced_net,
+               EXISTS (SELECT 1 FROM unnest(p_condition_legs) l WHERE l IS NULL OR l NOT BETWEEN 1 AND legs) AS stray_condition,
+               known.ids, known.normals, known.missing, known.wrong_currency
+          INTO facts
+          FROM (SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
+                       min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
+                       min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
+                           FILTER (WHERE a.currency <> u.currency) AS wrong_currency
+                  FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
+                  LEFT JOIN ledger.accounts a ON a.code = u.code) known
+          LEFT JOIN ledger.transactions stored ON stored.idempotency_key = p_idempotency_key
+          LEFT JOIN LATERAL (
+                SELECT u.currency, sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) AS net
+                  FROM unnest(p_directions, p_amounts, p_currencies) AS u(direction, amount, currency)
+                 GROUP BY u.currency
+                HAVING sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) <> 0
+                 LIMIT 1) unbalanced ON true;
+
+        IF attempt = 1 THEN
+            IF facts.stored_id IS NOT NULL THEN
+                IF facts.stored_hash IS DISTINCT FROM p_content_hash THEN
+                    RAISE EXCEPTION USING
+                        ERRCODE = 'LDG16',
+                        MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
+                                         p_idempotency_key, facts.stored_id),
+                        HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
+                END IF;
+                transaction_id := facts.stored_id;
+                status := facts.stored_status;
+                created := false;
+                RETURN;
+            END IF;
+            IF p_status IS NULL OR p_status NOT IN ('posted', 'pending') THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG04',
+                    MESSAGE = format('transaction %s is posted as %s', p_idempotency_key, coalesce(p_status, 'NULL')),
+                    HINT = 'A new transaction is posted or pending; archive a pending one after posting it.';
+            END IF;
+            IF legs = 0 THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG07',
+                    MESSAGE = format('transaction %s (%s) has no entries', p_transaction_id, p_idempotency_key),
+                    HINT = 'Give at least two balancing legs.';
+            END IF;
+            IF legs IS DISTINCT FROM cardinality(p_directions) OR legs IS DISTINCT FROM cardinality(p_amounts)
+               OR legs IS DISTINCT FROM cardinality(p_currencies)
+               OR (p_lock_versions IS NOT NULL AND legs <> cardinality(p_lock_versions))
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_balances), 0)
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_ops), 0)
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_amounts), 0)
+               OR facts.stray_condition THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG05',
+                    MESSAGE = format('transaction %s: the leg arrays (accounts, directions, amounts, currencies, lock versions) '
+                                     'or the condition arrays differ in length, or a condition names no leg', p_idempotency_key),
+                    HINT = 'Give one element per leg in each leg array and one per condition in each condition array.';
+            END IF;
+            IF facts.unbalanced_currency IS NOT NULL THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG01',
+                    MESSAGE = format('transaction %s (%s) does not balance in %s: debits minus credits = %s',
+                                     p_transaction_id, p_idempotency_key, facts.unbalanced_currency, facts.unbalanced_net),
+                    HINT = 'Per currency, the debit amounts of a transaction must equal its credit amounts.';
+            END IF;
+            IF facts.closed_period IS NOT NULL THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG09',
+                    MESSAGE = format('transaction %s is effective at %s, inside the closed period %s', p_idempotency_key,
+                                     p_effective_at, facts.closed_period),
+                    HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
+            END IF;
+        END IF;
+        EXIT WHEN facts.missing IS NULL;
         IF attempt = 2 THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'LDG06',
-                MESSAGE = format('account %s does not exist', known.missing),
+                MESSAGE = format('account %s does not exist', facts.missing),
                 HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
         END IF;
         -- First use of an account: created as Ledger.post always did (ensure_accounts), checked by
@@ -164,107 +163,21 @@ BEGIN
          ORDER BY 1
         ON CONFLICT DO NOTHING;
     END LOOP;
-    IF known.wrong_currency IS NOT NULL THEN
+    IF facts.wrong_currency IS NOT NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG06',
-            MESSAGE = known.wrong_currency,
+            MESSAGE = facts.wrong_currency,
             HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
     END IF;
-    ids := known.ids;
+    ids := facts.ids;
 
-    -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
-    -- the legs on each read from the locked row.
-    FOR pair IN
-        SELECT u.id, u.currency, u.code, u.normal_balance,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
-               count(*) AS entries
-          FROM unnest(ids, p_accounts, known.normals, p_directions, p_amounts, p_currencies)
-               AS u(id, code, normal_balance, direction, amount, currency)
-         GROUP BY u.id, u.currency, u.code, u.normal_balance
-         ORDER BY u.id, u.currency
-    LOOP
-        UPDATE ledger.balances b
-           SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
-               pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
-               version = b.version + pair.entries, updated_at = now()
-         WHERE b.account_id = pair.id AND b.currency = pair.currency
-        RETURNING b.* INTO bal;
-        IF NOT FOUND THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
-            INSERT INTO ledger.balances AS b
-                   (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
-            VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
-            ON CONFLICT (account_id, currency) DO UPDATE SET
-                   posted_debits = b.posted_debits + excluded.posted_debits,
-                   posted_credits = b.posted_credits + excluded.posted_credits,
-                   pending_debits = b.pending_debits + excluded.pending_debits,
-                   pending_credits = b.pending_credits + excluded.pending_credits,
-                   version = b.version + excluded.version,
-                   updated_at = now()
-            RETURNING b.* INTO bal;
-        END IF;
-        account_ids := account_ids || pair.id;
-        account_codes := account_codes || pair.code;
-        currencies := currencies || pair.currency;
-        normal_balances := normal_balances || pair.normal_balance;
-        posted_debits := posted_debits || bal.posted_debits;
-        posted_credits := posted_credits || bal.posted_credits;
-        pending_debits := pending_debits || bal.pending_debits;
-        pending_credits := pending_credits || bal.pending_credits;
-        versions := versions || bal.version;
-        IF conditions > 0 THEN
-            failures := failures || coalesce((
-                SELECT jsonb_agg(jsonb_build_object('n', c.n, 'account', pair.code, 'currency', pair.currency,
-                                                    'balance', c.balance, 'op', c.op, 'bound', c.amount, 'actual', v.value))
-                  FROM unnest(p_condition_legs, p_condition_balances, p_condition_ops, p_condition_amounts)
-                       WITH ORDINALITY AS c(leg, balance, op, amount, n)
-                 CROSS JOIN LATERAL (SELECT ledger.balance_value(c.balance, pair.normal_balance, bal.posted_debits,
-                                                                 bal.posted_credits, bal.pending_debits, bal.pending_credits) AS value) v
-                 WHERE ids[c.leg] = pair.id AND p_currencies[c.leg] = pair.currency
-                   AND (CASE c.op WHEN 'gte' THEN v.value >= c.amount WHEN 'lte' THEN v.value <= c.amount
-                                  WHEN 'eq' THEN v.value = c.amount END) IS NOT TRUE), '[]');
-        END IF;
-    END LOOP;
-
-    -- Then the accounts, in account_id order: lock_version grows by one per entry.
-    FOR pair IN SELECT u.id, count(*) AS entries FROM unnest(ids) AS u(id) GROUP BY u.id ORDER BY u.id LOOP
-        UPDATE ledger.accounts a SET lock_version = a.lock_version + pair.entries
-         WHERE a.account_id = pair.id
-        RETURNING a.lock_version INTO version_after;
-        locked_ids := locked_ids || pair.id;
-        versions_before := versions_before || (version_after - pair.entries);
-        versions_after := versions_after || version_after;
-    END LOOP;
-    lock_versions := ARRAY(SELECT v.after FROM unnest(account_ids) WITH ORDINALITY AS r(id, n)
-                             JOIN unnest(locked_ids, versions_after) AS v(id, after) ON v.id = r.id ORDER BY r.n);
-
-    IF p_lock_versions IS NOT NULL THEN
-        SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n], 'actual', v.before)
-                         ORDER BY l.n) INTO mismatches
-          FROM generate_subscripts(p_accounts, 1) AS l(n)
-          JOIN unnest(locked_ids, versions_before) AS v(id, before) ON v.id = ids[l.n]
-         WHERE p_lock_versions[l.n] IS NOT NULL AND p_lock_versions[l.n] <> v.before;
-        IF mismatches IS NOT NULL THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'LDG17',
-                MESSAGE = format('transaction %s: a leg''s lock_version is stale', p_idempotency_key),
-                DETAIL = mismatches::text,
-                HINT = 'Re-read the account (its balance and lock_version) and retry with the current version.';
-        END IF;
-    END IF;
-    IF failures <> '[]' THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG18',
-            MESSAGE = format('transaction %s: a balance condition would not hold', p_idempotency_key),
-            DETAIL = (SELECT jsonb_agg(f - 'n' ORDER BY (f ->> 'n')::bigint) FROM jsonb_array_elements(failures) f)::text,
-            HINT = 'Nothing was written; retry when the balance allows it or change the amount.';
-    END IF;
-
-    -- The rows, which the insert triggers skip: everything they check was checked above. The
-    -- month's entries partition is made here, since transactions_after_insert, which makes it for
-    -- every other path, skips these rows (a lookup when it exists, the usual case).
+    -- The rows, which the insert triggers skip (the flag, ledger.accepted_by_posting_call):
+    -- everything they check is checked here. Written before the balances are locked, so that a
+    -- hot account's lock is held for as short a time as possible; a refusal below (LDG17, LDG18)
+    -- takes them back with everything else. The month's entries partition is made here, since
+    -- transactions_after_insert, which makes it for every other path, skips these rows (a lookup
+    -- when it exists, the usual case).
+    PERFORM set_config('subledger.posting_call', 'checked', true);
     PERFORM ledger.ensure_entry_partitions(date_trunc('month', p_effective_at, 'UTC'), date_trunc('month', p_effective_at, 'UTC'));
     INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at, reference,
                                      source_event_id, source_event_type, batch_id, content_hash, description,
@@ -275,11 +188,95 @@ BEGIN
     INSERT INTO ledger.entries (transaction_id, entry_no, account_id, direction, amount, currency, effective_at)
     SELECT p_transaction_id, u.n - 1, u.id, u.direction, u.amount, u.currency, p_effective_at
       FROM unnest(ids, p_directions, p_amounts, p_currencies) WITH ORDINALITY AS u(id, direction, amount, currency, n);
-
-    -- Cleared on the way out: the owner's next statements in this database transaction fire
-    -- every trigger again. (A refusal needs no clearing: the (sub)transaction that aborts takes
-    -- the setting with it.)
+    -- Cleared at once: the owner's next statements in this database transaction fire every
+    -- trigger again. (A refusal needs no clearing: the (sub)transaction that aborts takes the
+    -- setting with it.)
     PERFORM set_config('subledger.posting_call', '', true);
+
+    -- The cached balances, locked and changed by one upsert that takes them in (account_id,
+    -- currency) order (an INSERT takes its rows in the order of its SELECT); the conditions of the
+    -- legs on each read from the row it returns, while the lock is held.
+    WITH pairs AS (
+        SELECT u.id, u.currency, u.code, u.normal_balance,
+               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
+               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
+               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
+               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
+               count(*) AS entries
+          FROM unnest(ids, p_accounts, facts.normals, p_directions, p_amounts, p_currencies)
+               AS u(id, code, normal_balance, direction, amount, currency)
+         GROUP BY u.id, u.currency, u.code, u.normal_balance
+    ), changed AS (
+        INSERT INTO ledger.balances AS b
+               (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
+        SELECT p.id, p.currency, p.pd, p.pc, p.qd, p.qc, p.entries FROM pairs p ORDER BY p.id, p.currency
+        ON CONFLICT (account_id, currency) DO UPDATE SET
+               posted_debits = b.posted_debits + excluded.posted_debits,
+               posted_credits = b.posted_credits + excluded.posted_credits,
+               pending_debits = b.pending_debits + excluded.pending_debits,
+               pending_credits = b.pending_credits + excluded.pending_credits,
+               version = b.version + excluded.version,
+               updated_at = now()
+        RETURNING b.*
+    )
+    SELECT array_agg(p.id ORDER BY p.id, p.currency), array_agg(p.code ORDER BY p.id, p.currency),
+           array_agg(p.currency ORDER BY p.id, p.currency), array_agg(p.normal_balance ORDER BY p.id, p.currency),
+           array_agg(c.posted_debits ORDER BY p.id, p.currency), array_agg(c.posted_credits ORDER BY p.id, p.currency),
+           array_agg(c.pending_debits ORDER BY p.id, p.currency), array_agg(c.pending_credits ORDER BY p.id, p.currency),
+           array_agg(c.version ORDER BY p.id, p.currency),
+           CASE WHEN conditions > 0 THEN (
+               SELECT jsonb_agg(jsonb_build_object('account', cp.code, 'currency', cp.currency, 'balance', k.balance,
+                                                   'op', k.op, 'bound', k.amount, 'actual', v.value) ORDER BY k.n)
+                 FROM unnest(p_condition_legs, p_condition_balances, p_condition_ops, p_condition_amounts)
+                      WITH ORDINALITY AS k(leg, balance, op, amount, n)
+                 JOIN pairs cp ON cp.id = ids[k.leg] AND cp.currency = p_currencies[k.leg]
+                 JOIN changed cb ON cb.account_id = cp.id AND cb.currency = cp.currency
+                CROSS JOIN LATERAL (SELECT ledger.balance_value(k.balance, cp.normal_balance, cb.posted_debits,
+                                                                cb.posted_credits, cb.pending_debits, cb.pending_credits) AS value) v
+                WHERE (CASE k.op WHEN 'gte' THEN v.value >= k.amount WHEN 'lte' THEN v.value <= k.amount
+                                 WHEN 'eq' THEN v.value = k.amount END) IS NOT TRUE) END
+      INTO pair_ids, account_codes, currencies, normal_balances, posted_debits, posted_credits, pending_debits,
+           pending_credits, versions, failures
+      FROM pairs p JOIN changed c ON c.account_id = p.id AND c.currency = p.currency;
+
+    -- Then the accounts, locked in account_id order (the CTE's FOR UPDATE) and bumped by one
+    -- statement: lock_version grows by one per entry. Each leg's expected version is compared
+    -- with the account's version before this transaction.
+    WITH counts AS (
+        SELECT u.id, count(*) AS entries FROM unnest(ids) AS u(id) GROUP BY u.id
+    ), locked AS (
+        SELECT a.account_id FROM ledger.accounts a WHERE a.account_id = ANY (ids) ORDER BY a.account_id FOR UPDATE
+    ), bumped AS (
+        UPDATE ledger.accounts a SET lock_version = a.lock_version + n.entries
+          FROM counts n JOIN locked l ON l.account_id = n.id
+         WHERE a.account_id = n.id
+        RETURNING a.account_id, a.lock_version AS after, a.lock_version - n.entries AS before
+    )
+    SELECT ARRAY(SELECT v.after FROM unnest(pair_ids) WITH ORDINALITY AS r(id, n) JOIN bumped v ON v.account_id = r.id
+                  ORDER BY r.n),
+           CASE WHEN p_lock_versions IS NOT NULL THEN (
+               SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n],
+                                                   'actual', v.before) ORDER BY l.n)
+                 FROM generate_subscripts(p_accounts, 1) AS l(n)
+                 JOIN bumped v ON v.account_id = ids[l.n]
+                WHERE p_lock_versions[l.n] IS NOT NULL AND p_lock_versions[l.n] <> v.before) END
+      INTO lock_versions, mismatches;
+
+    IF mismatches IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG17',
+            MESSAGE = format('transaction %s: a leg''s lock_version is stale', p_idempotency_key),
+            DETAIL = mismatches::text,
+            HINT = 'Re-read the account (its balance and lock_version) and retry with the current version.';
+    END IF;
+    IF failures IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'LDG18',
+            MESSAGE = format('transaction %s: a balance condition would not hold', p_idempotency_key),
+            DETAIL = failures::text,
+            HINT = 'Nothing was written; retry when the balance allows it or change the amount.';
+    END IF;
+
     transaction_id := p_transaction_id;
     status := p_status;
     created := true;
