@@ -1,14 +1,16 @@
-"""Posting one transaction at a time: post, move a pending one, reverse a posted one.
+"""Posting one transaction at a time (or several per call): post, move a pending one, reverse a posted one.
 
 Each operation is one call of a SECURITY DEFINER function in one round trip (``Ledger.post`` ->
 ``ledger.post_transaction``, ``Ledger.move`` -> ``ledger.move_transaction``, ``Ledger.reverse`` ->
-``ledger.reverse_transaction``; ``sql/schema/functions/``), one database transaction that either
-writes everything it promises (the transaction, its entries, the cached balances, lock versions
-and audit rows) or nothing. The function locks the cached balances and accounts it touches in the
-global order (``ledger.lock_balances``), so balance conditions and ``lock_version`` checks read a
-state no concurrent writer can change until commit (invariant I9, proved by
-``tests/ledger/test_concurrency.py``). The calls are prepared statements whose text is read once,
-and a posting builds no frame: the single-post path costs the client a few dozen microseconds.
+``ledger.reverse_transaction``, ``Ledger.post_many`` -> ``ledger.post_many``, which runs
+``post_transaction`` once per posting; ``sql/schema/functions/``), one database transaction that
+either writes everything it promises (the transaction, its entries, the cached balances, lock
+versions and audit rows) or nothing (``post_many``: per posting). The function locks the cached
+balances and accounts it touches in the global order (``ledger.lock_balances``), so balance
+conditions and ``lock_version`` checks read a state no concurrent writer can change until commit
+(invariant I9, proved by ``tests/ledger/test_concurrency.py``). The calls are prepared statements
+whose text is read once, and a posting builds no frame: the single-post path costs the client a
+few dozen microseconds.
 """
 
 from __future__ import annotations
