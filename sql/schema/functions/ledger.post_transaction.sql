@@ -11,15 +11,15 @@
 --   I5           the transaction and its entries (same effective_at, same database transaction),
 --                written before any balance is locked, so a hot account's lock is held briefly;
 --   I9, I8       the cached balances, then the accounts, are locked in the global order
---                (ledger.lock_balances) by the very statements that change them: the balances by
---                one upsert taking its rows in (account_id, currency) order, then the accounts'
---                lock_version by one UPDATE whose rows a FOR UPDATE in account_id order has locked;
+--                (ledger.lock_balances) by the very statements that change them: each balance by
+--                one upsert, in (account_id, currency) order, each account's lock_version by one
+--                UPDATE, in account_id order;
 --   guards       every leg's lock_version must equal its account's before this transaction
 --                (LDG17, DETAIL: the mismatches as JSON), and every balance condition must hold
 --                after it, computed by ledger.balance_value (LDG18, DETAIL: the failures as JSON);
 --                a refusal takes back everything the call wrote.
--- The read-only checks are one query (the facts they need, gathered once); the writes are five
--- statements.
+-- The read-only checks are one query (the facts they need, gathered once). (One statement for all
+-- the balances and one for all the accounts measured slower than these per-row UPDATEs.)
 -- Returns the transaction id and status, whether it was created, and per (account, currency) the
 -- balance after it (the four sums, version, normal balance) and the account's lock_version.
 CREATE OR REPLACE FUNCTION ledger.post_transaction(
@@ -63,8 +63,14 @@ DECLARE
     conditions constant integer := coalesce(cardinality(p_condition_legs), 0);
     facts record;
     ids uuid[];
-    pair_ids uuid[];
-    failures jsonb;
+    pair record;
+    bal ledger.balances;
+    account_ids uuid[] := '{}';
+    locked_ids uuid[] := '{}';
+    versions_before bigint[] := '{}';
+    versions_after bigint[] := '{}';
+    version_after bigint;
+    failures jsonb := '[]';
     mismatches jsonb;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
@@ -193,10 +199,9 @@ BEGIN
     -- setting with it.)
     PERFORM set_config('subledger.posting_call', '', true);
 
-    -- The cached balances, locked and changed by one upsert that takes them in (account_id,
-    -- currency) order (an INSERT takes its rows in the order of its SELECT); the conditions of the
-    -- legs on each read from the row it returns, while the lock is held.
-    WITH pairs AS (
+    -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
+    -- the legs on each read from the locked row.
+    FOR pair IN
         SELECT u.id, u.currency, u.code, u.normal_balance,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
@@ -206,74 +211,81 @@ BEGIN
           FROM unnest(ids, p_accounts, facts.normals, p_directions, p_amounts, p_currencies)
                AS u(id, code, normal_balance, direction, amount, currency)
          GROUP BY u.id, u.currency, u.code, u.normal_balance
-    ), changed AS (
-        INSERT INTO ledger.balances AS b
-               (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
-        SELECT p.id, p.currency, p.pd, p.pc, p.qd, p.qc, p.entries FROM pairs p ORDER BY p.id, p.currency
-        ON CONFLICT (account_id, currency) DO UPDATE SET
-               posted_debits = b.posted_debits + excluded.posted_debits,
-               posted_credits = b.posted_credits + excluded.posted_credits,
-               pending_debits = b.pending_debits + excluded.pending_debits,
-               pending_credits = b.pending_credits + excluded.pending_credits,
-               version = b.version + excluded.version,
-               updated_at = now()
-        RETURNING b.*
-    )
-    SELECT array_agg(p.id ORDER BY p.id, p.currency), array_agg(p.code ORDER BY p.id, p.currency),
-           array_agg(p.currency ORDER BY p.id, p.currency), array_agg(p.normal_balance ORDER BY p.id, p.currency),
-           array_agg(c.posted_debits ORDER BY p.id, p.currency), array_agg(c.posted_credits ORDER BY p.id, p.currency),
-           array_agg(c.pending_debits ORDER BY p.id, p.currency), array_agg(c.pending_credits ORDER BY p.id, p.currency),
-           array_agg(c.version ORDER BY p.id, p.currency),
-           CASE WHEN conditions > 0 THEN (
-               SELECT jsonb_agg(jsonb_build_object('account', cp.code, 'currency', cp.currency, 'balance', k.balance,
-                                                   'op', k.op, 'bound', k.amount, 'actual', v.value) ORDER BY k.n)
-                 FROM unnest(p_condition_legs, p_condition_balances, p_condition_ops, p_condition_amounts)
-                      WITH ORDINALITY AS k(leg, balance, op, amount, n)
-                 JOIN pairs cp ON cp.id = ids[k.leg] AND cp.currency = p_currencies[k.leg]
-                 JOIN changed cb ON cb.account_id = cp.id AND cb.currency = cp.currency
-                CROSS JOIN LATERAL (SELECT ledger.balance_value(k.balance, cp.normal_balance, cb.posted_debits,
-                                                                cb.posted_credits, cb.pending_debits, cb.pending_credits) AS value) v
-                WHERE (CASE k.op WHEN 'gte' THEN v.value >= k.amount WHEN 'lte' THEN v.value <= k.amount
-                                 WHEN 'eq' THEN v.value = k.amount END) IS NOT TRUE) END
-      INTO pair_ids, account_codes, currencies, normal_balances, posted_debits, posted_credits, pending_debits,
-           pending_credits, versions, failures
-      FROM pairs p JOIN changed c ON c.account_id = p.id AND c.currency = p.currency;
+         ORDER BY u.id, u.currency
+    LOOP
+        UPDATE ledger.balances b
+           SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
+               pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
+               version = b.version + pair.entries, updated_at = now()
+         WHERE b.account_id = pair.id AND b.currency = pair.currency
+        RETURNING b.* INTO bal;
+        IF NOT FOUND THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
+            INSERT INTO ledger.balances AS b
+                   (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
+            VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
+            ON CONFLICT (account_id, currency) DO UPDATE SET
+                   posted_debits = b.posted_debits + excluded.posted_debits,
+                   posted_credits = b.posted_credits + excluded.posted_credits,
+                   pending_debits = b.pending_debits + excluded.pending_debits,
+                   pending_credits = b.pending_credits + excluded.pending_credits,
+                   version = b.version + excluded.version,
+                   updated_at = now()
+            RETURNING b.* INTO bal;
+        END IF;
+        account_ids := account_ids || pair.id;
+        account_codes := account_codes || pair.code;
+        currencies := currencies || pair.currency;
+        normal_balances := normal_balances || pair.normal_balance;
+        posted_debits := posted_debits || bal.posted_debits;
+        posted_credits := posted_credits || bal.posted_credits;
+        pending_debits := pending_debits || bal.pending_debits;
+        pending_credits := pending_credits || bal.pending_credits;
+        versions := versions || bal.version;
+        IF conditions > 0 THEN
+            failures := failures || coalesce((
+                SELECT jsonb_agg(jsonb_build_object('n', c.n, 'account', pair.code, 'currency', pair.currency,
+                                                    'balance', c.balance, 'op', c.op, 'bound', c.amount, 'actual', v.value))
+                  FROM unnest(p_condition_legs, p_condition_balances, p_condition_ops, p_condition_amounts)
+                       WITH ORDINALITY AS c(leg, balance, op, amount, n)
+                 CROSS JOIN LATERAL (SELECT ledger.balance_value(c.balance, pair.normal_balance, bal.posted_debits,
+                                                                 bal.posted_credits, bal.pending_debits, bal.pending_credits) AS value) v
+                 WHERE ids[c.leg] = pair.id AND p_currencies[c.leg] = pair.currency
+                   AND (CASE c.op WHEN 'gte' THEN v.value >= c.amount WHEN 'lte' THEN v.value <= c.amount
+                                  WHEN 'eq' THEN v.value = c.amount END) IS NOT TRUE), '[]');
+        END IF;
+    END LOOP;
 
-    -- Then the accounts, locked in account_id order (the CTE's FOR UPDATE) and bumped by one
-    -- statement: lock_version grows by one per entry. Each leg's expected version is compared
-    -- with the account's version before this transaction.
-    WITH counts AS (
-        SELECT u.id, count(*) AS entries FROM unnest(ids) AS u(id) GROUP BY u.id
-    ), locked AS (
-        SELECT a.account_id FROM ledger.accounts a WHERE a.account_id = ANY (ids) ORDER BY a.account_id FOR UPDATE
-    ), bumped AS (
-        UPDATE ledger.accounts a SET lock_version = a.lock_version + n.entries
-          FROM counts n JOIN locked l ON l.account_id = n.id
-         WHERE a.account_id = n.id
-        RETURNING a.account_id, a.lock_version AS after, a.lock_version - n.entries AS before
-    )
-    SELECT ARRAY(SELECT v.after FROM unnest(pair_ids) WITH ORDINALITY AS r(id, n) JOIN bumped v ON v.account_id = r.id
-                  ORDER BY r.n),
-           CASE WHEN p_lock_versions IS NOT NULL THEN (
-               SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n],
-                                                   'actual', v.before) ORDER BY l.n)
-                 FROM generate_subscripts(p_accounts, 1) AS l(n)
-                 JOIN bumped v ON v.account_id = ids[l.n]
-                WHERE p_lock_versions[l.n] IS NOT NULL AND p_lock_versions[l.n] <> v.before) END
-      INTO lock_versions, mismatches;
+    -- Then the accounts, in account_id order: lock_version grows by one per entry.
+    FOR pair IN SELECT u.id, count(*) AS entries FROM unnest(ids) AS u(id) GROUP BY u.id ORDER BY u.id LOOP
+        UPDATE ledger.accounts a SET lock_version = a.lock_version + pair.entries
+         WHERE a.account_id = pair.id
+        RETURNING a.lock_version INTO version_after;
+        locked_ids := locked_ids || pair.id;
+        versions_before := versions_before || (version_after - pair.entries);
+        versions_after := versions_after || version_after;
+    END LOOP;
+    lock_versions := ARRAY(SELECT v.after FROM unnest(account_ids) WITH ORDINALITY AS r(id, n)
+                             JOIN unnest(locked_ids, versions_after) AS v(id, after) ON v.id = r.id ORDER BY r.n);
 
-    IF mismatches IS NOT NULL THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG17',
-            MESSAGE = format('transaction %s: a leg''s lock_version is stale', p_idempotency_key),
-            DETAIL = mismatches::text,
-            HINT = 'Re-read the account (its balance and lock_version) and retry with the current version.';
+    IF p_lock_versions IS NOT NULL THEN
+        SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n], 'actual', v.before)
+                         ORDER BY l.n) INTO mismatches
+          FROM generate_subscripts(p_accounts, 1) AS l(n)
+          JOIN unnest(locked_ids, versions_before) AS v(id, before) ON v.id = ids[l.n]
+         WHERE p_lock_versions[l.n] IS NOT NULL AND p_lock_versions[l.n] <> v.before;
+        IF mismatches IS NOT NULL THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'LDG17',
+                MESSAGE = format('transaction %s: a leg''s lock_version is stale', p_idempotency_key),
+                DETAIL = mismatches::text,
+                HINT = 'Re-read the account (its balance and lock_version) and retry with the current version.';
+        END IF;
     END IF;
-    IF failures IS NOT NULL THEN
+    IF failures <> '[]' THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG18',
             MESSAGE = format('transaction %s: a balance condition would not hold', p_idempotency_key),
-            DETAIL = failures::text,
+            DETAIL = (SELECT jsonb_agg(f - 'n' ORDER BY (f ->> 'n')::bigint) FROM jsonb_array_elements(failures) f)::text,
             HINT = 'Nothing was written; retry when the balance allows it or change the amount.';
     END IF;
 
