@@ -173,17 +173,18 @@ class Ledger:
 
         For many postings to one hot account (roadmap 4.1): one at a time, the account's balance
         row stays locked until each commit is flushed, so it takes one posting per flush; here the
-        postings of a call share one lock wait and one flush (``ledger.post_many``). A posting's
-        balances are its accounts' right after it, the ones before it in the call included.
+        postings of a call share one lock wait and one flush (``ledger.post_many``; what that gives
+        under concurrency: bench/README.md). A posting's balances are its accounts' right after
+        it, the ones before it in the call included.
         A transaction that cannot be built (e.g. an unknown account type) raises before anything
         is written; a deadlock or serialization failure runs the whole call again.
         """
+        params = [_json_params(self._post_params(tx, batch_id)) for tx in txs]  # raises before any call
         outcomes: list[PostedTransaction | LedgerError] = []
         for start in range(0, len(txs), MAX_BATCH):
-            chunk = txs[start:start + MAX_BATCH]
-            postings = Jsonb([_json_params(self._post_params(tx, batch_id)) for tx in chunk])
+            postings = Jsonb(params[start:start + MAX_BATCH])
             rows = self._retrying(lambda postings=postings: self._call(_POST_MANY_SQL, {"postings": postings}), ())
-            for tx, row in zip(chunk, rows, strict=True):
+            for tx, row in zip(txs[start:start + MAX_BATCH], rows, strict=True):
                 sqlstate, message, detail, hint = row[-4:]
                 if sqlstate is None:
                     outcomes.append(_posted(tx, row[1:-4]))
