@@ -128,7 +128,7 @@ def test_concurrent_batches_on_one_hot_account_never_take_it_below_zero_and_lose
 
 def test_an_unmapped_refusal_keeps_the_databases_words(ledger_db):
     ledger = open_ledger(ledger_db.writer_dsn)
-    outcome, = ledger.post_many([transfer("big", "assets:cash", "revenue:sales", 2**63 - 1),])
+    outcome, = ledger.post_many([transfer("big", "assets:cash", "revenue:sales", 2**63 - 1)])
     assert isinstance(outcome, PostedTransaction)
     overflow, = ledger.post_many([transfer("bigger", "assets:cash", "revenue:sales", 2**63 - 1)])
     assert type(overflow) is LedgerError and overflow.sqlstate == "22003"
