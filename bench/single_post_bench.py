@@ -15,7 +15,11 @@ subledger's are each one round trip):
 * ``spread``     -- both legs on random accounts among ``--accounts`` (1,000);
 * ``hot``        -- every transfer takes from one hot account (funded first), to a random one;
 * ``hot+cond``   -- the same with a balance condition on the hot account: subledger's leg
-  condition ``available >= 0``, pgledger's account created with ``allow_negative_balance = false``.
+  condition ``available >= 0``, pgledger's account created with ``allow_negative_balance = false``;
+* ``hot/batch``, ``hot+cond/batch`` -- the same postings, subledger's writers sending them
+  ``--batch`` at a time with ``Ledger.post_many`` (one call and one commit per batch, an outcome
+  per posting; roadmap 4.1), pgledger's still one ``pgledger_create_transfer`` per transfer: it has
+  no call for several transfers with one outcome each, so the peer's own API is the comparison.
 
 Per cell (accounts x writers) and round the two systems run one after the other (the order flips
 every round), each for ``--seconds``. Printed per cell: postings/s of each (median of the rounds
@@ -105,8 +109,10 @@ def prepare_subledger(writer_dsn: str, accounts: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # writers (one process each)
 # ---------------------------------------------------------------------------------------------
-def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, seconds: float, barrier) -> dict:
+def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, batch: int, seconds: float,
+                    barrier) -> dict:
     rng = random.Random(worker)
+    mode = mode.removesuffix("/batch")  # pgledger posts one transfer per call (module docs)
     hot = ids["hot_guarded"] if mode == "hot+cond" else ids["hot"]
     query = "SELECT id FROM pgledger_create_transfer(%s, %s, %s)"
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -128,14 +134,16 @@ def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, 
                 "backend_cpu": backend_cpu_seconds(pid) - backend}
 
 
-def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, seconds: float, barrier) -> dict:
+def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, batch: int, seconds: float,
+                     barrier) -> dict:
     from ledger_pipelines.accounting.accounts import validate_account_code
-    from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction
+    from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction, PostedTransaction
     from ledger_pipelines.ledger.posting import Ledger
 
     rng = random.Random(worker)
     for code in ["assets:hot"] + [spread_code(i) for i in range(accounts)]:
         validate_account_code(code)  # memoised per process: a long-running writer has seen its codes
+    batched, mode = mode.endswith("/batch"), mode.removesuffix("/batch")
     guard = (Condition("available", "gte", 0),) if mode == "hot+cond" else ()
     with psycopg.connect(dsn) as conn:
         ledger = Ledger(conn, actor=f"bench-{worker}")
@@ -145,6 +153,7 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
         barrier.wait()
         cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
         deadline, done = start + seconds, 0
+        pending: list[NewTransaction] = []
         while time.perf_counter() < deadline:
             amount = rng.randint(1, 1000)
             if mode == "spread":
@@ -153,8 +162,17 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
             else:
                 legs = (Leg(spread_code(rng.randrange(accounts)), "debit", amount, "USD"),
                         Leg("assets:hot", "credit", amount, "USD", guard))
-            ledger.post(NewTransaction(f"s-{uuid.uuid4()}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6))))
-            done += 1
+            tx = NewTransaction(f"s-{uuid.uuid4()}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6)))
+            if not batched:
+                ledger.post(tx)
+                done += 1
+                continue
+            pending.append(tx)
+            if len(pending) == batch:
+                outcomes = ledger.post_many(pending)
+                assert all(isinstance(o, PostedTransaction) and o.created for o in outcomes), outcomes
+                done += len(pending)
+                pending = []
         return {"postings": done, "seconds": time.perf_counter() - start, "client_cpu": time.process_time() - cpu,
                 "backend_cpu": backend_cpu_seconds(pid) - backend}
 
@@ -172,11 +190,12 @@ def rollbacks(superuser_dsn: str, database: str) -> int:
 
 
 def run(pool, manager, superuser_dsn: str, system: str, dsn: str, ids: dict, accounts: int, mode: str, writers: int,
-        seconds: float) -> dict:
+        batch: int, seconds: float) -> dict:
     database = system
     barrier = manager.Barrier(writers)
     before = rollbacks(superuser_dsn, database)
-    jobs = [pool.apply_async(WRITERS[system], (dsn, ids, w, accounts, mode, seconds, barrier)) for w in range(writers)]
+    jobs = [pool.apply_async(WRITERS[system], (dsn, ids, w, accounts, mode, batch, seconds, barrier))
+            for w in range(writers)]
     samples: list[int] = []
     stop = threading.Event()
 
@@ -229,13 +248,14 @@ def summarize(runs: list[dict]) -> list[dict]:
     return out
 
 
-def print_table(cells: list[dict]) -> None:
+def print_table(cells: list[dict], batch: int) -> None:
     print("\nSingle postings, subledger Ledger.post vs pgledger pgledger_create_transfer (medians of the rounds; "
-          "ratio = subledger/pgledger per round)")
-    print(f"{'accounts':<9}{'writers':>8}{'pgledger/s':>12}{'subledger/s':>13}{'ratio':>7}{'(min-max)':>13}"
+          f"ratio = subledger/pgledger per round; /batch: subledger's Ledger.post_many of {batch} postings per call, "
+          "pgledger one transfer per call, its own API)")
+    print(f"{'accounts':<15}{'writers':>8}{'pgledger/s':>12}{'subledger/s':>13}{'ratio':>7}{'(min-max)':>13}"
           f"{'cpu ms/post pg c|b':>21}{'sub c|b':>13}{'waits pg|sub':>14}{'rollbacks':>11}")
     for c in cells:
-        print(f"{c['accounts']:<9}{c['writers']:>8}{c['pgledger_per_second']:>12,.0f}{c['subledger_per_second']:>13,.0f}"
+        print(f"{c['accounts']:<15}{c['writers']:>8}{c['pgledger_per_second']:>12,.0f}{c['subledger_per_second']:>13,.0f}"
               f"{c['ratio']:>7.2f}{c['ratio_min']:>7.2f}-{c['ratio_max']:<5.2f}"
               f"{c['pgledger_cpu_ms'][0]:>12.2f}|{c['pgledger_cpu_ms'][1]:<8.2f}"
               f"{c['subledger_cpu_ms'][0]:>5.2f}|{c['subledger_cpu_ms'][1]:<7.2f}"
@@ -249,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hot-writers", default="16", help="hot (with and without condition) only, added")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per system, cell and round")
-    parser.add_argument("--modes", default="spread,hot,hot+cond")
+    parser.add_argument("--modes", default="spread,hot,hot+cond,hot/batch,hot+cond/batch")
+    parser.add_argument("--batch", type=int, default=16, help="postings per Ledger.post_many call in the /batch modes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary cluster (prints where)")
     args = parser.parse_args(argv)
     writers = [int(w) for w in args.writers.split(",")]
@@ -273,14 +294,14 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, n in plan:
                     for system in order:
                         dsn, ids = targets[system]
-                        r = run(pool, manager, superuser, system, dsn, ids, args.accounts, mode, n, args.seconds)
+                        r = run(pool, manager, superuser, system, dsn, ids, args.accounts, mode, n, args.batch, args.seconds)
                         r["round"] = round_no
                         runs.append(r)
-                        print(f"round {round_no} {mode:<9} {n:>2} writers {system:<9} {r['postings_per_second']:>8,.0f}/s "
+                        print(f"round {round_no} {mode:<14} {n:>2} writers {system:<9} {r['postings_per_second']:>8,.0f}/s "
                               f"cpu c|b {r['client_cpu_ms_per_post']:.2f}|{r['backend_cpu_ms_per_post']:.2f} ms "
                               f"waits {r['mean_lock_waiters']:.1f} rollbacks {r['rollbacks']}", flush=True)
         cells = summarize(runs)
-        print_table(cells)
+        print_table(cells, args.batch)
         write_results("single-post", {"server": server, "args": vars(args), "runs": runs, "cells": cells})
     return 0
 

@@ -47,23 +47,28 @@ _SQLSTATE_TYPES: dict[str, type[LedgerError]] = {
 
 def translate(exc: psycopg.Error) -> LedgerError | None:
     """The typed error for a database guard's SQLSTATE, or None for other database errors."""
-    sqlstate = getattr(exc, "sqlstate", None)
     diag = exc.diag
+    return refusal(getattr(exc, "sqlstate", None), diag.message_primary or str(exc), diag.message_detail,
+                   diag.message_hint)
+
+
+def refusal(sqlstate: str | None, message: str, detail: str | None, hint: str | None) -> LedgerError | None:
+    """The typed error for a refusal given by its parts (as ``ledger.post_many`` returns them per
+    posting), or None when ``sqlstate`` is not a database guard's."""
     error: LedgerError
     if sqlstate == "LDG17":
         error = VersionConflict([VersionMismatch(m["account"], m["expected"], m["actual"])
-                                 for m in json.loads(diag.message_detail)])
+                                 for m in json.loads(detail or "[]")])
     elif sqlstate == "LDG18":
         error = BalanceConditionFailed([ConditionFailure(f["account"], f["currency"], f["balance"], f["op"], f["bound"],
                                                          int(f["actual"]) if f["actual"] is not None else None)
-                                        for f in json.loads(diag.message_detail)])
+                                        for f in json.loads(detail or "[]")])
     else:
         kind = _SQLSTATE_TYPES.get(sqlstate or "")
         if kind is None:
             return None
-        message = diag.message_primary or str(exc)
-        if diag.message_hint:
-            message += f". {diag.message_hint}"
+        if hint:
+            message += f". {hint}"
         error = kind.__new__(kind)
         LedgerError.__init__(error, message)
         if isinstance(error, InvalidTransaction):  # the attributes its own constructor would set

@@ -1,14 +1,16 @@
-"""Posting one transaction at a time: post, move a pending one, reverse a posted one.
+"""Posting one transaction at a time (or several per call): post, move a pending one, reverse a posted one.
 
 Each operation is one call of a SECURITY DEFINER function in one round trip (``Ledger.post`` ->
 ``ledger.post_transaction``, ``Ledger.move`` -> ``ledger.move_transaction``, ``Ledger.reverse`` ->
-``ledger.reverse_transaction``; ``sql/schema/functions/``), one database transaction that either
-writes everything it promises (the transaction, its entries, the cached balances, lock versions
-and audit rows) or nothing. The function locks the cached balances and accounts it touches in the
-global order (``ledger.lock_balances``), so balance conditions and ``lock_version`` checks read a
-state no concurrent writer can change until commit (invariant I9, proved by
-``tests/ledger/test_concurrency.py``). The calls are prepared statements whose text is read once,
-and a posting builds no frame: the single-post path costs the client a few dozen microseconds.
+``ledger.reverse_transaction``, ``Ledger.post_many`` -> ``ledger.post_many``, which runs
+``post_transaction`` once per posting; ``sql/schema/functions/``), one database transaction that
+either writes everything it promises (the transaction, its entries, the cached balances, lock
+versions and audit rows) or nothing (``post_many``: per posting). The function locks the cached
+balances and accounts it touches in the global order (``ledger.lock_balances``), so balance
+conditions and ``lock_version`` checks read a state no concurrent writer can change until commit
+(invariant I9, proved by ``tests/ledger/test_concurrency.py``). The calls are prepared statements
+whose text is read once, and a posting builds no frame: the single-post path costs the client a
+few dozen microseconds.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -37,7 +39,7 @@ from ledger_pipelines.accounting.errors import (
 )
 from ledger_pipelines.ledger import accounts as accounts_api
 from ledger_pipelines.ledger.accounts import load_account_types
-from ledger_pipelines.ledger.errors import translate
+from ledger_pipelines.ledger.errors import refusal, translate
 from ledger_pipelines.ledger.ids import uuid7
 from ledger_pipelines.ledger.model import NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
@@ -51,6 +53,11 @@ RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_erro
 _POST_SQL = read_sql("ledger/post.sql")
 _MOVE_SQL = read_sql("ledger/move.sql")
 _REVERSE_SQL = read_sql("ledger/reverse.sql")
+_POST_MANY_SQL = read_sql("ledger/post_many.sql")
+
+# Postings per ledger.post_many call: each that writes takes a subtransaction id, and a database
+# transaction holding more than 64 of them slows every other session's snapshots while it runs.
+MAX_BATCH = 64
 
 
 class Ledger:
@@ -108,23 +115,22 @@ class Ledger:
                 raise typed from exc
             raise
 
-    def _call(self, query: str, params: dict[str, Any]) -> tuple:
+    def _call(self, query: str, params: dict[str, Any]) -> list[tuple]:
         """One posting function's call: one round trip (autocommit) or, on a connection the caller
         switched back from autocommit, its own committed transaction; guards -> typed errors."""
         self._idle()
         try:
             if self.conn.autocommit:
-                row = self.conn.execute(query, params, prepare=True).fetchone()
+                rows = self.conn.execute(query, params, prepare=True).fetchall()
             else:
                 with self.conn.transaction():
-                    row = self.conn.execute(query, params, prepare=True).fetchone()
+                    rows = self.conn.execute(query, params, prepare=True).fetchall()
         except psycopg.Error as exc:
             typed = translate(exc)
             if typed is not None:
                 raise typed from exc
             raise
-        assert row is not None  # the functions return one row or raise
-        return row
+        return rows
 
     def _retrying(self, operation: Callable[[], T], unique_columns: tuple[str, ...]) -> T:
         """Run ``operation`` (one database transaction) again after a deadlock or serialization
@@ -154,13 +160,48 @@ class Ledger:
         :class:`BalanceConditionFailed` if a condition would not hold afterwards; then nothing
         is written. A new posting's ``balances`` are its accounts' balances right after it.
         """
+        params = self._post_params(tx, batch_id)
+        row = self._retrying(lambda: self._call(_POST_SQL, params)[0], ("idempotency_key",))
+        return _posted(tx, row)
+
+    def post_many(self, txs: Sequence[NewTransaction], *, batch_id: str | None = None) -> list[PostedTransaction | LedgerError]:
+        """Post several transactions with one call and one commit per :data:`MAX_BATCH` of them,
+        each with its own outcome, in the order given: a :class:`PostedTransaction` (as
+        :meth:`post` returns it, ``created=False`` for a replay) or the :class:`LedgerError`
+        :meth:`post` would have raised for it (e.g. :class:`BalanceConditionFailed`), which wrote
+        nothing and did not stop the others.
+
+        For many postings to one hot account (roadmap 4.1): one at a time, the account's balance
+        row stays locked until each commit is flushed, so it takes one posting per flush; here the
+        postings of a call share one lock wait and one flush (``ledger.post_many``; what that gives
+        under concurrency: bench/README.md). A posting's balances are its accounts' right after
+        it, the ones before it in the call included.
+        A transaction that cannot be built (e.g. an unknown account type) raises before anything
+        is written; a deadlock or serialization failure runs the whole call again.
+        """
+        params = [_json_params(self._post_params(tx, batch_id)) for tx in txs]  # raises before any call
+        outcomes: list[PostedTransaction | LedgerError] = []
+        for start in range(0, len(txs), MAX_BATCH):
+            postings = Jsonb(params[start:start + MAX_BATCH])
+            rows = self._retrying(lambda postings=postings: self._call(_POST_MANY_SQL, {"postings": postings}), ())
+            for tx, row in zip(txs[start:start + MAX_BATCH], rows, strict=True):
+                sqlstate, message, detail, hint = row[-4:]
+                if sqlstate is None:
+                    outcomes.append(_posted(tx, row[1:-4]))
+                else:
+                    outcomes.append(refusal(sqlstate, message, detail, hint)
+                                    or _unmapped_refusal(sqlstate, message, detail, hint))
+        return outcomes
+
+    def _post_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
+        """``ledger.post_transaction``'s parameters for ``tx`` (by name, without ``p_``)."""
         types = self.account_types
         for leg in tx.legs:  # an unknown account type is refused here, typed, before any write
             normal_balance_of(leg.account, types)
         conditions = [(number, condition) for number, leg in enumerate(tx.legs, 1) for condition in leg.conditions]
         checks_versions = any(leg.lock_version is not None for leg in tx.legs)
         # NULL rather than empty arrays and '{}': nothing to encode for what most postings do not use.
-        params = {
+        return {
             "transaction_id": uuid7(),
             "idempotency_key": tx.idempotency_key,
             "status": tx.status,
@@ -183,13 +224,6 @@ class Ledger:
             "metadata": Jsonb(tx.metadata) if tx.metadata else None,
             "source": Jsonb(tx.source) if tx.source is not None else None,
         }
-        row = self._retrying(lambda: self._call(_POST_SQL, params), ("idempotency_key",))
-        transaction_id, status, created, codes = row[:4]
-        balances = () if not created else tuple(
-            Balance(code, currency, normal, pd, pc, qd, qc, version, None, lock_version)
-            for code, currency, normal, pd, pc, qd, qc, version, lock_version in zip(codes, *row[4:], strict=True)
-        )
-        return PostedTransaction(transaction_id, tx.idempotency_key, status, created=created, balances=balances)
 
     def move(
         self,
@@ -216,7 +250,7 @@ class Ledger:
         params = {"target": target, "target_id": _as_uuid(target), "to_status": to_status, "at": at,
                   "transition_key": transition_key, "transition_hash": transition_hash, "actor": self.actor,
                   "reason": reason}
-        transaction_id, key, status, created = self._retrying(lambda: self._call(_MOVE_SQL, params), ("transition_key",))
+        transaction_id, key, status, created = self._retrying(lambda: self._call(_MOVE_SQL, params)[0], ("transition_key",))
         return PostedTransaction(transaction_id, key, status, created=created)
 
     def reverse(
@@ -246,7 +280,7 @@ class Ledger:
         # A concurrent writer may commit this key or a reversal of the target first: the next
         # call answers as a replay (same key) or refuses a second reversal.
         transaction_id, status, created = self._retrying(
-            lambda: self._call(_REVERSE_SQL, params), ("idempotency_key", "transactions_reversed_once"))
+            lambda: self._call(_REVERSE_SQL, params)[0], ("idempotency_key", "transactions_reversed_once"))
         return PostedTransaction(transaction_id, idempotency_key, status, created=created)
 
     # -- categories (administrative, audited with actor and reason) ------------------------------
@@ -268,6 +302,32 @@ class Ledger:
     def remove_from_category(self, code: str, accounts: list[str], *, reason: str | None = None) -> int:
         with self._transaction(reason):
             return accounts_api.remove_from_category(self.conn, code, accounts)
+
+
+def _posted(tx: NewTransaction, row: Sequence) -> PostedTransaction:
+    """What ``ledger.post_transaction`` returned for ``tx`` (transaction id, status, created, then
+    per (account, currency) the balance after it), as a :class:`PostedTransaction`."""
+    transaction_id, status, created, codes = row[:4]
+    balances = () if not created else tuple(
+        Balance(code, currency, normal, pd, pc, qd, qc, version, None, lock_version)
+        for code, currency, normal, pd, pc, qd, qc, version, lock_version in zip(codes, *row[4:], strict=True)
+    )
+    return PostedTransaction(transaction_id, tx.idempotency_key, status, created=created, balances=balances)
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`Ledger._post_params` as JSON values (``ledger.post_many`` reads them back typed)."""
+    return {name: (value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, uuid.UUID)
+                   else value.obj if isinstance(value, Jsonb) else value)
+            for name, value in params.items()}
+
+
+def _unmapped_refusal(sqlstate: str, message: str, detail: str | None, hint: str | None) -> LedgerError:
+    """A posting of ``post_many`` refused by a database check that has no typed error of its own
+    (e.g. a CHECK constraint, SQLSTATE 23514): the database's words, with its SQLSTATE."""
+    error = LedgerError(" ".join(part for part in (f"{message}.", detail, hint) if part))
+    error.sqlstate = sqlstate
+    return error
 
 
 def _as_uuid(target: str) -> str | None:

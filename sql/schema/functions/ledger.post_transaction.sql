@@ -8,15 +8,18 @@
 --   I10          effective_at is in no closed period (LDG09);
 --   I6           accounts exist (missing ones are created, checked by accounts_valid_on_insert) and
 --                accept the leg's currency (LDG06);
---   I9           the cached balances, then the accounts, are locked in the global order
+--   I5           the transaction and its entries (same effective_at, same database transaction),
+--                written before any balance is locked, so a hot account's lock is held briefly;
+--   I9, I8       the cached balances, then the accounts, are locked in the global order
 --                (ledger.lock_balances) by the very statements that change them: each balance by
 --                one upsert, in (account_id, currency) order, each account's lock_version by one
 --                UPDATE, in account_id order;
 --   guards       every leg's lock_version must equal its account's before this transaction
 --                (LDG17, DETAIL: the mismatches as JSON), and every balance condition must hold
 --                after it, computed by ledger.balance_value (LDG18, DETAIL: the failures as JSON);
---   I5, I8       the transaction and its entries (same effective_at, same database transaction),
---                the cache and lock versions, in the same call.
+--                a refusal takes back everything the call wrote.
+-- The read-only checks are one query (the facts they need, gathered once). (One statement for all
+-- the balances and one for all the accounts measured slower than these per-row UPDATEs.)
 -- Returns the transaction id and status, whether it was created, and per (account, currency) the
 -- balance after it (the four sums, version, normal balance) and the account's lock_version.
 CREATE OR REPLACE FUNCTION ledger.post_transaction(
@@ -58,9 +61,8 @@ CREATE OR REPLACE FUNCTION ledger.post_transaction(
 DECLARE
     legs constant integer := coalesce(cardinality(p_accounts), 0);
     conditions constant integer := coalesce(cardinality(p_condition_legs), 0);
+    facts record;
     ids uuid[];
-    bad record;
-    known record;
     pair record;
     bal ledger.balances;
     account_ids uuid[] := '{}';
@@ -71,88 +73,91 @@ DECLARE
     failures jsonb := '[]';
     mismatches jsonb;
 BEGIN
-    -- From here on the insert triggers of transactions and entries skip this call's statements:
-    -- it checks and caches its rows itself.
-    PERFORM set_config('subledger.posting_call', 'checked', true);
-    SELECT t.transaction_id, t.status, t.content_hash INTO bad
-      FROM ledger.transactions t WHERE t.idempotency_key = p_idempotency_key;
-    IF FOUND THEN
-        IF bad.content_hash IS DISTINCT FROM p_content_hash THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'LDG16',
-                MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
-                                 p_idempotency_key, bad.transaction_id),
-                HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
-        END IF;
-        transaction_id := bad.transaction_id;
-        status := bad.status;
-        created := false;
-        PERFORM set_config('subledger.posting_call', '', true);
-        RETURN;
-    END IF;
-
-    IF p_status IS NULL OR p_status NOT IN ('posted', 'pending') THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG04',
-            MESSAGE = format('transaction %s is posted as %s', p_idempotency_key, coalesce(p_status, 'NULL')),
-            HINT = 'A new transaction is posted or pending; archive a pending one after posting it.';
-    END IF;
-    IF legs = 0 THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG07',
-            MESSAGE = format('transaction %s (%s) has no entries', p_transaction_id, p_idempotency_key),
-            HINT = 'Give at least two balancing legs.';
-    END IF;
-    IF legs IS DISTINCT FROM cardinality(p_directions) OR legs IS DISTINCT FROM cardinality(p_amounts)
-       OR legs IS DISTINCT FROM cardinality(p_currencies)
-       OR (p_lock_versions IS NOT NULL AND legs <> cardinality(p_lock_versions))
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_balances), 0)
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_ops), 0)
-       OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_amounts), 0)
-       OR EXISTS (SELECT 1 FROM unnest(p_condition_legs) l WHERE l IS NULL OR l NOT BETWEEN 1 AND legs) THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG05',
-            MESSAGE = format('transaction %s: the leg arrays (accounts, directions, amounts, currencies, lock versions) '
-                             'or the condition arrays differ in length, or a condition names no leg', p_idempotency_key),
-            HINT = 'Give one element per leg in each leg array and one per condition in each condition array.';
-    END IF;
-
-    SELECT u.currency, sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) AS net INTO bad
-      FROM unnest(p_directions, p_amounts, p_currencies) AS u(direction, amount, currency)
-     GROUP BY u.currency
-    HAVING sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) <> 0
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG01',
-            MESSAGE = format('transaction %s (%s) does not balance in %s: debits minus credits = %s',
-                             p_transaction_id, p_idempotency_key, bad.currency, bad.net),
-            HINT = 'Per currency, the debit amounts of a transaction must equal its credit amounts.';
-    END IF;
-
-    SELECT c.period INTO bad FROM ledger.closed_periods c
-     WHERE p_effective_at >= c.starts_at AND p_effective_at < c.ends_at LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG09',
-            MESSAGE = format('transaction %s is effective at %s, inside the closed period %s', p_idempotency_key, p_effective_at, bad.period),
-            HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
-    END IF;
-
-    -- The accounts, by code (their id is ledger.account_id_of(code), checked when created).
+    -- What the read-only checks need, in one statement: the transaction stored under this key, the
+    -- closed period effective_at falls in, the first currency that does not balance, a condition
+    -- naming no leg, and the accounts by code (their id is ledger.account_id_of(code), checked when
+    -- created). Read a second time only after creating the accounts used for the first time.
     FOR attempt IN 1..2 LOOP
-        SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
-               min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
-               min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
-                   FILTER (WHERE a.currency <> u.currency) AS wrong_currency
-          INTO known
-          FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
-          LEFT JOIN ledger.accounts a ON a.code = u.code;
-        EXIT WHEN known.missing IS NULL;
+        SELECT stored.transaction_id AS stored_id, stored.status AS stored_status, stored.content_hash AS stored_hash,
+               (SELECT c.period FROM ledger.closed_periods c
+                 WHERE p_effective_at >= c.starts_at AND p_effective_at < c.ends_at LIMIT 1) AS closed_period,
+               unbalanced.currency AS unbalanced_currency, unbalanced.net AS unbalanced_net,
+               EXISTS (SELECT 1 FROM unnest(p_condition_legs) l WHERE l IS NULL OR l NOT BETWEEN 1 AND legs) AS stray_condition,
+               known.ids, known.normals, known.missing, known.wrong_currency
+          INTO facts
+          FROM (SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
+                       min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
+                       min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
+                           FILTER (WHERE a.currency <> u.currency) AS wrong_currency
+                  FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
+                  LEFT JOIN ledger.accounts a ON a.code = u.code) known
+          LEFT JOIN ledger.transactions stored ON stored.idempotency_key = p_idempotency_key
+          LEFT JOIN LATERAL (
+                SELECT u.currency, sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) AS net
+                  FROM unnest(p_directions, p_amounts, p_currencies) AS u(direction, amount, currency)
+                 GROUP BY u.currency
+                HAVING sum(CASE u.direction WHEN 'debit' THEN u.amount ELSE -u.amount END) <> 0
+                 LIMIT 1) unbalanced ON true;
+
+        IF attempt = 1 THEN
+            IF facts.stored_id IS NOT NULL THEN
+                IF facts.stored_hash IS DISTINCT FROM p_content_hash THEN
+                    RAISE EXCEPTION USING
+                        ERRCODE = 'LDG16',
+                        MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
+                                         p_idempotency_key, facts.stored_id),
+                        HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
+                END IF;
+                transaction_id := facts.stored_id;
+                status := facts.stored_status;
+                created := false;
+                RETURN;
+            END IF;
+            IF p_status IS NULL OR p_status NOT IN ('posted', 'pending') THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG04',
+                    MESSAGE = format('transaction %s is posted as %s', p_idempotency_key, coalesce(p_status, 'NULL')),
+                    HINT = 'A new transaction is posted or pending; archive a pending one after posting it.';
+            END IF;
+            IF legs = 0 THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG07',
+                    MESSAGE = format('transaction %s (%s) has no entries', p_transaction_id, p_idempotency_key),
+                    HINT = 'Give at least two balancing legs.';
+            END IF;
+            IF legs IS DISTINCT FROM cardinality(p_directions) OR legs IS DISTINCT FROM cardinality(p_amounts)
+               OR legs IS DISTINCT FROM cardinality(p_currencies)
+               OR (p_lock_versions IS NOT NULL AND legs <> cardinality(p_lock_versions))
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_balances), 0)
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_ops), 0)
+               OR conditions IS DISTINCT FROM coalesce(cardinality(p_condition_amounts), 0)
+               OR facts.stray_condition THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG05',
+                    MESSAGE = format('transaction %s: the leg arrays (accounts, directions, amounts, currencies, lock versions) '
+                                     'or the condition arrays differ in length, or a condition names no leg', p_idempotency_key),
+                    HINT = 'Give one element per leg in each leg array and one per condition in each condition array.';
+            END IF;
+            IF facts.unbalanced_currency IS NOT NULL THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG01',
+                    MESSAGE = format('transaction %s (%s) does not balance in %s: debits minus credits = %s',
+                                     p_transaction_id, p_idempotency_key, facts.unbalanced_currency, facts.unbalanced_net),
+                    HINT = 'Per currency, the debit amounts of a transaction must equal its credit amounts.';
+            END IF;
+            IF facts.closed_period IS NOT NULL THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'LDG09',
+                    MESSAGE = format('transaction %s is effective at %s, inside the closed period %s', p_idempotency_key,
+                                     p_effective_at, facts.closed_period),
+                    HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
+            END IF;
+        END IF;
+        EXIT WHEN facts.missing IS NULL;
         IF attempt = 2 THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'LDG06',
-                MESSAGE = format('account %s does not exist', known.missing),
+                MESSAGE = format('account %s does not exist', facts.missing),
                 HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
         END IF;
         -- First use of an account: created as Ledger.post always did (ensure_accounts), checked by
@@ -164,13 +169,35 @@ BEGIN
          ORDER BY 1
         ON CONFLICT DO NOTHING;
     END LOOP;
-    IF known.wrong_currency IS NOT NULL THEN
+    IF facts.wrong_currency IS NOT NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = 'LDG06',
-            MESSAGE = known.wrong_currency,
+            MESSAGE = facts.wrong_currency,
             HINT = 'Create the account first (its id is ledger.account_id_of(code)), in the currency it holds.';
     END IF;
-    ids := known.ids;
+    ids := facts.ids;
+
+    -- The rows, which the insert triggers skip (the flag, ledger.accepted_by_posting_call):
+    -- everything they check is checked here. Written before the balances are locked, so that a
+    -- hot account's lock is held for as short a time as possible; a refusal below (LDG17, LDG18)
+    -- takes them back with everything else. The month's entries partition is made here, since
+    -- transactions_after_insert, which makes it for every other path, skips these rows (a lookup
+    -- when it exists, the usual case).
+    PERFORM set_config('subledger.posting_call', 'checked', true);
+    PERFORM ledger.ensure_entry_partitions(date_trunc('month', p_effective_at, 'UTC'), date_trunc('month', p_effective_at, 'UTC'));
+    INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at, reference,
+                                     source_event_id, source_event_type, batch_id, content_hash, description,
+                                     metadata, source)
+    VALUES (p_transaction_id, p_idempotency_key, p_status, p_effective_at,
+            CASE WHEN p_status = 'posted' THEN p_effective_at END, p_reference, p_source_event_id,
+            p_source_event_type, p_batch_id, p_content_hash, p_description, coalesce(p_metadata, '{}'), p_source);
+    INSERT INTO ledger.entries (transaction_id, entry_no, account_id, direction, amount, currency, effective_at)
+    SELECT p_transaction_id, u.n - 1, u.id, u.direction, u.amount, u.currency, p_effective_at
+      FROM unnest(ids, p_directions, p_amounts, p_currencies) WITH ORDINALITY AS u(id, direction, amount, currency, n);
+    -- Cleared at once: the owner's next statements in this database transaction fire every
+    -- trigger again. (A refusal needs no clearing: the (sub)transaction that aborts takes the
+    -- setting with it.)
+    PERFORM set_config('subledger.posting_call', '', true);
 
     -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
     -- the legs on each read from the locked row.
@@ -181,7 +208,7 @@ BEGIN
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
                coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
                count(*) AS entries
-          FROM unnest(ids, p_accounts, known.normals, p_directions, p_amounts, p_currencies)
+          FROM unnest(ids, p_accounts, facts.normals, p_directions, p_amounts, p_currencies)
                AS u(id, code, normal_balance, direction, amount, currency)
          GROUP BY u.id, u.currency, u.code, u.normal_balance
          ORDER BY u.id, u.currency
@@ -262,24 +289,6 @@ BEGIN
             HINT = 'Nothing was written; retry when the balance allows it or change the amount.';
     END IF;
 
-    -- The rows, which the insert triggers skip: everything they check was checked above. The
-    -- month's entries partition is made here, since transactions_after_insert, which makes it for
-    -- every other path, skips these rows (a lookup when it exists, the usual case).
-    PERFORM ledger.ensure_entry_partitions(date_trunc('month', p_effective_at, 'UTC'), date_trunc('month', p_effective_at, 'UTC'));
-    INSERT INTO ledger.transactions (transaction_id, idempotency_key, status, effective_at, posted_at, reference,
-                                     source_event_id, source_event_type, batch_id, content_hash, description,
-                                     metadata, source)
-    VALUES (p_transaction_id, p_idempotency_key, p_status, p_effective_at,
-            CASE WHEN p_status = 'posted' THEN p_effective_at END, p_reference, p_source_event_id,
-            p_source_event_type, p_batch_id, p_content_hash, p_description, coalesce(p_metadata, '{}'), p_source);
-    INSERT INTO ledger.entries (transaction_id, entry_no, account_id, direction, amount, currency, effective_at)
-    SELECT p_transaction_id, u.n - 1, u.id, u.direction, u.amount, u.currency, p_effective_at
-      FROM unnest(ids, p_directions, p_amounts, p_currencies) WITH ORDINALITY AS u(id, direction, amount, currency, n);
-
-    -- Cleared on the way out: the owner's next statements in this database transaction fire
-    -- every trigger again. (A refusal needs no clearing: the (sub)transaction that aborts takes
-    -- the setting with it.)
-    PERFORM set_config('subledger.posting_call', '', true);
     transaction_id := p_transaction_id;
     status := p_status;
     created := true;
