@@ -154,6 +154,24 @@ def verify(conn: psycopg.Connection, since: Checkpoint | None = None) -> Verific
     return Verification(first, len(links), records, None, current)
 
 
+def reseal_history(conn: psycopg.Connection) -> bool:
+    """Inside the caller's transaction (as the owner): after the chain verifies, record its head in
+    the audit log (``chain.resealed``) and remove its links, so that the next ``ledger.seal_chain()``
+    seals the whole history again as a new genesis link -- what a change of the record format needs
+    (migration 0009). Refused if the chain does not verify: re-sealing would hide what changed.
+    False if there was no chain to re-seal."""
+    if conn.execute("SELECT count(*) FROM ledger.chain").fetchone()[0] == 0:
+        return False
+    result = verify(conn)
+    if not result.passed:
+        raise RuntimeError(
+            f"The ledger's hash chain does not verify at link {result.broken.link_no} ({result.broken.problem}), so its "
+            "history is not re-sealed: that would hide what changed. Find out what happened (`subledger verify --full` "
+            "with the version installed now names the record) and settle it before upgrading.")
+    conn.execute(read_sql("ledger/chain_reseal.sql"))
+    return True
+
+
 def _first_changed_record(conn: psycopg.Connection, link_no: int) -> Broken:
     """Compare one link's sealed records with the rows, in record order; name the first difference."""
     counts, ids, digests, lo, hi = conn.execute(
