@@ -135,6 +135,12 @@ def verify(conn: psycopg.Connection, since: Checkpoint | None = None) -> Verific
             found = "is gone" if row is None else f"now has hash {row[0]}"
             problem = (f"the chain was rewritten at or before link {since.link_no}: verified with hash {since.link_hash}, "
                        f"it {found}")
+            resealed = conn.execute("SELECT at FROM ledger.audit_log WHERE action = 'chain.resealed' "
+                                    "ORDER BY at DESC LIMIT 1").fetchone()
+            if resealed is not None:
+                problem += (f" -- an upgrade re-sealed the history on {resealed[0]:%Y-%m-%d} (audit log: chain.resealed, "
+                            "which holds the old head): if that head is the one you published, run `subledger verify "
+                            "--full` to start again from the new chain")
             return Verification(since.link_no, 0, 0, Broken(since.link_no, problem), current)
         first = since.link_no + 1
     links = conn.execute(read_sql("ledger/chain_verify.sql"), {"first": first}).fetchall()

@@ -13,11 +13,13 @@ import json
 import struct
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from ledger_pipelines.ledger.chain import Checkpoint, head, reseal_history, seal, verify
+from ledger_pipelines.postgres.migrate import migrate
 from tests.ledger.helpers_sql import T0, attempt, connect, create_accounts, move_sql, post_raw, scalar, transaction_statements
 
 
@@ -312,7 +314,39 @@ def test_the_upgrade_reseals_a_verified_chain_into_a_new_genesis_and_records_the
     assert genesis == ("0", before.sealed_transactions)  # every transaction sealed before, in one new link
     after = check(history.reader_dsn)
     assert after.passed and after.head.unsealed_transactions == 0
-    assert not check(history.reader_dsn, Checkpoint(before.link_no, before.link_hash)).passed  # a new chain
+    from_old = check(history.reader_dsn, Checkpoint(before.link_no, before.link_hash))  # a new chain: not passed
+    assert not from_old.passed and "an upgrade re-sealed the history" in from_old.broken.problem
+
+
+def test_a_ledger_sealed_in_format_1_upgrades_to_a_verified_format_2_chain(ledger_db):
+    """End to end through migrate(): a ledger as migration 0007 left it (the format-1 function
+    installed, its links sealed with it, 0009 pending) is verified in format 1, then re-sealed."""
+    format_1 = (Path(__file__).parent / "fixtures" / "chain_records_format_1.sql").read_text()
+    assert attempt(ledger_db.dsn, format_1, "DELETE FROM _yoyo_migration WHERE migration_id = '0009_chain_record_format_2'",
+                   "DELETE FROM _subledger_functions").committed
+    create_accounts(ledger_db.dsn)
+    post_raw(ledger_db.writer_dsn, "a")
+    sealed(ledger_db.writer_dsn)
+    post_raw(ledger_db.writer_dsn, "b", status="pending")
+    sealed(ledger_db.writer_dsn)
+    old = check(ledger_db.reader_dsn)
+    assert old.passed and old.head.sealed_transactions == 2
+    a = tid(ledger_db.dsn, "a")
+    digest_of_a = ("SELECT substr(record_digests, 32 * (array_position(record_ids, %s::uuid) - 1) + 1, 32) "
+                   "FROM ledger.chain WHERE %s::uuid = ANY (record_ids)")
+    format_1_digest = scalar(ledger_db.dsn, digest_of_a, [a, a])
+
+    assert migrate(ledger_db.dsn) == ["0009_chain_record_format_2"]
+    resealed = scalar(ledger_db.dsn, "SELECT before FROM ledger.audit_log WHERE action = 'chain.resealed'")
+    assert (resealed["head_link_no"], resealed["head_link_hash"]) == (old.head.link_no, old.head.link_hash)
+    assert scalar(ledger_db.dsn, "SELECT link_no FROM ledger.chain WHERE %s::uuid = ANY (record_ids)", [a]) == 1
+    assert scalar(ledger_db.dsn, digest_of_a, [a, a]) != format_1_digest  # sealed again, in format 2
+    sealed(ledger_db.writer_dsn)
+    new = check(ledger_db.reader_dsn)
+    assert new.passed and new.head.sealed_transactions == 2 and new.head.unsealed_transactions == 0
+    b = tid(ledger_db.dsn, "b")
+    as_owner(ledger_db.dsn, f"UPDATE ledger.entries SET amount = 7 WHERE transaction_id = '{b}'")
+    assert check(ledger_db.reader_dsn).broken.record_id == b  # and it still catches a change
 
 
 def test_the_upgrade_refuses_to_reseal_a_chain_that_does_not_verify(history):
