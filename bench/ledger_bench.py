@@ -266,8 +266,9 @@ def single_benchmark(dsns, accounts: int, writers: list[int], seconds: float) ->
         seal(conn)
         sealing = time.perf_counter() - start
     postings = sum(r["postings"] for r in results)
+    posting_seconds = sum(r["seconds"] for r in results)
     results.append({"accounts": "seal", "writers": 0, "postings": postings, "seconds": sealing,
-                    "postings_per_second": postings / sealing})
+                    "postings_per_second": postings / sealing, "share_of_posting_time": sealing / posting_seconds})
     # ratios against the fewest writers measured (1 by default; `--writers 4` alone compares with itself)
     fewest = min(writers)
     base = {r["accounts"]: r["postings_per_second"] for r in results if r["writers"] == fewest}
@@ -308,7 +309,8 @@ def print_report(bulk: dict | None, single: list[dict] | None) -> None:
         for r in single:
             if r["accounts"] == "seal":
                 print(f"hash chain: one seal_chain of all {r['postings']:,} postings above: {r['seconds']:.2f} s "
-                      f"({r['postings_per_second']:,.0f} postings/s sealed)")
+                      f"({r['postings_per_second']:,.0f} postings/s sealed; {r['share_of_posting_time']:.1%} of the time "
+                      "spent posting them)")
                 continue
             print(f"{r['accounts']:<9} {r['writers']:>7} {r['postings']:>9,} {r['postings_per_second']:>11,.0f} "
                   f"{r['vs_1_writer_same_accounts']:>16.2f} {r['vs_1_writer_spread']:>23.2f}")

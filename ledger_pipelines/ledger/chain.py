@@ -135,6 +135,12 @@ def verify(conn: psycopg.Connection, since: Checkpoint | None = None) -> Verific
             found = "is gone" if row is None else f"now has hash {row[0]}"
             problem = (f"the chain was rewritten at or before link {since.link_no}: verified with hash {since.link_hash}, "
                        f"it {found}")
+            resealed = conn.execute("SELECT at FROM ledger.audit_log WHERE action = 'chain.resealed' "
+                                    "ORDER BY at DESC LIMIT 1").fetchone()
+            if resealed is not None:
+                problem += (f" -- an upgrade re-sealed the history on {resealed[0]:%Y-%m-%d} (audit log: chain.resealed, "
+                            "which holds the old head): if that head is the one you published, run `subledger verify "
+                            "--full` to start again from the new chain")
             return Verification(since.link_no, 0, 0, Broken(since.link_no, problem), current)
         first = since.link_no + 1
     links = conn.execute(read_sql("ledger/chain_verify.sql"), {"first": first}).fetchall()
@@ -152,6 +158,24 @@ def verify(conn: psycopg.Connection, since: Checkpoint | None = None) -> Verific
             continue
         return Verification(first, link_no - first + 1, records, broken, current)
     return Verification(first, len(links), records, None, current)
+
+
+def reseal_history(conn: psycopg.Connection) -> bool:
+    """Inside the caller's transaction (as the owner): after the chain verifies, record its head in
+    the audit log (``chain.resealed``) and remove its links, so that the next ``ledger.seal_chain()``
+    seals the whole history again as a new genesis link -- what a change of the record format needs
+    (migration 0009). Refused if the chain does not verify: re-sealing would hide what changed.
+    False if there was no chain to re-seal."""
+    if conn.execute("SELECT count(*) FROM ledger.chain").fetchone()[0] == 0:
+        return False
+    result = verify(conn)
+    if not result.passed:
+        raise RuntimeError(
+            f"The ledger's hash chain does not verify at link {result.broken.link_no} ({result.broken.problem}), so its "
+            "history is not re-sealed: that would hide what changed. Find out what happened (`subledger verify --full` "
+            "with the version installed now names the record) and settle it before upgrading.")
+    conn.execute(read_sql("ledger/chain_reseal.sql"))
+    return True
 
 
 def _first_changed_record(conn: psycopg.Connection, link_no: int) -> Broken:

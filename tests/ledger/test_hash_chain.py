@@ -8,12 +8,18 @@ out of xid order: nothing is skipped, nothing is sealed twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import json
+import struct
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from ledger_pipelines.ledger.chain import Checkpoint, head, seal, verify
+from ledger_pipelines.ledger.chain import Checkpoint, head, reseal_history, seal, verify
+from ledger_pipelines.postgres.migrate import migrate
 from tests.ledger.helpers_sql import T0, attempt, connect, create_accounts, move_sql, post_raw, scalar, transaction_statements
 
 
@@ -210,7 +216,144 @@ def test_sealing_inside_a_transaction_leaves_its_own_rows_for_the_next_seal(ledg
         assert head(conn).unsealed_transactions == 0 and head(conn).sealed_transactions == 1
 
 
-def test_records_do_not_depend_on_the_sessions_time_zone(history):
+def test_records_do_not_depend_on_the_sessions_time_zone_or_encoding(history):
+    """Records are binary: no time zone enters them, and text is always sent as UTF-8 (a LATIN1
+    session could not even receive this key's characters)."""
+    post_raw(history.writer_dsn, "e-\u20ac-\u043a\u043b\u044e\u0447", effective_at=T0 + timedelta(days=4))
+    sealed(history.writer_dsn)
     with psycopg.connect(history.reader_dsn, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'Pacific/Chatham'")
-        assert verify(conn).passed
+        conn.execute("SET client_encoding TO 'LATIN1'")
+        result = verify(conn)
+        assert result.passed and result.records_checked >= 7
+
+
+# --- record format 2, recomputed outside Postgres from docs/security.md ("Record format") -------------
+TEXT, UUID, TIMESTAMPTZ, JSONB, XID8, INT4, INT8, BYTEA = 25, 2950, 1184, 3802, 5069, 23, 20, 17
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _value(type_oid: int, value) -> bytes:
+    """One value in Postgres' binary send format, as the documented record format says."""
+    if type_oid == TEXT:
+        return value.encode("utf-8")
+    if type_oid == UUID:
+        return uuid.UUID(str(value)).bytes
+    if type_oid == TIMESTAMPTZ:
+        return struct.pack(">q", (value - PG_EPOCH) // timedelta(microseconds=1))
+    if type_oid == JSONB:
+        return b"\x01" + value.encode("utf-8")  # version 1, then the jsonb's text as Postgres prints it
+    if type_oid == XID8:
+        return struct.pack(">Q", int(value))
+    if type_oid == INT4:
+        return struct.pack(">i", value)
+    if type_oid == INT8:
+        return struct.pack(">q", value)
+    assert type_oid == BYTEA
+    return value
+
+
+def _record(*columns: tuple[int, object]) -> bytes:
+    """record_send: the column count, then per column its type oid, its length (-1: NULL) and its value."""
+    out = struct.pack(">i", len(columns))
+    for type_oid, value in columns:
+        data = None if value is None else _value(type_oid, value)
+        out += struct.pack(">Ii", type_oid, -1 if data is None else len(data)) + (data or b"")
+    return out
+
+
+def test_a_link_is_recomputed_outside_postgres_from_the_documented_format(history):
+    """An external verifier needs only the rows and docs/security.md: transaction b (inserted
+    pending, moved later) and its entries give the digest sealed for it, and the link's stored
+    digests give its hash."""
+    b = tid(history.dsn, "b")
+    with psycopg.connect(history.reader_dsn) as conn:
+        t = conn.execute(
+            "SELECT transaction_id, idempotency_key, status, status_changed_at, effective_at, created_at, posted_at, "
+            "reverses_transaction_id, reference, source_event_id, source_event_type, batch_id, content_hash, description, "
+            "metadata::text, source::text, created_xid::text FROM ledger.transactions WHERE transaction_id = %s", [b]).fetchone()
+        entries = conn.execute("SELECT entry_no, account_id, direction, amount, currency, effective_at FROM ledger.entries "
+                               "WHERE transaction_id = %s ORDER BY entry_no", [b]).fetchall()
+        link = conn.execute("SELECT link_no, from_xid::text, upto_xid::text, transactions, moves, audit_rows, record_ids, "
+                            "record_digests, prev_hash, link_hash FROM ledger.chain WHERE %s = ANY (record_ids[1:transactions])",
+                            [b]).fetchone()
+    (tx_id, key, status, moved_at, effective_at, created_at, posted_at, reverses, reference, event_id, event_type,
+     batch_id, content_hash, description, metadata, source, created_xid) = t
+    assert moved_at is not None and status == "posted"  # sealed as inserted: pending, no posted_at
+    legs = b"".join(_record((INT4, n), (UUID, account), (TEXT, direction), (INT8, amount), (TEXT, currency),
+                            (TIMESTAMPTZ, at)) for n, account, direction, amount, currency, at in entries)
+    record = _record((TEXT, "transaction"), (UUID, tx_id), (TEXT, key), (TEXT, "pending"), (TIMESTAMPTZ, effective_at),
+                     (TIMESTAMPTZ, created_at), (TIMESTAMPTZ, None), (UUID, reverses), (TEXT, reference), (TEXT, event_id),
+                     (TEXT, event_type), (UUID, batch_id), (TEXT, content_hash), (TEXT, description), (JSONB, metadata),
+                     (JSONB, source), (XID8, created_xid), (BYTEA, legs))
+    assert len(entries) == 2 and posted_at is not None
+    link_no, from_xid, upto_xid, n_tx, n_moves, n_audit, ids, digests, prev_hash, link_hash = link
+    position = [str(i) for i in ids].index(b)
+    assert digests[32 * position:32 * (position + 1)] == hashlib.sha256(record).digest()
+    header = json.dumps([link_no, from_xid, upto_xid, n_tx, n_moves, n_audit]).encode()
+    assert link_hash == hashlib.sha256(prev_hash + header + digests).digest()
+
+
+# --- migration 0009: a chain of an older record format is verified, then re-sealed into a new genesis link --
+def _reseal(dsn: str) -> None:
+    """What migration 0009 does, in one transaction as the owner, then migrate()'s seal."""
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT set_config('subledger.actor', 'subledger migrate', true)")
+        assert reseal_history(conn)
+        conn.execute("SELECT ledger.seal_chain()")
+
+
+def test_the_upgrade_reseals_a_verified_chain_into_a_new_genesis_and_records_the_old_head(history):
+    before = check(history.reader_dsn).head
+    _reseal(history.dsn)
+    sealed(history.writer_dsn)  # the upgrade's own audit rows
+    with connect(history.reader_dsn) as conn:
+        old = conn.execute("SELECT before FROM ledger.audit_log WHERE action = 'chain.resealed'").fetchone()[0]
+        genesis = conn.execute("SELECT from_xid::text, transactions FROM ledger.chain WHERE link_no = 1").fetchone()
+    assert (old["head_link_no"], old["head_link_hash"], old["links"]) == (before.link_no, before.link_hash, 4)
+    assert genesis == ("0", before.sealed_transactions)  # every transaction sealed before, in one new link
+    after = check(history.reader_dsn)
+    assert after.passed and after.head.unsealed_transactions == 0
+    from_old = check(history.reader_dsn, Checkpoint(before.link_no, before.link_hash))  # a new chain: not passed
+    assert not from_old.passed and "an upgrade re-sealed the history" in from_old.broken.problem
+
+
+def test_a_ledger_sealed_in_format_1_upgrades_to_a_verified_format_2_chain(ledger_db):
+    """End to end through migrate(): a ledger as migration 0007 left it (the format-1 function
+    installed, its links sealed with it, 0009 pending) is verified in format 1, then re-sealed."""
+    format_1 = (Path(__file__).parent / "fixtures" / "chain_records_format_1.sql").read_text()
+    assert attempt(ledger_db.dsn, format_1, "DELETE FROM _yoyo_migration WHERE migration_id = '0009_chain_record_format_2'",
+                   "DELETE FROM _subledger_functions").committed
+    create_accounts(ledger_db.dsn)
+    post_raw(ledger_db.writer_dsn, "a")
+    sealed(ledger_db.writer_dsn)
+    post_raw(ledger_db.writer_dsn, "b", status="pending")
+    sealed(ledger_db.writer_dsn)
+    old = check(ledger_db.reader_dsn)
+    assert old.passed and old.head.sealed_transactions == 2
+    a = tid(ledger_db.dsn, "a")
+    digest_of_a = ("SELECT substr(record_digests, 32 * (array_position(record_ids, %s::uuid) - 1) + 1, 32) "
+                   "FROM ledger.chain WHERE %s::uuid = ANY (record_ids)")
+    format_1_digest = scalar(ledger_db.dsn, digest_of_a, [a, a])
+
+    assert migrate(ledger_db.dsn) == ["0009_chain_record_format_2"]
+    resealed = scalar(ledger_db.dsn, "SELECT before FROM ledger.audit_log WHERE action = 'chain.resealed'")
+    assert (resealed["head_link_no"], resealed["head_link_hash"]) == (old.head.link_no, old.head.link_hash)
+    assert scalar(ledger_db.dsn, "SELECT link_no FROM ledger.chain WHERE %s::uuid = ANY (record_ids)", [a]) == 1
+    assert scalar(ledger_db.dsn, digest_of_a, [a, a]) != format_1_digest  # sealed again, in format 2
+    sealed(ledger_db.writer_dsn)
+    new = check(ledger_db.reader_dsn)
+    assert new.passed and new.head.sealed_transactions == 2 and new.head.unsealed_transactions == 0
+    b = tid(ledger_db.dsn, "b")
+    as_owner(ledger_db.dsn, f"UPDATE ledger.entries SET amount = 7 WHERE transaction_id = '{b}'")
+    assert check(ledger_db.reader_dsn).broken.record_id == b  # and it still catches a change
+
+
+def test_the_upgrade_refuses_to_reseal_a_chain_that_does_not_verify(history):
+    b = tid(history.dsn, "b")
+    as_owner(history.dsn, f"UPDATE ledger.entries SET amount = amount * 10 WHERE transaction_id = '{b}'")
+    links = scalar(history.dsn, "SELECT count(*) FROM ledger.chain")
+    with pytest.raises(RuntimeError, match=f"does not verify at link 2 .*{b}"):
+        _reseal(history.dsn)
+    assert scalar(history.dsn, "SELECT count(*) FROM ledger.chain") == links
+    assert check(history.reader_dsn).broken.record_id == b  # still named
