@@ -42,11 +42,8 @@ from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cl
 from ledger_pipelines.generate import MANIFEST_NAME, generate
 from ledger_pipelines.ingest.ingestor import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
-from ledger_pipelines.ledger.bulk import (
-    ENTRY_COLUMN_TYPES,
-    TRANSACTION_COLUMN_TYPES,
-    copy_binary,
-)
+from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, TRANSACTION_COLUMN_TYPES
+from ledger_pipelines.postgres.copy import copy_binary
 
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
 QUICK = {"subscriptions": 300, "months": 3}

@@ -40,18 +40,12 @@ import polars as pl
 import psycopg
 
 from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
-from ledger_pipelines.ledger.bulk import (
-    ENTRY_COLUMN_TYPES,
-    ENTRY_COLUMNS,
-    TRANSACTION_COLUMN_TYPES,
-    TRANSACTION_COLUMNS,
-    apply_plan,
-    copy_binary,
-    copy_frame,
-)
+from ledger_pipelines.ledger.bulk import apply_plan
+from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, ENTRY_COLUMNS, TRANSACTION_COLUMN_TYPES, TRANSACTION_COLUMNS
 from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, PostingPlan
+from ledger_pipelines.postgres.copy import copy_binary, copy_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ACCOUNT_TYPES = {"assets": "debit", "expenses": "debit", "liabilities": "credit", "revenue": "credit", "equity": "credit"}
