@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 import psycopg
 
-from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
+from bench.harness import PLAIN_DDL, add_month_partitions, describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.ledger.bulk import apply_plan
 from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, ENTRY_COLUMNS, TRANSACTION_COLUMN_TYPES, TRANSACTION_COLUMNS
 from ledger_pipelines.ledger.chain import seal
@@ -178,6 +178,7 @@ def bulk_benchmark(dsns, superuser_dsn: str, transactions: int, accounts: int, b
     timed_guarded(dsns.writer_dsn, warm_plan(accounts))
     with psycopg.connect(dsns.dsn, autocommit=True) as conn:
         conn.execute(PLAIN_DDL)
+        add_month_partitions(conn, "bench.indexed_entries", pl.Series([T0]))
 
     per_batch = transactions // batches
     runs: dict[str, list[float]] = {"plain": [], "plain_csv": [], "indexed": [], "guarded": [], "seal": []}
