@@ -1,4 +1,4 @@
-"""COPY a Polars frame into a Postgres table: as CSV (any columns) or in the binary format.
+"""Moving Polars columns into Postgres without Python per row: COPY (CSV or binary), array literals.
 
 The generic pieces every writer borrows (the ledger's bulk path, ingestion's quarantine and
 outcomes, the benchmarks): Polars or :mod:`.binary_copy` encode the rows, so no Python runs per
@@ -53,3 +53,18 @@ def copy_binary(conn: psycopg.Connection, table: str, frame: pl.DataFrame, colum
             failpoint(f"copy:{table}")  # crash tests: rows sent, COPY not finished
         copy.write(TRAILER)
     return frame.height
+
+
+def array_literal(values: pl.Series) -> str:
+    """``values`` as one Postgres array literal (``{"a","b\\"c",NULL}``), built by Polars.
+
+    For a query parameter of thousands of elements (``%(ids)s::uuid[]``): psycopg would adapt a
+    Python list element by element (0.3-0.8 s for the bulk path's 20k accounts); the server parses
+    one string instead. Every element is quoted, with backslash and double quote escaped.
+    """
+    value = pl.col("v")
+    quoted = pl.concat_str([
+        pl.lit('"'), value.str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True), pl.lit('"'),
+    ])
+    elements = pl.when(value.is_null()).then(pl.lit("NULL")).otherwise(quoted)
+    return "{" + pl.DataFrame({"v": values.cast(pl.Utf8)}).select(elements.str.join(",")).item() + "}"

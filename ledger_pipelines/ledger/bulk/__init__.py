@@ -35,10 +35,11 @@ The COPY helpers are :mod:`ledger_pipelines.postgres.copy`'s.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 
-from ledger_pipelines.ledger.bulk.accounts import account_legs
+from ledger_pipelines.ledger.bulk.accounts import PreparedLegs, account_legs, prepare_legs
 from ledger_pipelines.ledger.bulk.guarding import lock_balances, replay_guards
 from ledger_pipelines.ledger.bulk.keys import check_closed_periods, check_keys, check_references
 from ledger_pipelines.ledger.bulk.lifecycle import existing_targets, resolve_lifecycle
@@ -62,6 +63,15 @@ def apply_plan(
 ) -> PlanResult:
     """Carry out ``plan`` in the caller's open transaction; see the module docs."""
     batch = Batch(conn, plan.conform(), batch_id, dict(account_types))
+    # The legs' account verdicts need no database: a second thread prepares them while the
+    # server probes the keys (Polars and hashing run beside the wait for the server).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-legs") as pool:
+        prepared = pool.submit(prepare_legs, batch.plan, batch.account_types)
+        return _run(batch, prepared)
+
+
+def _run(batch: Batch, prepared: Future[PreparedLegs]) -> PlanResult:
+    conn, batch_id = batch.conn, batch.batch_id
     with batch.stage("lock"):
         conn.execute("SELECT set_config('subledger.batch_id', %s, true)", [batch_id])
         # A batch is many short index-driven statements whose estimated costs still cross the
@@ -74,7 +84,7 @@ def apply_plan(
         check_references(batch)
         check_closed_periods(batch)
     with batch.stage("accounts"):
-        legs = account_legs(batch)
+        legs = account_legs(batch, prepared.result())
     with batch.stage("targets"):
         db_targets, target_legs = existing_targets(batch)
     with batch.stage("balance_locks"):

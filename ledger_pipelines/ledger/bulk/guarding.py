@@ -12,6 +12,7 @@ import polars as pl
 from ledger_pipelines.ledger.bulk.state import REFUSALS_SCHEMA, Batch
 from ledger_pipelines.ledger.guards import evaluate_guards
 from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.copy import array_literal
 
 
 def lock_balances(batch: Batch, legs: pl.DataFrame, target_legs: pl.DataFrame) -> pl.DataFrame:
@@ -31,7 +32,7 @@ def lock_balances(batch: Batch, legs: pl.DataFrame, target_legs: pl.DataFrame) -
         return pl.DataFrame(schema=state_schema)
     state = batch.query_frame(
         read_sql("ledger/lock_balances.sql"), state_schema,
-        {"account_ids": pairs["account_id"].to_list(), "currencies": pairs["currency"].to_list()},
+        {"account_ids": array_literal(pairs["account_id"]), "currencies": array_literal(pairs["currency"])},
     )
     normals = legs.select("account_id", "normal_balance").unique("account_id")
     return state.join(normals, on="account_id", how="left")

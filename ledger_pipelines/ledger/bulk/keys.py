@@ -13,7 +13,7 @@ import polars as pl
 
 from ledger_pipelines.ledger.bulk.state import Batch, refusals
 from ledger_pipelines.paths import read_sql
-from ledger_pipelines.postgres.copy import copy_frame
+from ledger_pipelines.postgres.copy import copy_binary
 
 
 def check_keys(batch: Batch) -> None:
@@ -43,7 +43,7 @@ def check_keys(batch: Batch) -> None:
         repeated.filter(pl.col("content_hash") == pl.col("first_hash")).select("seq", pl.lit(None, pl.Utf8).alias("transaction_id")),
     ]).unique("seq")
 
-    copy_frame(batch.conn, "bulk_keys", keys, ["seq", "key", "content_hash", "reference"])
+    copy_binary(batch.conn, "bulk_keys", keys, {"seq": "int8", "key": "text", "content_hash": "text", "reference": "text"})
     found = batch.query_frame(
         read_sql("ledger/bulk/existing_keys.sql"),
         {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},

@@ -6,6 +6,8 @@ again; the stages before made sure none of them refuses the batch.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import polars as pl
 
 from ledger_pipelines.ledger.bulk.outcomes import PlanResult, outcomes
@@ -101,18 +103,29 @@ def _copy_postings(batch: Batch, postings: pl.DataFrame, legs: pl.DataFrame) -> 
         source_event_id=pl.col("event_id"),
         source_event_type=pl.col("event_type"),
     )
-    with batch.stage("write.copy_transactions"):
-        copy_binary(batch.conn, "ledger.transactions", rows, TRANSACTION_COLUMN_TYPES)
-    entries = legs.join(rows.select("seq", "idempotency_key", "transaction_id"), on=["seq", "idempotency_key"], how="inner").select(
-        "transaction_id", pl.col("leg_no").alias("entry_no"), "account_id", "direction", "amount", "currency",
-        "effective_at",
-    # In the order of the account index (account, currency, time): its pages fill one after the
-    # other instead of at random all over the history (fewer pages written, fewer full-page
-    # images: bench/floor_bench.py); the primary key's random inserts stay within this batch's ids.
-    ).sort("account_id", "currency", "effective_at")
+    # The entry rows need only the transaction ids: a second thread builds them while the server
+    # takes the transactions.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-entries") as pool:
+        entry_rows = pool.submit(_entry_rows, legs, rows)
+        with batch.stage("write.copy_transactions"):
+            copy_binary(batch.conn, "ledger.transactions", rows, TRANSACTION_COLUMN_TYPES)
+        entries = entry_rows.result()
     with batch.stage("write.copy_entries"):
         batch.entries_created += copy_binary(batch.conn, "ledger.entries", entries, ENTRY_COLUMN_TYPES)
     return rows.height
+
+
+def _entry_rows(legs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The entries of the transactions ``rows``, in COPY columns.
+
+    In the order of the account index (account, currency, time): its pages fill one after the
+    other instead of at random all over the history (fewer pages written, fewer full-page
+    images: bench/floor_bench.py); the primary key's random inserts stay within this batch's ids.
+    """
+    return legs.join(rows.select("seq", "idempotency_key", "transaction_id"), on=["seq", "idempotency_key"], how="inner").select(
+        "transaction_id", pl.col("leg_no").alias("entry_no"), "account_id", "direction", "amount", "currency",
+        "effective_at",
+    ).sort("account_id", "currency", "effective_at")
 
 
 def _copy_reversals(batch: Batch, reversals: pl.DataFrame, phase0_ids: pl.DataFrame, phase1_ids: pl.DataFrame) -> pl.DataFrame:
