@@ -14,7 +14,7 @@ import polars as pl
 from ledger_pipelines.ledger.bulk.state import Batch, refusals
 from ledger_pipelines.ledger.plan import UTC_TIME
 from ledger_pipelines.paths import read_sql
-from ledger_pipelines.postgres.copy import copy_frame
+from ledger_pipelines.postgres.copy import array_literal, copy_frame
 
 # The legs of a stored target (target_pairs.sql).
 TARGET_LEGS = {"transaction_id": pl.Utf8, "account_id": pl.Utf8, "currency": pl.Utf8, "direction": pl.Utf8, "amount": pl.Int64}
@@ -41,7 +41,7 @@ def existing_targets(batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
     copy_frame(batch.conn, "bulk_target_names", names, ["kind", "name"])
     targets = batch.query_frame(read_sql("ledger/bulk/resolve_targets.sql"), targets_schema)
     target_legs = batch.query_frame(
-        read_sql("ledger/bulk/target_pairs.sql"), TARGET_LEGS, {"ids": targets["transaction_id"].unique().to_list()}
+        read_sql("ledger/bulk/target_pairs.sql"), TARGET_LEGS, {"ids": array_literal(targets["transaction_id"].unique())}
     )
     return targets, target_legs
 
