@@ -38,8 +38,10 @@ import psycopg
 
 from bench.harness import describe_server, server_facts, temporary_cluster, write_results
 from bench.ledger_bench import ACCOUNT_TYPES, make_plan, plain_rows, warm_plan
-from ledger_pipelines.ledger.bulk import ENTRY_COLUMN_TYPES, TRANSACTION_COLUMN_TYPES, apply_plan, copy_binary
+from ledger_pipelines.ledger.bulk import apply_plan
+from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, TRANSACTION_COLUMN_TYPES
 from ledger_pipelines.ledger.plan import PostingPlan
+from ledger_pipelines.postgres.copy import copy_binary
 
 QUICK_ARGV = ["--quick"]
 QUICK = {"transactions": 20_000, "accounts": 2_000, "history_months": 2, "repeat": 1}

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import psycopg
 
 from ledger_pipelines.config import Settings, load_settings
@@ -56,18 +57,28 @@ CREATE SCHEMA bench;
 -- constraint but NOT NULL, no trigger
 CREATE TABLE bench.plain_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
 CREATE TABLE bench.plain_entries (LIKE ledger.entries INCLUDING DEFAULTS);
--- (b) the ledger's indexes, no trigger, no check/foreign-key constraint
+-- (b) the ledger's layout and indexes (entries by month: bench_partitions.indexed_entries_YYYY_MM,
+-- made for the rows' months by add_month_partitions), no trigger, no check/foreign-key constraint
 CREATE TABLE bench.indexed_transactions (LIKE ledger.transactions INCLUDING DEFAULTS);
-CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS);
+CREATE TABLE bench.indexed_entries (LIKE ledger.entries INCLUDING DEFAULTS) PARTITION BY RANGE (effective_at);
+ALTER TABLE bench.indexed_entries ADD PRIMARY KEY (transaction_id, entry_no, effective_at);
 CREATE UNIQUE INDEX ON bench.indexed_transactions (transaction_id);
 CREATE UNIQUE INDEX ON bench.indexed_transactions (idempotency_key);
 CREATE UNIQUE INDEX ON bench.indexed_transactions (reverses_transaction_id) WHERE reverses_transaction_id IS NOT NULL;
 CREATE UNIQUE INDEX ON bench.indexed_transactions (transition_key) WHERE transition_key IS NOT NULL;
 CREATE INDEX ON bench.indexed_transactions (reference) WHERE reference IS NOT NULL;
 CREATE INDEX ON bench.indexed_transactions (changed_xid);
-CREATE UNIQUE INDEX ON bench.indexed_entries (transaction_id, entry_no);
 CREATE INDEX ON bench.indexed_entries (account_id, currency, effective_at);
 """
+
+
+def add_month_partitions(conn: psycopg.Connection, table: str, times: pl.Series) -> None:
+    """Monthly range partitions of ``table`` (``<table>_YYYY_MM``) for every UTC month of ``times``, as the ledger has."""
+    months = times.dt.convert_time_zone("UTC").dt.truncate("1mo").unique().sort()
+    for start in months.to_list():
+        end = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table}_{start:%Y_%m} PARTITION OF {table} "
+                     f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')")
 
 
 @contextmanager

@@ -14,8 +14,10 @@ look). It
    file to the last commit, and checks that every event got exactly one outcome;
 4. in the same run, COPYs the transaction and entry rows the ingestion wrote (the same rows,
    read back from the ledger, in the same binary COPY format) into tables with the same columns
-   but no index, constraint or trigger (``plain``), and into tables with the ledger's indexes
-   but no trigger or constraint (``indexed``: the floor any ledger with these lookups pays), each
+   but no index, constraint or trigger (``plain``), and into tables with the ledger's layout and
+   indexes (entries partitioned by month, rows sorted for the account index as ``apply_plan``
+   sends them) but no trigger or constraint (``indexed``: the floor any ledger with these lookups
+   pays, as in ``bench/floor_bench.py``), each
    timed to COMMIT: the ratios say what the ledger's guarantees cost;
 5. prints a table (rates, ratio, where the time went per stage) and writes the numbers as JSON
    to ``bench/results/``; the cluster is removed afterwards (``--keep`` keeps it).
@@ -38,15 +40,12 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
+from bench.harness import PLAIN_DDL, add_month_partitions, describe_server, server_facts, temporary_cluster, write_results
 from ledger_pipelines.generate import MANIFEST_NAME, generate
 from ledger_pipelines.ingest.ingestor import ingest_paths, landed_files
 from ledger_pipelines.ingest.writer import BatchReport
-from ledger_pipelines.ledger.bulk import (
-    ENTRY_COLUMN_TYPES,
-    TRANSACTION_COLUMN_TYPES,
-    copy_binary,
-)
+from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, TRANSACTION_COLUMN_TYPES
+from ledger_pipelines.postgres.copy import copy_binary
 
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "subledger-ingest-bench"
 QUICK = {"subscriptions": 300, "months": 3}
@@ -119,6 +118,9 @@ def timed_copies(dsn: str, superuser_dsn: str, transactions: pl.DataFrame, entri
     """COPY the same rows into the ``plain`` and the ``indexed`` tables; seconds to COMMIT for each."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(PLAIN_DDL)
+        add_month_partitions(conn, "bench.indexed_entries", entries["effective_at"])
+    # In the order of the account index, as apply_plan sends them (the floor of the new layout: bench/floor_bench.py).
+    entries = entries.sort("account_id", "currency", "effective_at")
     seconds = {}
     for kind in ("plain", "indexed"):
         checkpoint(superuser_dsn)

@@ -39,19 +39,13 @@ import numpy as np
 import polars as pl
 import psycopg
 
-from bench.harness import PLAIN_DDL, describe_server, server_facts, temporary_cluster, write_results
-from ledger_pipelines.ledger.bulk import (
-    ENTRY_COLUMN_TYPES,
-    ENTRY_COLUMNS,
-    TRANSACTION_COLUMN_TYPES,
-    TRANSACTION_COLUMNS,
-    apply_plan,
-    copy_binary,
-    copy_frame,
-)
+from bench.harness import PLAIN_DDL, add_month_partitions, describe_server, server_facts, temporary_cluster, write_results
+from ledger_pipelines.ledger.bulk import apply_plan
+from ledger_pipelines.ledger.bulk.write import ENTRY_COLUMN_TYPES, ENTRY_COLUMNS, TRANSACTION_COLUMN_TYPES, TRANSACTION_COLUMNS
 from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
 from ledger_pipelines.ledger.plan import LEGS_SCHEMA, POSTINGS_SCHEMA, PostingPlan
+from ledger_pipelines.postgres.copy import copy_binary, copy_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ACCOUNT_TYPES = {"assets": "debit", "expenses": "debit", "liabilities": "credit", "revenue": "credit", "equity": "credit"}
@@ -184,6 +178,7 @@ def bulk_benchmark(dsns, superuser_dsn: str, transactions: int, accounts: int, b
     timed_guarded(dsns.writer_dsn, warm_plan(accounts))
     with psycopg.connect(dsns.dsn, autocommit=True) as conn:
         conn.execute(PLAIN_DDL)
+        add_month_partitions(conn, "bench.indexed_entries", pl.Series([T0]))
 
     per_batch = transactions // batches
     runs: dict[str, list[float]] = {"plain": [], "plain_csv": [], "indexed": [], "guarded": [], "seal": []}

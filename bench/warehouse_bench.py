@@ -46,8 +46,8 @@ import psycopg
 
 from bench.harness import temporary_cluster, write_results
 from ledger_pipelines.ledger.balances import balance_at, recomputed_balances
-from ledger_pipelines.ledger.bulk import copy_frame
 from ledger_pipelines.ledger.ids import account_id_column, uuid7_column
+from ledger_pipelines.postgres.copy import copy_frame
 from ledger_pipelines.warehouse import anchors, duck, snapshots
 from ledger_pipelines.warehouse.mirror import mirror, read_state
 from ledger_pipelines.warehouse.store import open_work

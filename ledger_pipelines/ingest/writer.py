@@ -39,11 +39,12 @@ from ledger_pipelines.failpoints import failpoint
 from ledger_pipelines.ingest.landing import FileIdentity
 from ledger_pipelines.ingest.mapping import complete_deferred, deferred_postings
 from ledger_pipelines.ingest.rules import RuleSet
-from ledger_pipelines.ledger.bulk import PlanResult, apply_plan, copy_frame
+from ledger_pipelines.ledger.bulk import PlanResult, apply_plan
 from ledger_pipelines.ledger.chain import seal
 from ledger_pipelines.ledger.plan import PostingPlan
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.copy import copy_frame
 
 LOG = logging.getLogger(__name__)
 

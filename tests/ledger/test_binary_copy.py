@@ -1,6 +1,6 @@
 """The binary COPY encoder writes exactly the bytes Postgres itself sends for the same rows.
 
-The ledger writes its transactions and entries with :func:`ledger_pipelines.ledger.bulk.copy_binary`;
+The ledger writes its transactions and entries with :func:`ledger_pipelines.postgres.copy.copy_binary`;
 a wrong byte there would store a wrong amount, time or id. The proof here is byte-for-byte: the
 rows are COPYed in through the encoder, COPYed back out by Postgres in the binary format, and the
 two streams must be identical. Values are picked at the edges (NULLs, empty and multi-byte text,
@@ -15,8 +15,8 @@ import polars as pl
 import psycopg
 import pytest
 
-from ledger_pipelines.ledger.binary_copy import SIGNATURE, TRAILER, encode_rows
-from ledger_pipelines.ledger.bulk import copy_binary
+from ledger_pipelines.postgres.binary_copy import SIGNATURE, TRAILER, encode_rows
+from ledger_pipelines.postgres.copy import array_literal, copy_binary
 
 COLUMN_TYPES = {"id": "uuid", "label": "text", "doc": "jsonb", "at": "timestamptz", "amount": "int8", "no": "int4"}
 DDL = "CREATE TEMP TABLE copied (id uuid, label text, doc jsonb, at timestamptz, amount bigint, no integer)"
@@ -58,7 +58,7 @@ def test_the_encoder_writes_what_postgres_itself_sends(ledger_db):
 
 
 def test_a_large_frame_goes_through_in_several_chunks(ledger_db, monkeypatch):
-    monkeypatch.setattr("ledger_pipelines.ledger.bulk.COPY_CHUNK_ROWS", 1_000)
+    monkeypatch.setattr("ledger_pipelines.postgres.copy.COPY_CHUNK_ROWS", 1_000)
     frame = pl.concat([edge_rows()] * 700)
     with psycopg.connect(ledger_db.dsn) as conn:
         conn.execute(DDL)
@@ -83,3 +83,16 @@ def test_a_value_that_does_not_fit_its_type_is_refused_not_guessed(column, value
     frame = pl.DataFrame({column: [value]})
     with pytest.raises(error, match=says):
         encode_rows(frame, {column: kind})
+
+
+def test_an_array_literal_reads_back_as_the_very_values(ledger_db):
+    """The bulk path passes its 20k account ids and codes as one array literal: every value, however
+    hostile to the literal syntax, must reach Postgres unchanged, and NULL as NULL."""
+    values = pl.Series(["plain", "", None, 'quote " and \\ backslash', "{braces},comma", " spaced ", "NULL", "héllo ✓ 日本 🙂",
+                        "tab\tnew\nline"])
+    with psycopg.connect(ledger_db.dsn) as conn:
+        back = conn.execute("SELECT %s::text[]", [array_literal(values)]).fetchone()[0]
+        empty = conn.execute("SELECT cardinality(%s::uuid[])", [array_literal(pl.Series([], dtype=pl.Utf8))]).fetchone()[0]
+    assert back == values.to_list()
+    assert empty == 0
+

@@ -1,7 +1,7 @@
 """Random ledgers for the warehouse tests, posted through the real bulk path (apply_plan).
 
 Postings of 2-3 legs in two currencies, some pending; later batches settle (post) or fail
-(archive) pending ones -- sometimes dated before the transaction's own effective time --,
+(archive) pending ones -- at or after the transaction's own effective time, never before it (I4) --,
 reverse posted ones, and backdate new postings into days the warehouse has already computed.
 """
 
@@ -63,8 +63,8 @@ class RandomLedger:
         for _ in range(min(moves, len(self.pending))):
             key, at = self.pending.pop()
             to = "posted" if self.rng.random() < 0.7 else "archived"
-            # usually after the transaction's effective time, sometimes before it
-            when = at + timedelta(hours=self.rng.uniform(-20, 24 * 6))
+            # within six days after the transaction's effective time (a move is never dated before it: I4)
+            when = at + timedelta(hours=self.rng.uniform(0, 24 * 6))
             self.n += 1
             b.move(f"m{self.n}-{uuid.uuid4().hex[:6]}", to, key=key, at=when)
             if to == "posted":

@@ -52,12 +52,16 @@ BEGIN
           FROM joined
          WHERE NOT misplaced
          GROUP BY account_id, currency
+    ), per_transaction AS MATERIALIZED (
+        -- The statement's net per transaction and currency: read by the nets and the tally, so
+        -- the entries are grouped by transaction once.
+        SELECT transaction_id, currency, sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) AS net
+          FROM joined GROUP BY transaction_id, currency
     ), nets AS (
         -- Only transactions this statement leaves unbalanced are recorded for the commit check.
         INSERT INTO ledger.unbalanced_nets AS u (xid, transaction_id, currency, net)
         SELECT this_xid, transaction_id, currency, net
-          FROM (SELECT transaction_id, currency, sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) AS net
-                  FROM joined GROUP BY transaction_id, currency) s
+          FROM per_transaction
          WHERE net <> 0
         ON CONFLICT (xid, transaction_id, currency) DO UPDATE SET net = u.net + excluded.net
     ), cache AS (
@@ -86,7 +90,7 @@ BEGIN
         INSERT INTO ledger.commit_tallies (xid, kind, transactions, lowest, highest)
         SELECT this_xid, 'entries', count(*), min(transaction_id::text COLLATE "C")::uuid,
                max(transaction_id::text COLLATE "C")::uuid
-          FROM (SELECT DISTINCT transaction_id FROM joined) d
+          FROM (SELECT DISTINCT transaction_id FROM per_transaction) d
     )
     SELECT count(*) FILTER (WHERE misplaced) INTO bad_entries FROM joined;
 

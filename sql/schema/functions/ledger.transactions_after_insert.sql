@@ -10,6 +10,7 @@ CREATE OR REPLACE FUNCTION ledger.transactions_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog AS $$
 DECLARE
     bad record;
+    span record;
 BEGIN
     SELECT n.transaction_id, n.idempotency_key INTO bad FROM new_transactions n WHERE n.status = 'archived' LIMIT 1;
     IF FOUND THEN
@@ -58,9 +59,17 @@ BEGIN
      WHERE n.reverses_transaction_id IS NOT NULL;
 
     -- Every month the new transactions are dated in has its entries partition before any of
-    -- their entries arrives (I5: entries come after their transaction).
-    PERFORM ledger.ensure_entry_partitions(month, month)
-       FROM (SELECT DISTINCT date_trunc('month', n.effective_at, 'UTC') AS month FROM new_transactions n) months;
+    -- their entries arrives (I5: entries come after their transaction). A statement's
+    -- transactions are mostly of one month (a batch is a day or a month of events): then the
+    -- earliest and the latest name it, without taking 200k times apart in a time zone; else each
+    -- distinct month, never the months between.
+    SELECT min(n.effective_at) AS earliest, max(n.effective_at) AS latest INTO span FROM new_transactions n;
+    IF date_trunc('month', span.earliest, 'UTC') = date_trunc('month', span.latest, 'UTC') THEN
+        PERFORM ledger.ensure_entry_partitions(span.earliest, span.latest);
+    ELSE
+        PERFORM ledger.ensure_entry_partitions(month, month)
+           FROM (SELECT DISTINCT date_trunc('month', n.effective_at, 'UTC') AS month FROM new_transactions n) months;
+    END IF;
 
     -- One marker per database transaction arms the deferred commit check, which compares how many
     -- transactions were created with how many the entries statements gave entries to.

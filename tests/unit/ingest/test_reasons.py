@@ -37,7 +37,8 @@ def test_documentation_lists_every_code():
 
 def test_ledger_uses_the_same_spelling():
     """The database side's reason codes (ledger_pipelines.ledger) are in this table."""
-    source = (Path(__file__).resolve().parents[3] / "ledger_pipelines" / "ledger" / "bulk.py").read_text()
+    bulk = Path(__file__).resolve().parents[3] / "ledger_pipelines" / "ledger" / "bulk"
+    source = "".join(module.read_text() for module in sorted(bulk.glob("*.py")))
     for code in ("event_id_conflict", "period_closed", "invalid_account", "unknown_target", "invalid_transition",
                  "reference_conflict"):
         assert f'"{code}"' in source and code in R.REASONS
