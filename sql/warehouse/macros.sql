@@ -26,6 +26,12 @@ CREATE OR REPLACE MACRO entry_state(status, posted_at, archived_at, instant) AS
          WHEN status = 'archived' AND archived_at <= instant THEN 'archived'
          ELSE 'pending' END;
 
+-- Debits and credits (one entry's, or sums) signed by a normal balance: positive when they increase it.
+CREATE OR REPLACE MACRO signed_amount(normal, debits, credits) AS signed_posted(normal, debits, credits, 0, 0);
+-- One entry's amount signed by its account's normal balance.
+CREATE OR REPLACE MACRO signed_entry(normal, direction, amount) AS
+    CASE WHEN direction = 'debit' THEN signed_amount(normal, amount, 0) ELSE signed_amount(normal, 0, amount) END;
+
 -- The reporting calendar (accounting/calendar.py). An instant's day in zone `tz`:
 CREATE OR REPLACE MACRO local_day(ts, tz) AS CAST(timezone(tz, ts) AS DATE);
 -- The UTC offset in force at instant `ts` in `tz`.
