@@ -8,11 +8,6 @@
     strftime({{ day }}, '%Y-%m')
 {%- endmacro %}
 
-{#- An entry's amount signed by its account's normal balance: positive when it increases it. -#}
-{% macro signed_amount(direction, normal_balance, amount) -%}
-    (case when {{ direction }} = {{ normal_balance }} then {{ amount }} else -{{ amount }} end)
-{%- endmacro %}
-
 {#- The last day the reports cover: var('report_date') or NULL (then: the last day the account
     snapshots were built through, warehouse_meta.builds). -#}
 {% macro report_date_literal() -%}

@@ -10,9 +10,11 @@ transactions):
 
 Pending is posted plus the pending entries; available is posted minus the pending outflows. The
 ledger stores only the four sums (as TigerBeetle does); everything that shows a balance signs them
-here -- :class:`Balance` for one account, :func:`balance_columns` for a Polars frame -- or with the
-warehouse's DuckDB macros ``signed_posted/pending/available`` (``sql/warehouse/macros.sql``), which
-``tests/unit/accounting/test_pairs.py`` proves equal to this module on random sums.
+here -- :class:`Balance` for one account, :func:`balance_columns` for a Polars frame,
+:func:`signed_amount`/:func:`signed_entry` for amounts (registers, statements) -- or with the
+warehouse's DuckDB macros ``signed_posted/pending/available``, ``signed_amount``, ``signed_entry``
+(``sql/warehouse/macros.sql``), which ``tests/unit/accounting/test_pairs.py`` proves equal to this
+module on random sums.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def signed_balances(normal_balance: str, pd: int, pc: int, qd: int, qc: int) -> 
         return debit if normal_balance == "debit" else credit
 
     return _definition(by_normal, pd, pc, qd, qc)
+
+
+def signed_amount(normal_balance: str, debits: int, credits: int) -> int:
+    """Debits and credits (one entry's, or sums) signed by a normal balance: positive when they
+    increase it -- the posted balance they would make alone."""
+    return signed_balances(normal_balance, debits, credits, 0, 0)[0]
+
+
+def signed_entry(normal_balance: str, direction: str, amount: int) -> int:
+    """One entry's amount signed by its account's (or category's) normal balance."""
+    return signed_amount(normal_balance, amount, 0) if direction == "debit" else signed_amount(normal_balance, 0, amount)
 
 
 def balance_columns(normal_balance: pl.Expr, pd: pl.Expr, pc: pl.Expr, qd: pl.Expr, qc: pl.Expr) -> list[pl.Expr]:

@@ -43,7 +43,8 @@ from ledger_pipelines.config import Settings
 from ledger_pipelines.defs.ingestion.outbox import pending_outbox_rows
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for
 from ledger_pipelines.defs.warehouse.assets import ACCOUNT_SNAPSHOTS_KEY, CATEGORY_SNAPSHOTS_KEY, MIRROR_KEY, OUTBOX_BATCHES
-from ledger_pipelines.ingest.ingestor import file_hash, landed_files
+from ledger_pipelines.ingest.ingestor import already_ingested_files, landed_files
+from ledger_pipelines.ingest.landing import FileIdentity, identify
 from ledger_pipelines.platform.instance import (
     DUCKDB_POOL,
     RUN_HOST_TAG,
@@ -177,27 +178,33 @@ def plan_stages(defs: dg.Definitions, keys: Iterable[dg.AssetKey]) -> list[Stage
     return [Stage(tuple(groups[g]), definitions[g[1]]) for g in sorted(groups)]
 
 
-def landed_file_keys(settings: Settings) -> list[str]:
-    """The partition key of every complete file in the landing folder, in path order."""
+def _landed(settings: Settings) -> list[tuple[str, FileIdentity]]:
+    """(partition key, identity) of every complete file in the landing folder, in path order."""
     root = settings.landing_dir
     if not root.is_dir():
         return []
-    return [partition_key_for(str(path.relative_to(root)), file_hash(path)) for path in landed_files([root])]
+    identities = [identify(path, root) for path in landed_files([root])]
+    return [(partition_key_for(str(i.path.relative_to(root)), i.content_hash), i) for i in identities]
+
+
+def landed_file_keys(settings: Settings) -> list[str]:
+    """The partition key of every complete file in the landing folder, in path order."""
+    return [key for key, _ in _landed(settings)]
 
 
 def _dynamic_partitions(stage: Stage, instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """The landed files that still need a run: those whose content no file batch has claimed yet --
+    the landing sensor's rule (:func:`~ledger_pipelines.ingest.ingestor.already_ingested_files`),
+    so a file ingested any other way (``subledger ingest``, the sensor's run) is not run again."""
     if stage.partitions_def != landed_files_partitions:
         raise RunSelectionError(f"no rule for choosing partitions of {stage.kind}; pass --partition.")
-    keys = landed_file_keys(settings)
+    landed = _landed(settings)
     known = set(instance.get_dynamic_partitions(landed_files_partitions.name))
-    new = [k for k in keys if k not in known]
+    new = [key for key, _ in landed if key not in known]
     if new:
         instance.add_dynamic_partitions(landed_files_partitions.name, new)
-    done: set[str] | None = None
-    for asset in stage.keys:
-        materialized = set(instance.get_materialized_partitions(asset))
-        done = materialized if done is None else done & materialized
-    return [k for k in keys if k not in (done or set())]
+    done = already_ingested_files(settings, [identity for _, identity in landed])
+    return [key for key, identity in landed if identity.path not in done]
 
 
 def stale_roots(settings: Settings, reader_dsn: str, instance: dg.DagsterInstance | None = None

@@ -18,6 +18,8 @@ from typing import Any
 
 import duckdb
 
+from ledger_pipelines.accounting.balances import signed_amount
+
 
 class RegisterError(LookupError):
     """The account or category is not in the warehouse; the message says what to do."""
@@ -102,20 +104,19 @@ def account_register(con: duckdb.DuckDBPyConnection, key: str, *, category: bool
     normal = _normal_balance(con, key, category)
     members = ("SELECT account FROM analytics.account_categories WHERE category = $key" if category
                else "SELECT $key AS account")
-    # an entry signed by the register's normal balance: + when it increases it
-    signed = "CASE WHEN $normal = 'debit' THEN debit - credit ELSE credit - debit END"
-    params = {"key": key, "normal": normal, "currency": currency, "start": start or date.min, "end": end or date.max}
+    params = {"key": key, "currency": currency, "start": start or date.min, "end": end or date.max}
     where = (f"line_type = 'entry' AND account IN ({members}) AND ($currency::VARCHAR IS NULL OR currency = $currency)")
-    openings = dict(con.execute(
-        f"SELECT currency, sum({signed}) FROM reports.general_ledger WHERE {where} AND posting_date < $start "
-        "GROUP BY currency", {k: v for k, v in params.items() if k != "end"}).fetchall())
+    openings = con.execute(
+        f"SELECT currency, sum(debit), sum(credit) FROM reports.general_ledger WHERE {where} AND posting_date < $start "
+        "GROUP BY currency ORDER BY currency", {k: v for k, v in params.items() if k != "end"}).fetchall()
     rows = con.execute(
         f"SELECT currency, posting_date, effective_at, account, transaction_id, entry_no, event_type, reference, description, "
-        f"debit, credit, {signed} FROM reports.general_ledger WHERE {where} AND posting_date BETWEEN $start AND $end "
+        f"debit, credit FROM reports.general_ledger WHERE {where} AND posting_date BETWEEN $start AND $end "
         "ORDER BY currency, posting_at, effective_at, transaction_id, entry_no", params).fetchall()
-    registers: dict[str, CurrencyRegister] = {c: CurrencyRegister(c, int(v)) for c, v in sorted(openings.items())}
+    # signed by the register's normal balance: + when it increases it
+    registers = {c: CurrencyRegister(c, signed_amount(normal, int(d), int(k))) for c, d, k in openings}
     for row in rows:
         register = registers.setdefault(row[0], CurrencyRegister(row[0], 0))
-        register.lines.append(RegisterLine(*row[1:11], balance=register.closing + int(row[11])))
+        register.lines.append(RegisterLine(*row[1:11], balance=register.closing + signed_amount(normal, row[9], row[10])))
     return Register(key, "category" if category else "account", normal, start, end,
                     [registers[c] for c in sorted(registers)])

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from ledger_pipelines.accounting.balances import signed_amount, signed_entry
 from ledger_pipelines.ledger.balances import balance, get_account
 from ledger_pipelines.ledger.ids import account_id
 from ledger_pipelines.paths import read_sql
@@ -68,16 +69,16 @@ def statement(conn: psycopg.Connection, account: str, *, currency: str | None, s
     opening = balance(conn, account, currency, as_of=start).posted if start > BEGINNING else 0
     closing = balance(conn, account, currency, as_of=end).posted
     after = _decode(cursor) if cursor else _START
-    sign = 1 if info.normal_balance == "debit" else -1
     params = {"account_id": ident, "currency": currency, "from": start, "to": end,
               "after_at": after[0], "after_tx": after[1], "after_no": after[2], "limit": limit + 1}
     running = opening
     if cursor:
-        running += sign * int(conn.execute(read_sql("service/statement_sum.sql"), params).fetchone()[0])
+        net_debits = int(conn.execute(read_sql("service/statement_sum.sql"), params).fetchone()[0])
+        running += signed_amount(info.normal_balance, net_debits, 0)
     rows = conn.execute(read_sql("service/statement_lines.sql"), params).fetchall()
     entries = []
     for counted_at, tx, entry_no, effective_at, posted_at, direction, amount, key, description, kind, reference in rows[:limit]:
-        running += sign * (amount if direction == "debit" else -amount)
+        running += signed_entry(info.normal_balance, direction, amount)
         entries.append({"transaction_id": tx, "entry_no": entry_no, "idempotency_key": key, "counted_at": counted_at.isoformat(),
                         "effective_at": effective_at.isoformat(), "posted_at": posted_at.isoformat(), "direction": direction,
                         "amount": amount, "running_balance": running, "description": description, "event_type": kind,

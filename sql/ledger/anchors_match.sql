@@ -7,7 +7,7 @@ WITH recomputed AS MATERIALIZED (  -- once, whatever plan the join below gets
 ), gaps AS (
     SELECT g.account_id, g.currency, g.anchor_at, count(*) AS uncovered_moves,
            min(g.moved_at) AS first_uncovered_move
-      FROM ledger.anchor_gaps(NULL, NULL) g
+      FROM ledger.anchor_gaps(NULL, NULL, NULL) g
      GROUP BY g.account_id, g.currency, g.anchor_at
 )
 SELECT coalesce(c.code, a.account_id::text) AS account, a.currency, a.anchor_at, a.run_id::text AS run_id,

@@ -110,13 +110,18 @@ WITH pairs AS (
                (an.anchor_at IS NOT NULL AND pg_visible_in_snapshot(t.changed_xid, an.snapshot)) AS anchor_saw_state
      ) v
      CROSS JOIN LATERAL (
+        -- the entry's state as of T as known at S, and as the anchor saw it (ledger.entry_state)
+        SELECT ledger.entry_state(CASE WHEN coalesce(t.status_changed_at <= %(known_at)s::timestamptz, true) THEN t.status
+                                       ELSE 'pending' END, t.posted_at, t.archived_at, %(as_of)s::timestamptz) AS now_state,
+               ledger.entry_state(CASE WHEN v.anchor_saw_state THEN t.status ELSE 'pending' END, t.posted_at, t.archived_at,
+                                  an.anchor_at) AS anchor_state
+     ) w
+     CROSS JOIN LATERAL (
         SELECT v.now_counted, v.anchor_counted,
-               (v.now_counted AND t.status = 'posted' AND t.posted_at <= %(as_of)s::timestamptz
-                AND coalesce(t.status_changed_at <= %(known_at)s::timestamptz, true)) AS now_posted,
-               (v.now_counted AND t.status = 'archived' AND t.archived_at <= %(as_of)s::timestamptz
-                AND t.status_changed_at <= %(known_at)s::timestamptz) AS now_gone,
-               (v.anchor_counted AND v.anchor_saw_state AND t.status = 'posted' AND t.posted_at <= an.anchor_at) AS anchor_posted,
-               (v.anchor_counted AND v.anchor_saw_state AND t.status = 'archived' AND t.archived_at <= an.anchor_at) AS anchor_gone
+               (v.now_counted AND w.now_state = 'posted') AS now_posted,
+               (v.now_counted AND w.now_state = 'archived') AS now_gone,
+               (v.anchor_counted AND w.anchor_state = 'posted') AS anchor_posted,
+               (v.anchor_counted AND w.anchor_state = 'archived') AS anchor_gone
      ) s
 ), deltas AS (
     SELECT account_id, currency,

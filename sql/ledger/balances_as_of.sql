@@ -1,18 +1,16 @@
 -- Balances recomputed from entries as of effective time %(as_of)s, as known at system time
 -- %(known_at)s (docs/architecture.md, "Balance definitions"):
 --   * an entry counts if effective_at <= as_of and its transaction was created by known_at;
---   * it counts as posted if its transaction was posted at or before as_of (posted_at) and the
---     move was recorded by known_at (status_changed_at; NULL for transactions posted directly);
---   * it counts nowhere if the transaction was archived by as_of (and recorded by known_at);
---   * otherwise it counts as pending.
+--   * in its state as of as_of (ledger.entry_state: posted, archived -- counting nowhere -- or
+--     pending), a move counting only if it was recorded by known_at (status_changed_at; NULL for
+--     transactions posted directly).
 WITH counted AS (
-    SELECT e.account_id, e.currency, e.direction, e.amount,
-           (t.status = 'posted' AND t.posted_at <= %(as_of)s
-            AND coalesce(t.status_changed_at <= %(known_at)s, true)) AS is_posted,
-           (t.status = 'archived' AND t.archived_at <= %(as_of)s
-            AND t.status_changed_at <= %(known_at)s) AS is_gone
+    SELECT e.account_id, e.currency, e.direction, e.amount, s.state = 'posted' AS is_posted, s.state = 'archived' AS is_gone
       FROM ledger.entries e
       JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
+     CROSS JOIN LATERAL (
+        SELECT ledger.entry_state(CASE WHEN coalesce(t.status_changed_at <= %(known_at)s, true) THEN t.status ELSE 'pending' END,
+                                  t.posted_at, t.archived_at, %(as_of)s) AS state) s
      WHERE e.effective_at <= %(as_of)s
        AND t.created_at <= %(known_at)s
        AND (%(account_ids)s::uuid[] IS NULL OR e.account_id = ANY (%(account_ids)s::uuid[]))

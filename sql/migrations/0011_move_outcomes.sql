@@ -1,4 +1,4 @@
--- depends: 0009_chain_record_format_2
+-- depends: 0010_anchor_gaps_window
 --
 -- A lifecycle event that moved its target (payment.settled, payment.failed, transaction.posted /
 -- archived) is recorded in ingest.event_outcomes as 'posted' with the moved transaction, so

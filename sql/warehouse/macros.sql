@@ -16,6 +16,21 @@ CREATE OR REPLACE MACRO signed_pending(normal, pd, pc, qd, qc) AS
     signed_posted(normal, pd, pc, qd, qc) + CASE WHEN normal = 'debit' THEN qd - qc ELSE qc - qd END;
 CREATE OR REPLACE MACRO signed_available(normal, pd, pc, qd, qc) AS
     signed_posted(normal, pd, pc, qd, qc) - CASE WHEN normal = 'debit' THEN qc ELSE qd END;
+-- The state at `instant` (or day) of an entry of a transaction that is `status` now, posted at
+-- `posted_at` or archived at `archived_at` (docs/architecture.md, "Balance definitions"): 'posted'
+-- if posted by then, 'archived' if archived by then (it counts nowhere), else 'pending'. Whether it
+-- counts at all (effective by then) stays with the caller. The Postgres definition is the function
+-- ledger.entry_state (pair test: tests/ledger/test_rule_pairs.py).
+CREATE OR REPLACE MACRO entry_state(status, posted_at, archived_at, instant) AS
+    CASE WHEN status = 'posted' AND posted_at <= instant THEN 'posted'
+         WHEN status = 'archived' AND archived_at <= instant THEN 'archived'
+         ELSE 'pending' END;
+
+-- Debits and credits (one entry's, or sums) signed by a normal balance: positive when they increase it.
+CREATE OR REPLACE MACRO signed_amount(normal, debits, credits) AS signed_posted(normal, debits, credits, 0, 0);
+-- One entry's amount signed by its account's normal balance.
+CREATE OR REPLACE MACRO signed_entry(normal, direction, amount) AS
+    CASE WHEN direction = 'debit' THEN signed_amount(normal, amount, 0) ELSE signed_amount(normal, 0, amount) END;
 
 -- The reporting calendar (accounting/calendar.py). An instant's day in zone `tz`:
 CREATE OR REPLACE MACRO local_day(ts, tz) AS CAST(timezone(tz, ts) AS DATE);

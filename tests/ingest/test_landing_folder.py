@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from ledger_pipelines.defs.ingestion.partitions import landed_files_partitions, partition_key_for, relative_path_of
+from ledger_pipelines.defs.runner import Stage, _dynamic_partitions, landed_file_keys
 from ledger_pipelines.ingest import landing
 from ledger_pipelines.ingest.ingestor import file_hash, ingest_paths, landed_files
 from tests.ingest.test_dagster_ingestion import _invoice, _land, _materialize, _tick, posted_batches
@@ -189,6 +190,20 @@ def test_the_first_sensor_tick_requests_no_run_for_content_already_ingested(inge
     third = _tick(instance, second.cursor)
     assert [Path(relative_path_of(r.partition_key)).name for r in third.run_requests] == ["done.jsonl"]
     assert hashed == [landing_dir / "done.jsonl"]
+
+
+def test_subledger_run_picks_the_files_the_sensor_picks(ingest_env, ledger_db, instance):
+    """One rule for both (R12): a landed file needs a run while no file batch has claimed its content,
+    whatever Dagster recorded -- a file ingested by `subledger ingest` is not run again by `subledger run`."""
+    landing_dir = ingest_env.landing_dir
+    _land(landing_dir, "done.jsonl", [_invoice("done_1", "2024-03-01")])
+    ingest_paths(ingest_env, [landing_dir])
+    fresh = _land(landing_dir, "fresh.jsonl", [_invoice("fresh_1", "2024-03-02")])
+    stage = Stage((posted_batches.key,), landed_files_partitions)
+    wanted = [partition_key_for("fresh.jsonl", file_hash(fresh))]
+    assert _dynamic_partitions(stage, instance, ingest_env) == wanted
+    assert [r.partition_key for r in _tick(instance, None).run_requests] == wanted
+    assert set(instance.get_dynamic_partitions(PARTITIONS)) == set(landed_file_keys(ingest_env))  # both registered
 
 
 # -- the data directory is private ---------------------------------------------------------------------

@@ -4,7 +4,9 @@ Python definition (ledger_pipelines.accounting.accounts) on the same random inpu
 * the account-code rule: ``ledger.is_valid_account_code`` = ``account_code_problem(...) is None``;
 * account types: ``ledger.is_valid_account_type`` = ``account_type_problem(...) is None``;
 * type -> normal balance: ``ledger.normal_balance_of`` = ``normal_balance_of`` (NULL where Python
-  refuses the code's top-level segment).
+  refuses the code's top-level segment);
+* an entry's state as of an instant (R4), which no Python code needs: ``ledger.entry_state`` = the
+  warehouse's DuckDB macro ``entry_state`` (sql/warehouse/macros.sql).
 
 Postgres regular expressions have no Unicode classes, so the SQL rule lists the refused code points;
 the first test regenerates that list from Python's unicodedata and compares it with the file.
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 
+import duckdb
 import polars as pl
 import psycopg
 import pytest
@@ -29,7 +33,7 @@ from ledger_pipelines.accounting.accounts import (
 )
 from ledger_pipelines.accounting.errors import InvalidTransaction
 from ledger_pipelines.ledger.accounts import load_account_types
-from ledger_pipelines.paths import sql_dir
+from ledger_pipelines.paths import read_sql, sql_dir
 
 # Characters the rule is about, mixed into random text so that most examples hit a boundary.
 TRICKY = [
@@ -119,3 +123,29 @@ def account_types(ledger_db) -> dict[str, str]:
 def test_normal_balances_sql_and_python_agree(ledger_db, account_types, codes):
     assert sql_answers(ledger_db.reader_dsn, "ledger.normal_balance_of", codes) == [
         python_normal_balance(code, account_types) for code in codes]
+
+
+# Instants on a few seconds, so that equal instants (the boundary: posted *at* the instant) are common.
+MOMENTS = st.integers(0, 6).map(lambda s: datetime(2024, 3, 1, tzinfo=UTC) + timedelta(seconds=s))
+STATES = st.tuples(st.sampled_from(["pending", "posted", "archived", "other"]), st.none() | MOMENTS, st.none() | MOMENTS,
+                   st.none() | MOMENTS)
+
+
+@PAIR_SETTINGS
+@given(rows=st.lists(STATES, min_size=1, max_size=40))
+@example(rows=[("posted", datetime(2024, 3, 1, tzinfo=UTC), None, datetime(2024, 3, 1, tzinfo=UTC)),
+               ("archived", None, datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))])
+def test_entry_states_postgres_and_duckdb_agree(ledger_db, rows):
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with psycopg.connect(ledger_db.reader_dsn) as conn:
+        postgres = [r[0] for r in conn.execute(
+            "SELECT ledger.entry_state(s, p, a, i) FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::timestamptz[]) WITH ORDINALITY AS u(s, p, a, i, n) ORDER BY n", columns).fetchall()]
+    with duckdb.connect() as duck:
+        duck.execute(read_sql("warehouse/macros.sql"))
+        frame = pl.DataFrame(rows, schema={"s": pl.String, "p": pl.Datetime("us", "UTC"), "a": pl.Datetime("us", "UTC"),
+                                           "i": pl.Datetime("us", "UTC")}, orient="row").with_row_index("n")
+        duck.register("states", frame.to_arrow())
+        warehouse = [r[0] for r in duck.execute("SELECT entry_state(s, p, a, i) FROM states ORDER BY n").fetchall()]
+    assert postgres == warehouse
+    assert set(postgres) <= {"pending", "posted", "archived"}

@@ -32,6 +32,7 @@ from ledger_pipelines.ledger.balances import balances, recomputed_balances
 from ledger_pipelines.ledger.chain import verify
 from ledger_pipelines.ledger.periods import close_period
 from ledger_pipelines.ledger.posting import Ledger
+from ledger_pipelines.paths import sql_dir
 from ledger_pipelines.postgres import migrate as migrate_module
 from ledger_pipelines.postgres.cluster import OWNER_ROLE, find_postgres_bindir
 from ledger_pipelines.postgres.migrate import BASELINE, MigrationError, _yoyo_uri, migrate
@@ -206,6 +207,8 @@ def upgraded(request, pg_cluster):
     try:
         write_history(db)
         before = (ledger_rows(db.dsn), table_rows(db.dsn))
+        with psycopg.connect(db.dsn) as conn:  # the reference recomputation calls ledger.entry_state, new since 0.1.0
+            conn.execute((sql_dir() / "schema" / "functions" / "ledger.entry_state.sql").read_text())
         before_balances = _answers(db)
         ran = migrate(db.dsn)
         yield db, before, before_balances, ran
@@ -221,7 +224,8 @@ def _answers(db: LedgerDatabase) -> list:
 def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
     assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_tamper_evidence",
-                   "0007_entries_by_month", "0009_chain_record_format_2", "0011_move_outcomes"]
+                   "0007_entries_by_month", "0009_chain_record_format_2", "0010_anchor_gaps_window",
+                   "0011_move_outcomes"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
                           "AND action <> 'schema.migrated'") == 0  # not made up

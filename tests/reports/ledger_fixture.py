@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
+from ledger_pipelines.paths import read_sql
+
 NORMAL_BALANCE = {"assets": "debit", "expenses": "debit", "liabilities": "credit", "equity": "credit",
                   "revenue": "credit", "income": "credit"}
 
@@ -274,6 +276,7 @@ class LedgerBuilder:
         created = datetime(2020, 1, 1, tzinfo=ZoneInfo("UTC"))
         with duckdb.connect(str(path)) as con:
             con.execute(CONTRACT_DDL)
+            con.execute(read_sql("warehouse/macros.sql"))  # the pipeline's file carries them; dbt calls some
             _insert(con, "accounts", [{"account_id": account_id(a), "account": a, "normal_balance": normal_balance(a),
                                        "currency": None, "metadata": "{}", "created_at": created} for a in accounts])
             _insert(con, "categories", [{"category": c, "kind": "path",

@@ -11,7 +11,7 @@ with posted as (
         e.normal_balance,
         e.direction,
         e.amount,
-        {{ signed_amount('e.direction', 'e.normal_balance', 'e.amount') }} as signed_amount,
+        signed_entry(e.normal_balance, e.direction, e.amount) as signed_amount,  -- the warehouse's macro
         e.currency,
         e.effective_at,
         e.effective_date,

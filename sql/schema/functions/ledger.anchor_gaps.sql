@@ -1,12 +1,14 @@
--- ledger.anchor_gaps(account_ids, currencies): the lifecycle moves balance_at would not look at
--- (I14), for the given account/currency pairs (NULL: every anchored pair). balance_at
+-- ledger.anchor_gaps(account_ids, currencies, moved_from): the lifecycle moves dated at or after
+-- moved_from (NULL: every move) that balance_at would not look at (I14), for the given
+-- account/currency pairs (NULL: every anchored pair); the moves are read through
+-- transactions_moves_by_time, so a window costs the moves dated in it. balance_at
 -- (sql/ledger/balance_at.sql) reads the moves dated after its anchor A only from the start of the
 -- day of T, from the end of A's run's coverage, or from the day of a later anchor --known-at
 -- excluded; it relies on every move its run saw, of an entry A counted pending, dated inside the
 -- run's coverage, having an anchor later the same day (in the run's time zone). A gap is such a move
 -- without one: the entry, the anchor before the move, and the move. ledger.replace_anchors refuses
 -- a run that leaves a gap; `subledger verify` (anchors_match) reports them.
-CREATE OR REPLACE FUNCTION ledger.anchor_gaps(p_account_ids uuid[], p_currencies text[])
+CREATE OR REPLACE FUNCTION ledger.anchor_gaps(p_account_ids uuid[], p_currencies text[], p_moved_from timestamptz)
 RETURNS TABLE (run_id uuid, account_id uuid, currency text, anchor_at timestamptz, transaction_id uuid, moved_at timestamptz)
 LANGUAGE sql STABLE AS $$
 WITH pairs AS (
@@ -16,10 +18,13 @@ WITH pairs AS (
 ), moves AS (
     SELECT e.account_id, e.currency, e.effective_at, t.transaction_id, t.changed_xid,
            coalesce(t.posted_at, t.archived_at) AS moved_at
-      FROM pairs p
-      JOIN ledger.entries e ON e.account_id = p.account_id AND e.currency = p.currency
-      JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
-     WHERE t.status_changed_at IS NOT NULL AND coalesce(t.posted_at, t.archived_at) > e.effective_at
+      FROM ledger.transactions t
+     CROSS JOIN LATERAL (SELECT x.account_id, x.currency, x.effective_at FROM ledger.entries x
+                          WHERE x.transaction_id = t.transaction_id AND x.effective_at = t.effective_at OFFSET 0) e
+      JOIN pairs p ON p.account_id = e.account_id AND p.currency = e.currency
+     WHERE t.status_changed_at IS NOT NULL
+       AND coalesce(t.posted_at, t.archived_at) >= coalesce(p_moved_from, '-infinity'::timestamptz)
+       AND coalesce(t.posted_at, t.archived_at) > e.effective_at
 )
 SELECT prev.run_id, m.account_id, m.currency, prev.anchor_at, m.transaction_id, m.moved_at
   FROM moves m
@@ -38,5 +43,5 @@ SELECT prev.run_id, m.account_id, m.currency, prev.anchor_at, m.transaction_id, 
    AND (next.anchor_at IS NULL OR date_trunc('day', next.anchor_at, r.timezone) > m.moved_at)
 $$;
 
-REVOKE ALL ON FUNCTION ledger.anchor_gaps(uuid[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger.anchor_gaps(uuid[], text[]) TO subledger_writer, subledger_reader;
+REVOKE ALL ON FUNCTION ledger.anchor_gaps(uuid[], text[], timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.anchor_gaps(uuid[], text[], timestamptz) TO subledger_writer, subledger_reader;

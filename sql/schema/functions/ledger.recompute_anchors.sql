@@ -5,12 +5,14 @@
 -- anchors_match_entries compare every stored anchor with it.
 --
 -- One running sum per account/currency over its lifecycle events, set-based: an entry changes the
--- sums at most twice -- when it becomes effective (into its state then: posted if posted by then,
--- nothing if archived by then, else pending) and, if it was pending then, when its transaction is
+-- sums at most twice -- when it becomes effective (into its state then, ledger.entry_state: posted
+-- if posted by then, nothing if archived by then, else pending) and, if it was pending then, when its transaction is
 -- posted or archived. The sums are those of the entries' states now; the entries of transactions
 -- created or moved after a run's snapshot (not visible in it: the anchor saw them not at all, or
 -- still pending) are corrected per anchor, each found through the changed_xid index and the
--- anchors' primary key.
+-- anchors' primary key. The independent, full recomputation: `subledger verify` runs it over every
+-- anchor; ledger.replace_anchors checks a run incrementally (ledger.expected_anchors) and runs this
+-- only where that disagrees.
 CREATE OR REPLACE FUNCTION ledger.recompute_anchors(p_run_id uuid)
 RETURNS TABLE (
     run_id uuid, account_id uuid, currency text, anchor_at timestamptz,
@@ -26,16 +28,17 @@ WITH anchors AS MATERIALIZED (
     SELECT DISTINCT a.account_id, a.currency FROM anchors a
 ), entries_now AS MATERIALIZED (
     SELECT e.account_id, e.currency, e.direction = 'debit' AS is_debit, e.amount, e.effective_at, t.status,
-           coalesce(t.posted_at, t.archived_at) AS moved_at
+           coalesce(t.posted_at, t.archived_at) AS moved_at,
+           ledger.entry_state(t.status, t.posted_at, t.archived_at, e.effective_at) AS state_then
       FROM pairs p
       JOIN ledger.entries e ON e.account_id = p.account_id AND e.currency = p.currency
       JOIN ledger.transactions t ON t.transaction_id = e.transaction_id
 ), events AS (
     SELECT n.account_id, n.currency, n.effective_at AS at, false AS is_anchor, NULL::uuid AS run_id, 1 AS n,
-           CASE WHEN n.status = 'posted' AND n.moved_at <= n.effective_at AND n.is_debit THEN n.amount ELSE 0 END AS pd,
-           CASE WHEN n.status = 'posted' AND n.moved_at <= n.effective_at AND NOT n.is_debit THEN n.amount ELSE 0 END AS pc,
-           CASE WHEN (n.status = 'pending' OR n.moved_at > n.effective_at) AND n.is_debit THEN n.amount ELSE 0 END AS qd,
-           CASE WHEN (n.status = 'pending' OR n.moved_at > n.effective_at) AND NOT n.is_debit THEN n.amount ELSE 0 END AS qc
+           CASE WHEN n.state_then = 'posted' AND n.is_debit THEN n.amount ELSE 0 END AS pd,
+           CASE WHEN n.state_then = 'posted' AND NOT n.is_debit THEN n.amount ELSE 0 END AS pc,
+           CASE WHEN n.state_then = 'pending' AND n.is_debit THEN n.amount ELSE 0 END AS qd,
+           CASE WHEN n.state_then = 'pending' AND NOT n.is_debit THEN n.amount ELSE 0 END AS qc
       FROM entries_now n
     UNION ALL
     SELECT n.account_id, n.currency, n.moved_at, false, NULL, 0,
@@ -44,7 +47,7 @@ WITH anchors AS MATERIALIZED (
            CASE WHEN n.is_debit THEN -n.amount ELSE 0 END,
            CASE WHEN NOT n.is_debit THEN -n.amount ELSE 0 END
       FROM entries_now n
-     WHERE n.status <> 'pending' AND n.moved_at > n.effective_at
+     WHERE n.status <> 'pending' AND n.state_then = 'pending'
     UNION ALL
     -- the anchors themselves, after the events of their instant: they read the running sums
     SELECT a.account_id, a.currency, a.anchor_at, true, a.run_id, 0, 0, 0, 0, 0
@@ -59,22 +62,21 @@ WITH anchors AS MATERIALIZED (
     -- transactions created or moved after the oldest snapshot looked at: an index range scan of
     -- changed_xid, done first (the fence keeps the planner from starting at the anchors, whose
     -- row count it cannot know inside replace_anchors, and reading every entry before each one)
-    SELECT t.transaction_id, t.effective_at, t.created_xid, t.changed_xid, t.status,
-           coalesce(t.posted_at, t.archived_at) AS moved_at
+    SELECT t.transaction_id, t.effective_at, t.created_xid, t.changed_xid, t.status, t.posted_at, t.archived_at
       FROM ledger.transactions t
      WHERE t.changed_xid >= (SELECT min(y.snapshot_xmin) FROM anchors y)
 ), changed_entries AS MATERIALIZED (
     -- their entries (a second fence: the anchors are joined to these, never the other way round)
     SELECT e.account_id, e.currency, e.effective_at, e.direction = 'debit' AS is_debit, e.amount,
-           t.created_xid, t.changed_xid, t.status, t.moved_at
+           t.created_xid, t.changed_xid, t.status, t.posted_at, t.archived_at
       FROM changed t
       JOIN ledger.entries e ON e.transaction_id = t.transaction_id AND e.effective_at = t.effective_at
 ), late AS (
     -- with the anchors of their pair at or after them whose snapshot did not see the change
     SELECT a.run_id, a.account_id, a.currency, a.anchor_at, l.is_debit, l.amount,
            pg_visible_in_snapshot(l.created_xid, a.snapshot) AS seen_pending,
-           l.status = 'posted' AND l.moved_at <= a.anchor_at AS posted_now,
-           l.status = 'archived' AND l.moved_at <= a.anchor_at AS gone_now
+           ledger.entry_state(l.status, l.posted_at, l.archived_at, a.anchor_at) = 'posted' AS posted_now,
+           ledger.entry_state(l.status, l.posted_at, l.archived_at, a.anchor_at) = 'archived' AS gone_now
       FROM changed_entries l
      CROSS JOIN LATERAL (
             SELECT x.run_id, x.account_id, x.currency, x.anchor_at, xr.snapshot

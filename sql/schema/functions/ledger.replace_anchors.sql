@@ -5,8 +5,15 @@
 -- [replace_from, replace_until] with them, then refuses the whole call (LDG10) if
 --   * the snapshot is not one the ledger has reached (it would count transactions still running);
 --   * an anchor lies outside [replace_from, replace_until];
---   * an anchor differs from the entries (ledger.recompute_anchors), or
---   * a lifecycle move is left without the anchor balance_at relies on (ledger.anchor_gaps).
+--   * an anchor differs from the entries, or
+--   * a lifecycle move is left without the anchor balance_at relies on (ledger.anchor_gaps; the moves
+--     dated from two days before the range on: no other move's anchors change).
+-- An anchor is checked against the anchor before it plus what changed since (ledger.expected_anchors,
+-- read before anything is replaced: the stored anchors are its bases), so a run costs what changed
+-- since the last verified anchors, not the history. Where that disagrees with the proposal -- the
+-- proposal is wrong, or a stored base is (changed by the owner, who can bypass this function) --
+-- the whole run is recomputed from every entry (ledger.recompute_anchors), which decides; a wrong
+-- base is then left to `subledger verify` (anchors_match), which recomputes every stored anchor.
 -- The run's taken_at is stamped here, after the snapshot is checked: everything the snapshot saw
 -- was created and moved before it (balance_at's --known-at eligibility). Runs no anchor refers to
 -- any more are dropped. SECURITY DEFINER: the writer may execute it, but has no INSERT, UPDATE or
@@ -24,6 +31,7 @@ DECLARE
     replaced_ids uuid[];
     replaced_currencies text[];
     bad record;
+    disagreeing bigint;
 BEGIN
     IF p_replace_from IS NULL OR p_replace_until IS NULL THEN
         RAISE EXCEPTION USING
@@ -42,6 +50,15 @@ BEGIN
 
     INSERT INTO ledger.balance_anchor_runs (run_id, snapshot, snapshot_xmin, taken_at, first_day, last_day, covered_until, timezone)
     VALUES (p_run_id, p_snapshot, pg_snapshot_xmin(p_snapshot), clock_timestamp(), p_first_day, p_last_day, p_covered_until, p_timezone);
+
+    SELECT count(*) INTO disagreeing
+      FROM ledger.expected_anchors(p_snapshot, p_account_ids, p_currencies, p_anchor_ats, p_posted_debits, p_posted_credits,
+                                   p_pending_debits, p_pending_credits, p_entry_counts) x
+      JOIN unnest(p_account_ids, p_currencies, p_anchor_ats, p_posted_debits, p_posted_credits, p_pending_debits,
+                  p_pending_credits, p_entry_counts) AS u(account_id, currency, anchor_at, pd, pc, qd, qc, n)
+        ON u.account_id = x.account_id AND u.currency = x.currency AND u.anchor_at = x.anchor_at
+     WHERE (x.posted_debits, x.posted_credits, x.pending_debits, x.pending_credits, x.entry_count)
+           IS DISTINCT FROM (u.pd, u.pc, u.qd, u.qc, u.n);
 
     WITH replaced AS (
         DELETE FROM ledger.balance_anchors a WHERE a.anchor_at BETWEEN p_replace_from AND p_replace_until
@@ -70,33 +87,39 @@ BEGIN
             HINT = 'Replace a range that holds every proposed anchor.';
     END IF;
 
-    -- the recomputation runs once (MATERIALIZED): joined directly, the planner, which cannot know
-    -- how many anchors were just written, may rerun it for every proposed anchor
-    WITH r AS MATERIALIZED (SELECT * FROM ledger.recompute_anchors(p_run_id))
-    SELECT a.account_id, a.currency, a.anchor_at, c.code,
-           format('posted %s/%s, pending %s/%s, %s entries', a.posted_debits, a.posted_credits, a.pending_debits,
-                  a.pending_credits, a.entry_count) AS proposed,
-           format('posted %s/%s, pending %s/%s, %s entries', r.posted_debits, r.posted_credits, r.pending_debits,
-                  r.pending_credits, r.entry_count) AS recomputed
-      INTO bad
-      FROM ledger.balance_anchors a
-      JOIN r ON r.account_id = a.account_id AND r.currency = a.currency AND r.anchor_at = a.anchor_at
-      LEFT JOIN ledger.accounts c ON c.account_id = a.account_id
-     WHERE a.run_id = p_run_id
-       AND (a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits, a.entry_count)
-           IS DISTINCT FROM (r.posted_debits, r.posted_credits, r.pending_debits, r.pending_credits, r.entry_count)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'LDG10',
-            MESSAGE = format('anchor run %s: the anchor of %s %s at %s says %s (debits/credits); the entries say %s',
-                             p_run_id, coalesce(bad.code, bad.account_id::text), bad.currency, bad.anchor_at,
-                             bad.proposed, bad.recomputed),
-            HINT = 'Recompute the anchors from the mirror at this snapshot (the warehouse snapshot run does), and propose them again.';
+    IF disagreeing > 0 THEN
+        -- the recomputation runs once (MATERIALIZED): joined directly, the planner, which cannot know
+        -- how many anchors were just written, may rerun it for every proposed anchor
+        WITH r AS MATERIALIZED (SELECT * FROM ledger.recompute_anchors(p_run_id))
+        SELECT a.account_id, a.currency, a.anchor_at, c.code,
+               format('posted %s/%s, pending %s/%s, %s entries', a.posted_debits, a.posted_credits, a.pending_debits,
+                      a.pending_credits, a.entry_count) AS proposed,
+               format('posted %s/%s, pending %s/%s, %s entries', r.posted_debits, r.posted_credits, r.pending_debits,
+                      r.pending_credits, r.entry_count) AS recomputed
+          INTO bad
+          FROM ledger.balance_anchors a
+          JOIN r ON r.account_id = a.account_id AND r.currency = a.currency AND r.anchor_at = a.anchor_at
+          LEFT JOIN ledger.accounts c ON c.account_id = a.account_id
+         WHERE a.run_id = p_run_id
+           AND (a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits, a.entry_count)
+               IS DISTINCT FROM (r.posted_debits, r.posted_credits, r.pending_debits, r.pending_credits, r.entry_count)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'LDG10',
+                MESSAGE = format('anchor run %s: the anchor of %s %s at %s says %s (debits/credits); the entries say %s',
+                                 p_run_id, coalesce(bad.code, bad.account_id::text), bad.currency, bad.anchor_at,
+                                 bad.proposed, bad.recomputed),
+                HINT = 'Recompute the anchors from the mirror at this snapshot (the warehouse snapshot run does), and propose them again.';
+        END IF;
+        -- the proposal is right, so a stored anchor it was checked against is not
+        RAISE NOTICE 'anchor run %: % anchors equal the entries but not the stored anchor before them plus what changed since: a stored anchor is wrong (subledger verify names it)',
+                     p_run_id, disagreeing;
     END IF;
 
     SELECT g.account_id, g.currency, g.anchor_at, g.transaction_id, g.moved_at, c.code INTO bad
-      FROM ledger.anchor_gaps(replaced_ids || p_account_ids, replaced_currencies || p_currencies) g
+      FROM ledger.anchor_gaps(replaced_ids || p_account_ids, replaced_currencies || p_currencies,
+                              p_replace_from - interval '2 days') g
       LEFT JOIN ledger.accounts c ON c.account_id = g.account_id
      LIMIT 1;
     IF FOUND THEN

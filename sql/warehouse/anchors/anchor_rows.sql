@@ -30,8 +30,7 @@ WITH ends_of_days AS (
     -- entries becoming effective during a hot day, in their state at that instant
     SELECT h.account_id, h.currency, h.as_of_date, e.effective_at AS instant_at,
            e.direction = 'debit' AS is_debit, e.amount,
-           t.status = 'posted' AND t.posted_at <= e.effective_at AS posted_then,
-           t.status = 'archived' AND t.archived_at <= e.effective_at AS gone_then
+           entry_state(t.status, t.posted_at, t.archived_at, e.effective_at) AS state_then
       FROM hot h
       JOIN analytics.entries e
         ON e.account_id = h.account_id AND e.currency = h.currency AND e.effective_date = h.as_of_date
@@ -50,10 +49,10 @@ WITH ends_of_days AS (
       JOIN hot h ON h.account_id = m.account_id AND h.currency = m.currency AND h.as_of_date = m.move_date
 ), instant_events AS (
     SELECT account_id, currency, as_of_date, instant_at,
-           CASE WHEN posted_then AND is_debit THEN amount ELSE 0 END AS pd,
-           CASE WHEN posted_then AND NOT is_debit THEN amount ELSE 0 END AS pc,
-           CASE WHEN NOT posted_then AND NOT gone_then AND is_debit THEN amount ELSE 0 END AS qd,
-           CASE WHEN NOT posted_then AND NOT gone_then AND NOT is_debit THEN amount ELSE 0 END AS qc,
+           CASE WHEN state_then = 'posted' AND is_debit THEN amount ELSE 0 END AS pd,
+           CASE WHEN state_then = 'posted' AND NOT is_debit THEN amount ELSE 0 END AS pc,
+           CASE WHEN state_then = 'pending' AND is_debit THEN amount ELSE 0 END AS qd,
+           CASE WHEN state_then = 'pending' AND NOT is_debit THEN amount ELSE 0 END AS qc,
            1 AS n
       FROM hot_effective
     UNION ALL

@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = sorted((ROOT / "ledger_pipelines").rglob("*.py"))
 WAREHOUSE_SQL = sorted((ROOT / "sql" / "warehouse").rglob("*.sql"))
+LEDGER_SQL = sorted((ROOT / "sql" / "ledger").rglob("*.sql")) + sorted((ROOT / "sql" / "schema").rglob("*.sql"))
 DBT = sorted((ROOT / "dbt_project" / "models").rglob("*.sql")) + sorted((ROOT / "dbt_project" / "macros").rglob("*.sql"))
 
 # (what, files to search, pattern, the one file allowed to hold it)
@@ -37,6 +38,12 @@ RULES = [
      "sql/warehouse/macros.sql"),
     ("instant -> day, day -> instant (DuckDB)", WAREHOUSE_SQL, r"\btimezone\(", "sql/warehouse/macros.sql"),
     ("days before the start date (DuckDB)", WAREHOUSE_SQL, r"greatest\([^()]*\$?\bstart\)", "sql/warehouse/macros.sql"),
+    ("amount signed by a normal balance", PYTHON, r"def signed_amount|sign = 1 if|== \"debit\" else -1|'debit' THEN debit - credit",
+     "ledger_pipelines/accounting/balances.py"),
+    ("entry state as of an instant (DuckDB)", WAREHOUSE_SQL, r"status = 'posted' AND [a-z_.]*(posted_at|d_move) <=",
+     "sql/warehouse/macros.sql"),
+    ("entry state as of an instant (Postgres)", LEDGER_SQL, r"status = 'posted' AND [a-z_.]*(posted_at|moved_at) <=",
+     "sql/schema/functions/ledger.entry_state.sql"),
 ]
 
 # dbt reads what the warehouse computed: no day conversion, no payload or reference parsing, no

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ledger_pipelines.accounting.balances import signed_balances
+from ledger_pipelines.accounting.balances import signed_amount, signed_balances, signed_entry
 from ledger_pipelines.accounting.calendar import end_of_day, local_day, start_of_day
 from ledger_pipelines.paths import read_sql
 
@@ -55,6 +55,18 @@ def test_signed_balances_equal_the_macros(duck, normal, pd, pc, qd, qc):
         {"n": normal, "pd": pd, "pc": pc, "qd": qd, "qc": qc},
     ).fetchone()
     assert tuple(int(v) for v in row) == signed_balances(normal, pd, pc, qd, qc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(normal=st.sampled_from(("debit", "credit")), direction=st.sampled_from(("debit", "credit")), debits=SUM, credits=SUM)
+@example(normal="credit", direction="debit", debits=INT64_MAX, credits=0)
+def test_signed_amounts_equal_the_macros(duck, normal, direction, debits, credits):
+    row = duck.execute(
+        "SELECT signed_amount(n, d, c), signed_entry(n, dir, d) "
+        "FROM (SELECT $n::VARCHAR AS n, $dir::VARCHAR AS dir, $d::HUGEINT AS d, $c::HUGEINT AS c)",
+        {"n": normal, "dir": direction, "d": debits, "c": credits},
+    ).fetchone()
+    assert (int(row[0]), int(row[1])) == (signed_amount(normal, debits, credits), signed_entry(normal, direction, debits))
 
 
 @settings(max_examples=300, deadline=None)
