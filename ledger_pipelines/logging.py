@@ -186,7 +186,9 @@ def current_context() -> Mapping[str, Any]:
 def dagster_log_context(context: Any, **fields: Any) -> Iterator[Mapping[str, Any]]:
     """Bind a Dagster op/asset execution context's run id, job, asset and partition (duck-typed,
     so this module needs no Dagster import)."""
-    bound: dict[str, Any] = {"run_id": getattr(context, "run_id", None), "job": getattr(context, "job_name", None)}
+    run = getattr(context, "run", None)  # context.run_id is deprecated on asset contexts
+    bound: dict[str, Any] = {"run_id": getattr(run, "run_id", None) if run is not None else getattr(context, "run_id", None),
+                             "job": getattr(context, "job_name", None)}
     try:
         if getattr(context, "has_assets_def", False):
             bound["asset"] = context.asset_key.to_user_string()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger_pipelines.warehouse.store import connect, writer_lock
+from ledger_pipelines.warehouse.store import connect, install_session_macros, writer_lock
 
 
 class NothingToPublish(RuntimeError):
@@ -93,4 +93,6 @@ def open_published(published_path: Path) -> duckdb.DuckDBPyConnection:
         raise NothingToPublish(
             f"{published_path} does not exist yet; run `subledger run` (or `subledger demo`) to build the warehouse."
         )
-    return connect(published_path, read_only=True)
+    conn = connect(published_path, read_only=True)
+    install_session_macros(conn)
+    return conn

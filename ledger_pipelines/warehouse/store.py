@@ -75,6 +75,13 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(read_sql("warehouse/macros.sql"))
 
 
+def install_session_macros(conn: duckdb.DuckDBPyConnection) -> None:
+    """This code's macros (``sql/warehouse/macros.sql``) as TEMP macros of a read-only connection:
+    they shadow the ones stored in the file, so a warehouse published by an older version is read
+    with the rules its reader's queries expect (a macro added since would otherwise be missing)."""
+    conn.execute(read_sql("warehouse/macros.sql").replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
+
+
 # What DuckDB says about a file it cannot read as a database (damaged, truncated, not DuckDB).
 _DAMAGE_SIGNS = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes", "failed to read")
 

@@ -66,3 +66,25 @@ def test_a_reader_holding_the_published_file_does_not_break_a_run(ledger_db, fil
         now = tuple(conn.execute("SELECT count(*), sum(amount) FROM analytics.entries").fetchall()[0])
     assert tuple(report["after_reopen"]) == now != before  # reconnecting shows the new version
     assert not list(files.published.parent.glob(".warehouse.duckdb.*.tmp"))  # no temp file left behind
+
+
+def test_a_warehouse_published_by_an_older_version_is_read_with_this_versions_macros(tmp_path):
+    """A published file lacking a macro added since it was built (entry_state, here), or holding an older
+    definition of one, is read with the current definitions: verify and the Dagster readers run this
+    version's SQL on whatever file the last run published."""
+    import duckdb
+
+    old = tmp_path / "published.duckdb"
+    with duckdb.connect(str(old)) as conn:
+        conn.execute("CREATE MACRO signed_posted(normal, pd, pc, qd, qc) AS 0")  # an outdated stored definition
+    reader = open_published(old)
+    try:
+        states = reader.execute(
+            "SELECT entry_state('posted', TIMESTAMPTZ '2024-01-02 00:00:00+00', NULL, TIMESTAMPTZ '2024-01-01 00:00:00+00'), "
+            "entry_state('posted', TIMESTAMPTZ '2024-01-02 00:00:00+00', NULL, TIMESTAMPTZ '2024-01-02 00:00:00+00'), "
+            "signed_posted('credit', 10, 25, 0, 0)").fetchone()
+    finally:
+        reader.close()
+    assert states == ("pending", "posted", 15)
+    with duckdb.connect(str(old), read_only=True) as conn:  # the file itself is untouched
+        assert conn.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'entry_state'").fetchone() == (0,)
