@@ -118,10 +118,10 @@ def test_the_limits_are_settings(tmp_path):
 
 
 def test_line_splitting_keeps_every_line_within_the_limit_and_numbers_the_others(tmp_path):
-    """:func:`readers._collect_lines` on random lines cut into random chunks equals a plain split."""
+    """:func:`readers.lines._collect_lines` on random lines cut into random chunks equals a plain split."""
     import random
 
-    from ledger_pipelines.ingest import readers
+    from ledger_pipelines.ingest.readers import lines as line_splitting
 
     rng = random.Random(7)
     cap = 40
@@ -130,7 +130,7 @@ def test_line_splitting_keeps_every_line_within_the_limit_and_numbers_the_others
         data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
         cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6)))) if len(data) > 1 else []
         chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True) if b > a]
-        got = readers._collect_lines(iter(chunks), readers.ReadLimits(max_line_bytes=cap), budget=len(data))
+        got = line_splitting._collect_lines(iter(chunks), line_splitting.ReadLimits(max_line_bytes=cap), budget=len(data))
         physical = data.split(b"\n")
         if data.endswith(b"\n"):
             physical = physical[:-1]
