@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import psycopg
@@ -22,33 +22,13 @@ from tests.conftest import drop_database, make_database
 from tests.warehouse.conftest import build
 from tests.warehouse.ledgen import ACCOUNTS, BASE, RandomLedger
 from tests.warehouse.reference import load, sums
+from tests.warehouse.test_balance_at import LAST, START, history  # the same random histories
 
-START, LAST = date(2024, 3, 3), date(2024, 3, 22)
 EXPECTED = ("SELECT account_id::text, currency, anchor_at, posted_debits, posted_credits, pending_debits, pending_credits, "
             "entry_count FROM ledger.expected_anchors(%(snapshot)s::pg_snapshot, %(account_id)s::uuid[], %(currency)s::text[], "
             "%(anchor_at)s::timestamptz[], %(posted_debits)s::bigint[], %(posted_credits)s::bigint[], "
             "%(pending_debits)s::bigint[], %(pending_credits)s::bigint[], %(entry_count)s::bigint[]) "
             "ORDER BY account_id, currency, anchor_at")
-
-
-def history(db, files, seed: int, steps: list[str]) -> None:
-    """A random ledger with anchors of several runs, changed after them as the step list says."""
-    rng = random.Random(seed)
-    gen = RandomLedger(db.writer_dsn, seed=seed, days=20)
-    gen.batch(30, moves=5)
-    build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=4)
-    for step in steps:
-        if step == "post":
-            gen.batch(15, moves=3, reversals=1)
-        elif step == "backdate":  # into days the anchors already cover
-            gen.batch(10, lo_day=0, hi_day=rng.uniform(1, 15))
-        elif step == "moves":  # late lifecycle moves of old pending transactions
-            gen.batch(2, moves=15, lo_day=15, hi_day=20)
-        elif step == "anchors":
-            build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=rng.choice([2, 4, 256]))
-        else:  # re-anchor from a day on only: anchors of different runs and watermarks coexist
-            first = START + timedelta(days=rng.randint(0, 15))
-            build(db, files.work, tz="UTC", start=START, rebuild_from=first, last=LAST, anchor_every=4)
 
 
 def truth(dsn: str, rng: random.Random) -> pl.DataFrame:
@@ -83,7 +63,7 @@ def expected(conn: psycopg.Connection, snapshot: str, proposed: pl.DataFrame) ->
 def test_expected_anchors_equal_the_entries(pg_cluster, files, seed, steps):
     db = make_database(pg_cluster)
     try:
-        history(db, files, seed, steps)
+        history(db, files, seed, steps, random.Random(seed))
         rng = random.Random(seed)
         proposed = truth(db.dsn, rng).sort("account_id", "currency", "anchor_at")
         with psycopg.connect(db.reader_dsn) as conn:

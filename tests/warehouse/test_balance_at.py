@@ -21,6 +21,30 @@ START = date(2024, 3, 3)
 LAST = date(2024, 3, 22)
 
 
+def history(db, files, seed: int, steps: list[str], rng: random.Random) -> list[datetime]:
+    """A random ledger with anchors of several runs, changed after them as the step list says;
+    returns the instants known to be between steps (now, and before and after each step)."""
+    gen = RandomLedger(db.writer_dsn, seed=seed, days=20)
+    known_ats = [datetime.now(UTC)]
+    gen.batch(30, moves=5)
+    build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=4)  # tiny: many intra-day anchors
+    for step in steps:
+        known_ats.append(datetime.now(UTC))
+        if step == "post":
+            gen.batch(15, moves=3, reversals=1)
+        elif step == "backdate":  # into days the anchors already cover
+            gen.batch(10, lo_day=0, hi_day=rng.uniform(1, 15))
+        elif step == "moves":  # late lifecycle moves of old pending transactions
+            gen.batch(2, moves=15, lo_day=15, hi_day=20)
+        elif step == "anchors":
+            build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=rng.choice([2, 4, 256]))
+        else:  # re-anchor from a day on only: anchors of different runs and watermarks coexist
+            first = START + timedelta(days=rng.randint(0, 15))
+            build(db, files.work, tz="UTC", start=START, rebuild_from=first, last=LAST, anchor_every=4)
+        known_ats.append(datetime.now(UTC))
+    return known_ats
+
+
 def compare(db, rng: random.Random, known_ats: list[datetime], queries: int = 60) -> int:
     """Random (T, known_at, accounts) queries; both paths must agree exactly. Returns how many used anchors."""
     used = 0
@@ -53,24 +77,7 @@ def test_balance_at_equals_full_recomputation(pg_cluster, files, seed, steps):
     db = make_database(pg_cluster)
     try:
         rng = random.Random(seed)
-        gen = RandomLedger(db.writer_dsn, seed=seed, days=20)
-        known_ats = [datetime.now(UTC)]
-        gen.batch(30, moves=5)
-        build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=4)  # tiny: many intra-day anchors
-        for step in steps:
-            known_ats.append(datetime.now(UTC))
-            if step == "post":
-                gen.batch(15, moves=3, reversals=1)
-            elif step == "backdate":  # into days the anchors already cover
-                gen.batch(10, lo_day=0, hi_day=rng.uniform(1, 15))
-            elif step == "moves":  # late lifecycle moves of old pending transactions
-                gen.batch(2, moves=15, lo_day=15, hi_day=20)
-            elif step == "anchors":
-                build(db, files.work, tz="UTC", start=START, last=LAST, anchor_every=rng.choice([2, 4, 256]))
-            else:  # re-anchor from a day on only: anchors of different runs and watermarks coexist
-                first = START + timedelta(days=rng.randint(0, 15))
-                build(db, files.work, tz="UTC", start=START, rebuild_from=first, last=LAST, anchor_every=4)
-            known_ats.append(datetime.now(UTC))
+        known_ats = history(db, files, seed, steps, rng)
         assert compare(db, rng, known_ats) > 0
     finally:
         drop_database(pg_cluster, db.name)
