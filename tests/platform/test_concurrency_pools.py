@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from ledger_pipelines.platform.instance import DUCKDB_POOL, dagster_environment, initialise_instance, prepare_dagster_home
+from tests.platform.locations.probes import GATE_TAG
 from tests.platform.conftest import VENV_BIN, Processes, artifact_dir, base_environment, platform_home, wait_for, write_workspace
 
 pytestmark = pytest.mark.slow
@@ -25,11 +26,12 @@ HOLD_SECONDS = 2.0
 LOCATION = "subledger_test_probes"
 
 
-def _launch(ws: Path, env: dict[str, str], job: str, tag: str, folder: Path) -> subprocess.Popen:
+def _launch(ws: Path, env: dict[str, str], job: str, tag: str, folder: Path, gate: Path | None = None) -> subprocess.Popen:
     log = open(folder / f"launch-{tag}.log", "wb")
+    tags = {"probe": tag, **({GATE_TAG: str(gate)} if gate else {})}
     return subprocess.Popen(
         [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(ws), "-l", LOCATION, "-j", job,
-         "--tags", json.dumps({"probe": tag})],
+         "--tags", json.dumps(tags)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
 
@@ -62,13 +64,10 @@ def test_duckdb_pool_serialises_writers_across_runs_and_processes(monkeypatch: p
             assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
 
             processes.start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ws)], env)
-            launches = [
-                _launch(ws, env, "pool_probe", "pool-1", folder),
-                _launch(ws, env, "pool_probe", "pool-2", folder),
-                _launch(ws, env, "mixed_probe", "mixed", folder),
-            ]
-            for launch in launches:
-                assert launch.wait(timeout=120) == 0, f"`dagster job launch` failed, see {folder}/launch-*.log"
+
+            def run_tagged(tag: str):
+                found = instance.get_runs(RunsFilter(tags={"probe": tag}))
+                return found[0] if found else None
 
             def finished_runs():
                 runs = instance.get_runs(RunsFilter(tags={"probe": ["pool-1", "pool-2", "mixed"]}))
@@ -78,7 +77,33 @@ def test_duckdb_pool_serialises_writers_across_runs_and_processes(monkeypatch: p
 
             def state() -> str:
                 runs = instance.get_runs(RunsFilter(tags={"probe": ["pool-1", "pool-2", "mixed"]}))
-                return f"runs: {[(r.tags.get('probe'), r.status.value) for r in runs]}\n{processes.diagnostics()}"
+                info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+                return (f"runs: {[(r.tags.get('probe'), r.status.value) for r in runs]}\n"
+                        f"pool: claimed {info.claimed_slots} pending {info.pending_steps}\n{processes.diagnostics()}")
+
+            # The first run takes the pool and keeps its writer on the file until the gate opens, so
+            # what follows does not depend on how fast each `dagster job launch` happens to be.
+            gate = folder / "gate"
+            launches = [_launch(ws, env, "pool_probe", "pool-1", folder, gate=gate)]
+            assert launches[0].wait(timeout=120) == 0, f"`dagster job launch` failed, see {folder}/launch-pool-1.log"
+            first = wait_for(lambda: run_tagged("pool-1"), timeout=60, interval=1, what="the first run in storage")
+            wait_for(lambda: first.run_id in instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).active_run_ids,
+                     timeout=180, interval=1, what="the first run's writer to hold the pool", diagnostics=state)
+
+            launches += [_launch(ws, env, "mixed_probe", "mixed", folder), _launch(ws, env, "pool_probe", "pool-2", folder)]
+            for launch in launches[1:]:
+                assert launch.wait(timeout=120) == 0, f"`dagster job launch` failed, see {folder}/launch-*.log"
+            mixed = wait_for(lambda: run_tagged("mixed"), timeout=60, interval=1, what="the mixed run in storage")
+
+            # Serialised, not sequential by accident: while the first run's writer holds the pool,
+            # a writer step of another run, already in progress, waits for the slot.
+            def mixed_waits_for_the_pool() -> bool:
+                info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+                return mixed.run_id in info.pending_run_ids and info.active_run_ids == {first.run_id}
+
+            wait_for(mixed_waits_for_the_pool, timeout=180, interval=0.5,
+                     what="a writer of the mixed run to wait for the pool the first run holds", diagnostics=state)
+            gate.touch()
 
             runs = wait_for(finished_runs, timeout=240, interval=2, what="the three probe runs to finish", diagnostics=state)
             assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), state()
@@ -110,8 +135,7 @@ def test_duckdb_pool_serialises_writers_across_runs_and_processes(monkeypatch: p
                 assert len(pids) == len([i for i in intervals if i["run_id"] == run.run_id]), pids
             assert _overlaps(free), f"the multi-process executor did not run the free steps in parallel: {free}"
 
-            # 3. Serialised, not sequential by accident: while one run's writer held the pool, a
-            #    step of another run was waiting for it (the runs were in progress together).
+            # ... and so the two runs were in progress together.
             spans = {r.run_id: (instance.get_run_record_by_id(r.run_id).start_time,
                                 instance.get_run_record_by_id(r.run_id).end_time) for r in runs}
             assert any(a[0] < b[1] and b[0] < a[1] for a, b in combinations(spans.values(), 2)), spans

@@ -3,7 +3,8 @@
 * ``probe/warehouse_a`` and ``probe/warehouse_b`` open a DuckDB file *for writing* (DuckDB takes
   one writer process per file: a second writer fails with a lock error) inside the
   ``duckdb_warehouse`` pool, hold it for ``SUBLEDGER_PROBE_HOLD_SECONDS`` and record when they
-  held it.
+  held it. A run tagged ``probe_gate=<path>`` keeps holding until that file exists, so a test
+  can look at the pool while a writer is known to hold it.
 * ``probe/free_a`` and ``probe/free_b`` do the same without a pool and without DuckDB: they show
   that the multi-process executor really runs steps in parallel.
 
@@ -30,6 +31,22 @@ def _home() -> Path:
 
 def _hold_seconds() -> float:
     return float(os.environ.get("SUBLEDGER_PROBE_HOLD_SECONDS", "2"))
+
+
+GATE_TAG = "probe_gate"
+GATE_TIMEOUT_SECONDS = 180.0
+
+
+def _wait_for_gate(context: dg.AssetExecutionContext) -> None:
+    """Hold on while the run's gate file (tag ``probe_gate``) does not exist yet."""
+    gate = context.run.tags.get(GATE_TAG)
+    if not gate:
+        return
+    deadline = time.monotonic() + GATE_TIMEOUT_SECONDS
+    while not Path(gate).exists():
+        if time.monotonic() > deadline:
+            raise dg.Failure(f"the probe gate {gate} was not opened within {GATE_TIMEOUT_SECONDS:.0f} s")
+        time.sleep(0.1)
 
 
 def _record(context: dg.AssetExecutionContext, started: float, finished: float, pool: str | None) -> None:
@@ -59,6 +76,7 @@ def _write_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "CREATE TABLE IF NOT EXISTS writes (run_id VARCHAR, asset VARCHAR, pid INTEGER, started DOUBLE, finished DOUBLE)"
         )
         time.sleep(_hold_seconds())
+        _wait_for_gate(context)
         finished = time.time()
         connection.execute(
             "INSERT INTO writes VALUES (?, ?, ?, ?, ?)",
