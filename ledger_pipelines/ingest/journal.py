@@ -24,7 +24,8 @@ from ledger_pipelines.ingest import jsontext
 from ledger_pipelines.ingest import reasons as R
 from ledger_pipelines.ingest.row_checks import CheckSpec, display, run_checks
 from ledger_pipelines.ingest.rules import BALANCES, OPS
-from ledger_pipelines.ingest.validation import REJECT_COLUMNS, a_kind, integer_columns, integer_specs, integer_value, kind_of
+from ledger_pipelines.ingest.validation.columns import REJECT_COLUMNS
+from ledger_pipelines.ingest.validation.fields import a_kind, integer_columns, integer_specs, integer_value, kind_of
 
 LEG_FIELDS = ("account", "direction", "amount", "currency", "conditions", "lock_version")
 CONDITION = pl.Struct({"balance": pl.Utf8, "op": pl.Utf8, "amount": pl.Int64})

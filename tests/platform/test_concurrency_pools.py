@@ -17,8 +17,8 @@ import duckdb
 import pytest
 
 from ledger_pipelines.platform.instance import DUCKDB_POOL, dagster_environment, initialise_instance, prepare_dagster_home
-from tests.platform.locations.probes import GATE_TAG
 from tests.platform.conftest import VENV_BIN, Processes, artifact_dir, base_environment, platform_home, wait_for, write_workspace
+from tests.platform.locations.probes import GATE_TAG
 
 pytestmark = pytest.mark.slow
 
