@@ -18,9 +18,9 @@
 -- Before the first posting the cached balances of every leg of the call (all of an account's when
 -- a leg checks its lock_version and it holds several currencies, as post_transaction would lock
 -- them) are locked in the global order (I9, ledger.lock_balances), so two calls over the same
--- accounts queue instead of deadlocking, whatever order their postings come in. Each posting that writes takes a
--- subtransaction id: keep a call to at most 64 postings (Ledger.post_many splits longer lists),
--- beyond which every other session's snapshots get slower while it runs.
+-- accounts queue instead of deadlocking, whatever order their postings come in. Each posting that
+-- writes takes a subtransaction id: keep a call to at most 64 postings (Ledger.post_many splits
+-- longer lists), beyond which every other session's snapshots get slower while it runs.
 -- Returns one row per posting, in the order given (n, 1-based): post_transaction's result, or NULLs
 -- and the refusal (refusal_sqlstate, _message, _detail, _hint).
 CREATE OR REPLACE FUNCTION ledger.post_many(p_postings jsonb)
