@@ -4,11 +4,12 @@ Each operation is one call of a SECURITY DEFINER function in one round trip (``L
 ``ledger.post_transaction``, ``Ledger.move`` -> ``ledger.move_transaction``, ``Ledger.reverse`` ->
 ``ledger.reverse_transaction``, ``Ledger.post_many`` -> ``ledger.post_many``, which runs
 ``post_transaction`` once per posting; ``sql/schema/functions/``), one database transaction that
-either writes everything it promises (the transaction, its entries, the cached balances, lock
-versions and audit rows) or nothing (``post_many``: per posting). The function locks the cached
-balances and accounts it touches in the global order (``ledger.lock_balances``), so balance
-conditions and ``lock_version`` checks read a state no concurrent writer can change until commit
-(invariant I9, proved by ``tests/ledger/test_concurrency.py``). The calls are prepared statements
+either writes everything it promises (the transaction, its entries, the cached balances with
+their versions, and audit rows) or nothing (``post_many``: per posting). The function locks the
+cached balances it touches in the global order (``ledger.lock_balances``) -- all of an account's
+when a leg checks its ``lock_version``, which is derived from them (``ledger.lock_version``) -- so
+balance conditions and ``lock_version`` checks read a state no concurrent writer can change until
+commit (invariant I9, proved by ``tests/ledger/test_concurrency.py``). The calls are prepared statements
 whose text is read once, and a posting builds no frame: the single-post path costs the client a
 few dozen microseconds.
 """

@@ -1,2 +1,2 @@
-SELECT code, normal_balance, currency, lock_version, metadata, created_at
+SELECT code, normal_balance, currency, ledger.lock_version(account_id), metadata, created_at
   FROM ledger.accounts WHERE code = %(code)s

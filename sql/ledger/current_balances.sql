@@ -1,6 +1,6 @@
 -- Cached balances of the selected accounts (all when %(codes)s is NULL), optionally one currency.
 SELECT a.code, a.normal_balance, b.currency,
-       b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version, a.lock_version
+       b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version, ledger.lock_version(a.account_id)
   FROM ledger.balances b
   JOIN ledger.accounts a ON a.account_id = b.account_id
  WHERE (%(codes)s::text[] IS NULL OR a.code = ANY (%(codes)s::text[]))

@@ -56,8 +56,9 @@ GRANT SELECT ON ledger.account_types TO subledger_reader, subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 -- Accounts (I6). The code rule, the id (ledger.account_id_of(code)) and the type's normal balance
 -- are checked when an account is created (accounts_valid_on_insert); afterwards code, id, normal
--- balance and currency never change (accounts_after_update), so the frequent lock_version bumps
--- do not pay for re-checking them.
+-- balance and currency never change (accounts_after_update). Postings do not write an account: its
+-- lock_version is derived from its balances (ledger.lock_version; migration 0012 dropped the
+-- counter this table kept).
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.accounts (
     account_id     uuid PRIMARY KEY,
@@ -65,12 +66,9 @@ CREATE TABLE ledger.accounts (
     normal_balance text NOT NULL CHECK (normal_balance IN ('debit', 'credit')),
     -- When set, the only currency the account accepts; NULL: one balance per currency seen.
     currency       text CHECK (currency ~ '^[A-Z]{3}$'),
-    lock_version   bigint NOT NULL DEFAULT 0 CHECK (lock_version >= 0),
     metadata       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
     created_at     timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON COLUMN ledger.accounts.lock_version IS
-    'Optimistic-locking version: grows by one for every entry posted to the account and every entry of it a lifecycle move carries.';
 GRANT SELECT ON ledger.accounts TO subledger_reader, subledger_writer;
 GRANT INSERT (account_id, code, normal_balance, currency, metadata) ON ledger.accounts TO subledger_writer;
 GRANT UPDATE (metadata) ON ledger.accounts TO subledger_writer;
@@ -192,7 +190,9 @@ GRANT SELECT ON ledger.entry_partitioning TO subledger_reader, subledger_writer;
 -- Cached balances per account and currency (I8): changed only by the SECURITY DEFINER triggers
 -- and ledger.lock_balances, in the same database transaction as the entries or lifecycle move
 -- that changes them. (No foreign key to accounts: entries_after_insert refuses unknown accounts
--- before it caches, and lock_balances creates rows only for accounts that exist.)
+-- before it caches, and lock_balances creates rows only for accounts that exist.) A row is never
+-- deleted and its version only grows (reject_change, balances_after_update): the versions of an
+-- account's rows add up to its lock_version (ledger.lock_version).
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.balances (
     account_id      uuid NOT NULL,
@@ -205,6 +205,8 @@ CREATE TABLE ledger.balances (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, currency)
 );
+COMMENT ON COLUMN ledger.balances.version IS
+    'Grows by one for every entry posted to this balance and every entry of it a lifecycle move carries; the sum over an account''s balances is its lock_version (ledger.lock_version).';
 GRANT SELECT ON ledger.balances TO subledger_reader, subledger_writer;
 
 -- ---------------------------------------------------------------------------------------------

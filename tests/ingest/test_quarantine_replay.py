@@ -80,7 +80,7 @@ def test_database_side_reason_codes(ingest_env, ledger_db, write_events):
     with psycopg.connect(ledger_db.dsn) as conn:
         conn.execute("INSERT INTO ledger.period_closures (period, action, starts_at, ends_at, timezone) "
                      "VALUES ('2024-01', 'close', '2024-01-01T00:00Z', '2024-02-01T00:00Z', 'UTC')")
-        cash_version = conn.execute("SELECT lock_version FROM ledger.accounts WHERE code = 'assets:cash'").fetchone()[0]
+        cash_version = conn.execute("SELECT ledger.lock_version(account_id) FROM ledger.accounts WHERE code = 'assets:cash'").fetchone()[0]
     second = write_events("second.jsonl", [
         _event("apply-too-much", "credit.applied", amount=150, payload={"credit_id": "cr1", "invoice_id": "inv-1"}),
         _event("apply-ok", "credit.applied", amount=100, payload={"credit_id": "cr1", "invoice_id": "inv-1"}),

@@ -274,7 +274,7 @@ def test_a_balance_now_leaves_out_what_is_dated_later(ledger_db):
         # the versions still come from the cache, and lock_version is the account's own
         with psycopg.connect(ledger_db.reader_dsn) as raw:
             lock_version, version = raw.execute(
-                "SELECT a.lock_version, b.version FROM ledger.accounts a JOIN ledger.balances b USING (account_id) "
+                "SELECT ledger.lock_version(a.account_id), b.version FROM ledger.accounts a JOIN ledger.balances b USING (account_id) "
                 "WHERE a.code = 'assets:cash:f1'").fetchone()
         assert (cash.version, cash.lock_version) == (version, lock_version) and lock_version == 4
         listed = {(b.account, b.currency): (b.posted, b.pending, b.available) for b in reads.balances(conn)}

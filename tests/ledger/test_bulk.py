@@ -180,7 +180,7 @@ def test_lifecycle_and_reversal_refusals(ledger_db):
 
 def account_lock_version(db, code):
     with psycopg.connect(db.reader_dsn) as conn:
-        return conn.execute("SELECT lock_version FROM ledger.accounts WHERE code = %s", [code]).fetchone()[0]
+        return conn.execute("SELECT ledger.lock_version(account_id) FROM ledger.accounts WHERE code = %s", [code]).fetchone()[0]
 
 
 def spend(key, account, amount):
@@ -263,6 +263,27 @@ def test_lock_versions_count_the_moves_and_reversals_earlier_in_the_file(ledger_
     # The database's own count agrees with the replay: 2 + move 1 + fresh 1 + reversal 1 + after 1.
     assert account_lock_version(ledger_db, wallet) == 6
     assert posted_balance(ledger_db, wallet)[0] == 10 + 5 + 1 - 5 + 1
+    assert_ledger_consistent(ledger_db)
+
+
+def test_a_lock_version_counts_the_other_currencies_earlier_in_the_file(ledger_db):
+    """The lock_version a leg checks is the account's, over all its currencies (ledger.lock_version):
+    an EUR posting earlier in the file makes a USD leg's version stale, as it does for Ledger.post."""
+    wallet = "assets:wallet:v10"
+    b = PlanBuilder()
+    b.post("usd", [(wallet, "debit", 10, "USD"), ("equity:capital", "credit", 10, "USD")])
+    b.post("eur", [(wallet, "debit", 10, "EUR"), ("equity:capital", "credit", 10, "EUR")])
+    run(ledger_db, b)
+    assert account_lock_version(ledger_db, wallet) == 2
+
+    b = PlanBuilder()
+    b.post("eur-2", [(wallet, "debit", 1, "EUR"), ("equity:capital", "credit", 1, "EUR")])  # version 3
+    stale = b.post("stale", [(wallet, "debit", 1, "USD", {"lock_version": 2}), ("equity:capital", "credit", 1, "USD")])
+    fresh = b.post("fresh", [(wallet, "debit", 1, "USD", {"lock_version": 3}), ("equity:capital", "credit", 1, "USD")])
+    result = run(ledger_db, b)
+    assert outcome(result, stale) == ("quarantined", "version_conflict")
+    assert outcome(result, fresh) == ("posted", None)
+    assert account_lock_version(ledger_db, wallet) == 4
     assert_ledger_consistent(ledger_db)
 
 

@@ -2,7 +2,8 @@
 
 * balance conditions hold with 10 writers debiting one account (available >= 0), nothing lost;
 * the same idempotency key posted concurrently creates exactly one transaction;
-* concurrent writers with the same lock_version: exactly one wins per version;
+* concurrent writers with the same lock_version: exactly one wins per version, also when they post
+  in different currencies of the account (its lock_version sums the balances of all of them);
 * concurrent lifecycle moves and reversals of one transaction: exactly one happens;
 * two processes applying overlapping bulk plans post every event exactly once.
 """
@@ -22,7 +23,7 @@ from ledger_pipelines.accounting.errors import BalanceConditionFailed, InvalidTr
 from ledger_pipelines.ledger import balances as reads
 from ledger_pipelines.postgres.database import connect
 from tests.ledger.helpers_bulk import apply_range, event_spec
-from tests.ledger.helpers_ledger import FAR_FUTURE, open_ledger, transfer
+from tests.ledger.helpers_ledger import FAR_FUTURE, T0, open_ledger, transfer
 
 WRITERS = 10
 
@@ -173,6 +174,95 @@ def test_concurrent_writers_with_the_same_lock_version_exactly_one_wins(ledger_d
             assert reads.get_account(conn, "assets:cash").lock_version == version + 1
     with connect(ledger_db.reader_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE idempotency_key LIKE 'v%%'").fetchone()[0] == 4
+    assert_cache_matches_entries(ledger_db)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_writers_in_different_currencies_with_the_same_lock_version_exactly_one_wins(ledger_db, batched):
+    """An account's lock_version is the sum of its balances' versions (ledger.lock_version). A check
+    locks every balance row of the account, so a writer in EUR cannot pass its check while one in
+    USD, which checked the same version, has not committed: exactly one of them wins per version.
+    (Locking only the leg's own balance row would let one winner per currency through.)"""
+    setup = open_ledger(ledger_db.writer_dsn)
+    for currency in ("USD", "EUR", "JPY"):
+        setup.post(transfer(f"fund-{currency}", "assets:cash", "equity:capital", 10_000, currency))
+    setup.conn.close()
+    for round_ in range(3):
+        with connect(ledger_db.reader_dsn) as conn:
+            version = reads.get_account(conn, "assets:cash").lock_version
+
+        def work(i, barrier, round_=round_, version=version):
+            ledger = open_ledger(ledger_db.writer_dsn)
+            tx = transfer(f"c{round_}-{i}", "expenses:x", "assets:cash", 10 + i, ("USD", "EUR", "JPY")[i % 3],
+                          credit_version=version)
+            barrier.wait()
+            try:
+                if not batched:
+                    return ledger.post(tx)
+                (outcome,) = ledger.post_many([tx])
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+            finally:
+                ledger.conn.close()
+
+        results = run_threads(9, work)
+        winners = [r for r in results if not isinstance(r, Exception)]
+        conflicts = [r for r in results if isinstance(r, VersionConflict)]
+        assert len(winners) == 1 and len(conflicts) == 8, results
+        assert all(c.mismatches[0].expected == version and c.mismatches[0].actual == version + 1 for c in conflicts)
+        with connect(ledger_db.reader_dsn) as conn:
+            assert reads.get_account(conn, "assets:cash").lock_version == version + 1
+            assert {b.account: b.lock_version for b in winners[0].balances}["assets:cash"] == version + 1
+    assert_cache_matches_entries(ledger_db)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_lock_version_check_holds_off_a_posting_in_another_currency_until_it_commits(ledger_db, batched):
+    """Deterministic form of the test above: a USD posting that checked the account's lock_version
+    holds its transaction open; an EUR posting checking the same version waits for it (every balance
+    row of the account is locked by a check) and is then refused, with the version the first made.
+    (Both legs on accounts that exist, in a month that has its partition: nothing else makes the
+    second wait.)"""
+    setup = open_ledger(ledger_db.writer_dsn)
+    for currency in ("USD", "EUR"):
+        setup.post(transfer(f"fund-{currency}", "assets:cash", "equity:capital", 1_000, currency))
+    setup.conn.close()
+    with connect(ledger_db.reader_dsn) as conn:
+        version = reads.get_account(conn, "assets:cash").lock_version
+
+    first = psycopg.connect(ledger_db.writer_dsn)  # not autocommit: its transaction stays open
+    first.execute(
+        "SELECT * FROM ledger.post_transaction(p_transaction_id => gen_random_uuid(), p_idempotency_key => 'first', "
+        "p_status => 'posted', p_effective_at => %s, p_content_hash => 'first', "
+        "p_accounts => ARRAY['equity:capital', 'assets:cash'], p_directions => ARRAY['debit', 'credit'], "
+        "p_amounts => ARRAY[5, 5]::bigint[], p_currencies => ARRAY['USD', 'USD'], "
+        "p_lock_versions => ARRAY[NULL, %s]::bigint[])", [T0, version])  # T0's month has its partition
+    outcome = []
+
+    def second():
+        ledger = open_ledger(ledger_db.writer_dsn)
+        tx = transfer("second", "equity:capital", "assets:cash", 7, "EUR", credit_version=version)
+        try:
+            outcome.append(ledger.post_many([tx])[0] if batched else ledger.post(tx))
+        except VersionConflict as exc:
+            outcome.append(exc)
+        finally:
+            ledger.conn.close()
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(timeout=1.5)
+    still_waiting = waiter.is_alive()
+    first.commit()
+    first.close()
+    waiter.join()
+    assert still_waiting, outcome
+    (refused,) = outcome
+    assert isinstance(refused, VersionConflict), refused
+    assert (refused.mismatches[0].expected, refused.mismatches[0].actual) == (version, version + 1)
+    with connect(ledger_db.reader_dsn) as conn:
+        assert reads.get_account(conn, "assets:cash").lock_version == version + 1
     assert_cache_matches_entries(ledger_db)
 
 

@@ -470,9 +470,9 @@ def test_the_writer_cannot_set_system_columns_of_transactions(db, column, value)
 @pytest.mark.parametrize(
     "statement",
     [
-        "INSERT INTO ledger.accounts (account_id, code, normal_balance, lock_version) VALUES (ledger.account_id_of('assets:v'), 'assets:v', 'debit', 99)",
         "INSERT INTO ledger.accounts (account_id, code, normal_balance, created_at) VALUES (ledger.account_id_of('assets:v'), 'assets:v', 'debit', now())",
-        "UPDATE ledger.accounts SET lock_version = lock_version + 1",
+        "UPDATE ledger.balances SET version = version + 1",
+        "TRUNCATE ledger.balances",
         "UPDATE ledger.accounts SET code = 'assets:renamed' WHERE code = 'assets:cash'",
         "UPDATE ledger.accounts SET normal_balance = 'credit' WHERE code = 'assets:cash'",
         "UPDATE ledger.accounts SET currency = 'USD' WHERE code = 'assets:cash'",
@@ -500,13 +500,36 @@ def test_the_writer_cannot_touch_what_the_database_maintains(db, statement):
     [
         ("UPDATE ledger.accounts SET code = 'assets:renamed' WHERE code = 'assets:cash'", "LDG03"),
         ("UPDATE ledger.accounts SET normal_balance = 'credit' WHERE code = 'assets:cash'", "LDG03"),
-        ("UPDATE ledger.accounts SET lock_version = 0 WHERE code = 'assets:cash'", "LDG03"),
         ("DELETE FROM ledger.accounts WHERE code = 'assets:cash'", "LDG03"),
     ],
 )
 def test_even_the_owner_cannot_change_account_identity(db, statement, expected):
     post_raw(db.writer_dsn, "t1")
     assert attempt(db.dsn, statement).sqlstate == expected
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger.balances SET version = 0",
+        "UPDATE ledger.balances SET version = version - 1, posted_debits = posted_debits",
+        "UPDATE ledger.balances SET currency = 'EUR'",
+        "UPDATE ledger.balances SET account_id = ledger.account_id_of('equity:capital') WHERE account_id = ledger.account_id_of('assets:cash')",
+        "DELETE FROM ledger.balances WHERE account_id = ledger.account_id_of('assets:cash')",
+        "TRUNCATE ledger.balances",
+    ],
+)
+def test_even_the_owner_cannot_take_back_a_lock_version(db, statement):
+    """An account's lock_version is the sum of its balances' versions (ledger.lock_version): a
+    version that goes down, a row that moves to another account or currency or disappears would
+    let it come back to a value a client already holds (LDG03, the guard the stored counter had)."""
+    post_raw(db.writer_dsn, "t1")
+    before = scalar(db.dsn, "SELECT ledger.lock_version(ledger.account_id_of('assets:cash'))")
+    assert before > 0
+    assert attempt(db.dsn, statement).sqlstate == "LDG03"
+    assert scalar(db.dsn, "SELECT ledger.lock_version(ledger.account_id_of('assets:cash'))") == before
+    # a correction that keeps the version (the cache_drift runbook's) still goes through
+    assert attempt(db.dsn, "UPDATE ledger.balances SET updated_at = now()").sqlstate is None
 
 
 def test_the_writer_may_change_account_metadata_and_it_is_audited(db):

@@ -330,6 +330,33 @@ def test_a_stale_lock_version_is_refused_and_writes_nothing(ledger, ledger_db):
     assert lock_version(ledger_db, "assets:cash") == 5
 
 
+def test_lock_version_counts_every_currency_and_a_stale_one_is_refused_across_currencies(ledger, ledger_db):
+    """An account's lock_version is derived from its balances (ledger.lock_version, the sum of their
+    versions): a posting in EUR makes a version read before it stale for a posting in USD."""
+    ledger.post(transfer("usd", "assets:cash", "equity:capital", 100))
+    ledger.post(transfer("eur", "assets:cash", "equity:capital", 70, "EUR"))
+    ledger.post(transfer("hold", "assets:in_transit", "assets:cash", 5, "JPY", status="pending"))
+    ledger.move("hold", "posted")
+    ledger.reverse("eur", idempotency_key="eur-undone")
+    # entries posted: USD 1, EUR 2 (the reversal's included), JPY 1, and 1 the move carried
+    assert lock_version(ledger_db, "assets:cash") == 5
+    with connect(ledger_db.reader_dsn) as conn:
+        assert {b.currency: (b.version, b.lock_version) for b in reads.balances(conn, ["assets:cash"])} == {
+            "USD": (1, 5), "EUR": (2, 5), "JPY": (2, 5)}
+    seen = lock_version(ledger_db, "assets:cash")
+    ledger.post(transfer("eur-2", "expenses:fees", "assets:cash", 1, "EUR"))
+    before = snapshot(ledger_db.dsn)
+    with pytest.raises(VersionConflict) as caught:
+        ledger.post(transfer("usd-2", "expenses:fees", "assets:cash", 1, credit_version=seen))
+    assert caught.value.mismatches == [VersionMismatch("assets:cash", seen, seen + 1)]
+    assert snapshot(ledger_db.dsn) == before
+    (refused,) = ledger.post_many([transfer("usd-3", "expenses:fees", "assets:cash", 1, credit_version=seen)])
+    assert isinstance(refused, VersionConflict) and refused.mismatches == [VersionMismatch("assets:cash", seen, seen + 1)]
+    assert lock_version(ledger_db, "assets:cash") == seen + 1
+    posted = ledger.post(transfer("usd-2", "expenses:fees", "assets:cash", 1, credit_version=seen + 1))
+    assert {b.account: b.lock_version for b in posted.balances}["assets:cash"] == seen + 2 == lock_version(ledger_db, "assets:cash")
+
+
 def test_retry_on_version_conflict_re_reads_and_succeeds(ledger, ledger_db):
     ledger.post(transfer("fund", "assets:cash", "equity:capital", 100))
     rival = open_ledger(ledger_db.writer_dsn, actor="rival")

@@ -160,11 +160,17 @@ PERIOD_CLOSURE_COLUMNS = "closure_id, period, action, starts_at, ends_at, timezo
 
 
 def ledger_rows(dsn: str) -> dict:
-    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns (but migrate's own record)."""
+    """helpers_ledger.snapshot, with the audit log's rows as 0.1.0's columns (but migrate's own record)
+    and each account with its lock_version: stored before 0012, derived from its balances after."""
     out = snapshot(dsn)
     with psycopg.connect(dsn) as conn:
         out["audit_log"] = conn.execute(f"SELECT coalesce(array_agg(({AUDIT_LOG_COLUMNS})::text ORDER BY at, audit_id), "
                                         "'{}') FROM ledger.audit_log WHERE action <> 'schema.migrated'").fetchone()[0]
+        derived = conn.execute("SELECT to_regprocedure('ledger.lock_version(uuid)') IS NOT NULL").fetchone()[0]
+        version = "ledger.lock_version(a.account_id)" if derived else "a.lock_version"
+        out["accounts"] = conn.execute(
+            f"SELECT array_agg((a.account_id, a.code, a.normal_balance, a.currency, a.metadata, a.created_at, {version})::text "
+            "ORDER BY a.account_id) FROM ledger.accounts a").fetchone()[0]
     return out
 
 
@@ -225,7 +231,7 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     db, before, before_balances, ran = upgraded
     assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_tamper_evidence",
                    "0007_entries_by_month", "0009_chain_record_format_2", "0010_anchor_gaps_window",
-                   "0011_move_outcomes"]
+                   "0011_move_outcomes", "0012_derived_lock_version"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
                           "AND action <> 'schema.migrated'") == 0  # not made up
@@ -300,6 +306,44 @@ def test_an_upgraded_ledger_has_the_schema_of_a_new_one(upgraded, pg_cluster):
         assert upgraded_schema == schema_dump(fresh)
     finally:
         drop_database(pg_cluster, fresh.name)
+
+
+def test_0012_derives_lock_version_and_keeps_every_version_a_client_may_hold(pg_cluster):
+    """0012 drops accounts.lock_version for the sum of the balances' versions. Where a hand-edited
+    balance made the sum lower than the stored counter, the sum is raised to it (a version a client
+    holds must not come back); where higher, it stays (the client is refused once and re-reads); an
+    account with a version but no balance row stops the upgrade and is named."""
+    db = stacked_database(pg_cluster, STACKED["0.1.0"])
+    try:
+        create_accounts(db.writer_dsn, [("assets:cash", "debit", None), ("equity:capital", "credit", None),
+                                        ("revenue:sales", "credit", None)])
+        for n, currency in enumerate(("USD", "EUR", "USD")):
+            post_raw(db.writer_dsn, f"p{n}", [("assets:cash", "debit", 10, currency), ("equity:capital", "credit", 10, currency)])
+        stored = dict(scalar(db.dsn, "SELECT array_agg(ARRAY[code, lock_version::text]) FROM ledger.accounts"))
+        assert stored == {"assets:cash": "3", "equity:capital": "3", "revenue:sales": "0"}
+        with psycopg.connect(db.dsn) as conn:  # the owner edits the cache by hand, as 0.1.0 let it
+            conn.execute("UPDATE ledger.balances SET version = version - 2 "
+                         "WHERE account_id = ledger.account_id_of('assets:cash') AND currency = 'USD'")
+            conn.execute("UPDATE ledger.balances SET version = version + 4 WHERE account_id = ledger.account_id_of('equity:capital')")
+            conn.execute("UPDATE ledger.accounts SET lock_version = 1 WHERE code = 'revenue:sales'")
+        with pytest.raises(psycopg.Error, match="no balance row: revenue:sales \\(stored 1\\)"):
+            migrate(db.dsn)
+        assert scalar(db.dsn, "SELECT lock_version FROM ledger.accounts WHERE code = 'assets:cash'") == 3  # untouched
+        with psycopg.connect(db.dsn) as conn:
+            conn.execute("INSERT INTO ledger.balances (account_id, currency, version) "
+                         "VALUES (ledger.account_id_of('revenue:sales'), 'USD', 1)")
+        assert "0012_derived_lock_version" in migrate(db.dsn)
+        derived = dict(scalar(db.dsn, "SELECT array_agg(ARRAY[code, ledger.lock_version(account_id)::text]) FROM ledger.accounts"))
+        assert derived == {"assets:cash": "3", "equity:capital": "11", "revenue:sales": "1"}
+        assert scalar(db.dsn, "SELECT count(*) FROM information_schema.columns "
+                              "WHERE table_schema = 'ledger' AND table_name = 'accounts' AND column_name = 'lock_version'") == 0
+        with writer_ledger(db) as ledger:
+            with pytest.raises(LedgerError, match="expected lock_version 2, it is 3"):
+                ledger.post(transfer("stale", "assets:cash", "equity:capital", 1, debit_version=2))
+            posted = ledger.post(transfer("fresh", "assets:cash", "equity:capital", 1, debit_version=3, credit_version=11))
+        assert {b.account: b.lock_version for b in posted.balances} == {"assets:cash": 4, "equity:capital": 12}
+    finally:
+        drop_database(pg_cluster, db.name)
 
 
 def test_a_ledger_older_than_0_1_0_last_schema_is_refused_untouched(pg_cluster, tmp_path):

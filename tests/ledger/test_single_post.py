@@ -71,7 +71,7 @@ def ledger_state(db) -> tuple:
             "SELECT transaction_id, entry_no, amount FROM ledger.entries ORDER BY 1, 2",
             "SELECT account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version "
             "FROM ledger.balances ORDER BY 1, 2",
-            "SELECT account_id, lock_version FROM ledger.accounts ORDER BY 1",
+            "SELECT account_id, ledger.lock_version(account_id) FROM ledger.accounts ORDER BY 1",
             "SELECT count(*) FROM ledger.audit_log",
             "SELECT (SELECT count(*) FROM ledger.commit_checks), (SELECT count(*) FROM ledger.unbalanced_nets)",
         ))
@@ -92,7 +92,7 @@ def test_one_call_writes_the_transaction_entries_cache_and_versions(db):
         now = read[(returned.account, returned.currency)]
         assert (returned.posted_debits, returned.posted_credits, returned.pending_debits, returned.pending_credits) == (
             now.posted_debits, now.posted_credits, now.pending_debits, now.pending_credits)
-        assert returned.lock_version == scalar(db.dsn, "SELECT lock_version FROM ledger.accounts WHERE code = %s",
+        assert returned.lock_version == scalar(db.dsn, "SELECT ledger.lock_version(account_id) FROM ledger.accounts WHERE code = %s",
                                                [returned.account])
     assert {b.account: b.lock_version for b in posted.balances} == {"assets:cash": 2, "assets:new_account": 1}
     assert {b.account: b.available for b in posted.balances} == {"assets:cash": 380, "assets:new_account": 0}
@@ -141,7 +141,7 @@ def test_a_writer_setting_the_flag_by_hand_skips_no_guard(db):
     assert attempt(dsn, SET_FLAG, move_sql(posted, "archived")).sqlstate == "LDG04"
     assert attempt(dsn, SET_FLAG, "UPDATE ledger.transactions SET description = 'x'").sqlstate in ("LDG03", PERMISSION_DENIED)
     assert attempt(dsn, SET_FLAG, "UPDATE ledger.entries SET amount = 1").sqlstate in ("LDG02", PERMISSION_DENIED)
-    assert attempt(dsn, SET_FLAG, "UPDATE ledger.accounts SET lock_version = 0").sqlstate in ("LDG03", PERMISSION_DENIED)
+    assert attempt(dsn, SET_FLAG, "UPDATE ledger.balances SET version = 0").sqlstate in ("LDG03", PERMISSION_DENIED)
     _, wrong_currency = transaction_statements("yen", legs=[("assets:yen_only", "debit", 5, "USD"),
                                                             ("equity:capital", "credit", 5, "USD")])
     assert attempt(dsn, SET_FLAG, *wrong_currency).sqlstate == "LDG06"

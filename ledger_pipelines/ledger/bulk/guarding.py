@@ -16,10 +16,11 @@ from ledger_pipelines.postgres.copy import array_literal
 
 
 def lock_balances(batch: Batch, legs: pl.DataFrame, target_legs: pl.DataFrame) -> pl.DataFrame:
-    """Lock every balance and account the batch touches, in the global order, and return their state.
+    """Lock every balance the batch touches, in the global order, and return their state.
 
     ``ledger.lock_balances`` (I9): the legs' pairs and those of the targets' legs, sorted, so
-    concurrent writers lock alike; the state (four sums, versions) with each account's normal balance.
+    concurrent writers lock alike, and every balance of an account whose ``lock_version`` a leg
+    checks (the version sums them all); the state (four sums, versions) with each account's normal balance.
     """
     pairs = pl.concat([legs.select("account_id", "currency"), target_legs.select("account_id", "currency")]).unique().sort(
         "account_id", "currency"
@@ -32,7 +33,8 @@ def lock_balances(batch: Batch, legs: pl.DataFrame, target_legs: pl.DataFrame) -
         return pl.DataFrame(schema=state_schema)
     state = batch.query_frame(
         read_sql("ledger/lock_balances.sql"), state_schema,
-        {"account_ids": array_literal(pairs["account_id"]), "currencies": array_literal(pairs["currency"])},
+        {"account_ids": array_literal(pairs["account_id"]), "currencies": array_literal(pairs["currency"]),
+         "whole_accounts": array_literal(legs.filter(pl.col("lock_version").is_not_null())["account_id"].unique().sort())},
     )
     normals = legs.select("account_id", "normal_balance").unique("account_id")
     return state.join(normals, on="account_id", how="left")

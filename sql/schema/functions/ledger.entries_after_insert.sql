@@ -6,8 +6,9 @@
 --   I1  per transaction and currency, the statement's net goes to ledger.unbalanced_nets, and the
 --       number and id range of the transactions it gave entries to to ledger.commit_tallies, for
 --       the commit check (check_at_commit), which this re-arms for every statement that adds entries;
---   I8  the cached balances (and versions, lock_version) grow by the new entries, in
---       (account_id, currency) order so that concurrent writers lock alike.
+--   I8  the cached balances (and their versions, which make the accounts' lock_version,
+--       ledger.lock_version) grow by the new entries, in (account_id, currency) order so that
+--       concurrent writers lock alike.
 CREATE OR REPLACE FUNCTION ledger.entries_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog
     AS $$
@@ -31,9 +32,8 @@ BEGIN
     END IF;
 
     -- One pass over the new entries joined to the transactions created by this database
-    -- transaction (found through the changed_xid index) feeds the nets, the cache and the lock
-    -- versions. A balance's version (and its account's lock_version) grows by one per entry
-    -- that changes it.
+    -- transaction (found through the changed_xid index) feeds the nets and the cache. A
+    -- balance's version (and so its account's lock_version) grows by one per entry that changes it.
     WITH joined AS MATERIALIZED (
         SELECT e.transaction_id, e.account_id, e.currency, e.direction, e.amount, t.status,
                (t.transaction_id IS NULL OR t.status = 'archived' OR t.effective_at <> e.effective_at) AS misplaced
@@ -78,11 +78,6 @@ BEGIN
                pending_credits = b.pending_credits + excluded.pending_credits,
                version = b.version + excluded.version,
                updated_at = now()
-    ), versions AS (
-        UPDATE ledger.accounts a
-           SET lock_version = a.lock_version + d.entries
-          FROM (SELECT account_id, sum(entries) AS entries FROM pairs GROUP BY account_id) d
-         WHERE a.account_id = d.account_id
     ), tally AS (
         -- How many transactions this statement gave entries to, and the range of their ids, so
         -- the commit check need not read the entries again (min/max(uuid) arrive only in

@@ -1,10 +1,13 @@
--- ledger.lock_balances(account_ids, currencies): I9. Locks the cached balances and accounts a writer
--- is about to change, in one global order (balances by (account_id, currency), then accounts by
--- account_id -- the order the triggers use), creating missing balance rows at zero for accounts that
--- exist, in currencies an entry could have, so that a first posting is locked too (unknown accounts
--- and malformed currencies are simply not returned). Returns the
--- locked state: balance conditions and lock_version checks read it while the locks are held.
-CREATE OR REPLACE FUNCTION ledger.lock_balances(p_account_ids uuid[], p_currencies text[])
+-- ledger.lock_balances(account_ids, currencies, whole_accounts): I9. Locks the cached balances a
+-- writer is about to change, in one global order ((account_id, currency)), creating missing rows at
+-- zero for accounts that exist, in currencies an entry could have, so that a first posting is
+-- locked too (unknown accounts and malformed currencies are simply not returned). Every balance row
+-- of each account in whole_accounts is locked as well, in the same order: the accounts whose
+-- lock_version a caller checks (ledger.lock_version sums all of them, so a posting in another
+-- currency must wait until the check's transaction ends). Returns the state of the given pairs,
+-- read after the locks are held (a statement of its own, so it sees what the writers it waited for
+-- committed): balance conditions and lock_version checks read it.
+CREATE OR REPLACE FUNCTION ledger.lock_balances(p_account_ids uuid[], p_currencies text[], p_whole_accounts uuid[] DEFAULT NULL)
 RETURNS TABLE (
     account_id uuid, currency text, lock_version bigint,
     posted_debits bigint, posted_credits bigint, pending_debits bigint, pending_credits bigint,
@@ -20,20 +23,19 @@ BEGIN
     ON CONFLICT ON CONSTRAINT balances_pkey DO NOTHING;
 
     PERFORM 1 FROM ledger.balances b
-     WHERE (b.account_id, b.currency) IN (SELECT u.a, u.c FROM unnest(p_account_ids, p_currencies) AS u(a, c))
+     WHERE (b.account_id, b.currency) IN (SELECT u.a, u.c FROM unnest(p_account_ids, p_currencies) AS u(a, c)
+                                          UNION
+                                          SELECT w.account_id, w.currency FROM ledger.balances w
+                                           WHERE w.account_id = ANY (p_whole_accounts))
      ORDER BY b.account_id, b.currency FOR UPDATE;
-    PERFORM 1 FROM ledger.accounts a
-     WHERE a.account_id = ANY (p_account_ids)
-     ORDER BY a.account_id FOR UPDATE;
 
     RETURN QUERY
-    SELECT b.account_id, b.currency, a.lock_version,
+    SELECT b.account_id, b.currency, ledger.lock_version(b.account_id),
            b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version
       FROM ledger.balances b
-      JOIN ledger.accounts a ON a.account_id = b.account_id
      WHERE (b.account_id, b.currency) IN (SELECT u.a, u.c FROM unnest(p_account_ids, p_currencies) AS u(a, c));
 END
 $$;
 
-REVOKE ALL ON FUNCTION ledger.lock_balances(uuid[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger.lock_balances(uuid[], text[]) TO subledger_writer;
+REVOKE ALL ON FUNCTION ledger.lock_balances(uuid[], text[], uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.lock_balances(uuid[], text[], uuid[]) TO subledger_writer;

@@ -2,7 +2,7 @@
 -- Finds the target by idempotency key or id (LDG19 if none); a transition_key already used answers
 -- as a replay (the same move: created = false) or raises LDG16 (another move); refuses anything
 -- but a pending target (LDG04); a move dated before the target's effective_at is refused by the
--- lifecycle trigger (LDG04), as for every other write path. Locks the target's balances and accounts in the global order
+-- lifecycle trigger (LDG04), as for every other write path. Locks the target's balances in the global order
 -- (ledger.lock_balances), then moves it: the lifecycle triggers (transactions_before_update,
 -- transactions_after_update, reject_closed_period_moves) keep I3, I4, I8 and I10 and write the
 -- audit row with p_actor and p_reason, as for any other move.

@@ -15,11 +15,12 @@
 --     (a replay, or LDG16), as Ledger.post does;
 --   * a deadlock, serialization failure or lock timeout aborts the whole call (nothing of it is
 --     written) for the caller to run it again: every posting's idempotency key makes that safe.
--- Before the first posting the cached balances and accounts of every leg of the call are locked
--- in the global order (I9, ledger.lock_balances), so two calls over the same accounts queue
--- instead of deadlocking, whatever order their postings come in. Each posting that writes takes a
--- subtransaction id: keep a call to at most 64 postings (Ledger.post_many splits longer lists),
--- beyond which every other session's snapshots get slower while it runs.
+-- Before the first posting the cached balances of every leg of the call (all of an account's when
+-- a leg checks its lock_version and it holds several currencies, as post_transaction would lock
+-- them) are locked in the global order (I9, ledger.lock_balances), so two calls over the same
+-- accounts queue instead of deadlocking, whatever order their postings come in. Each posting that
+-- writes takes a subtransaction id: keep a call to at most 64 postings (Ledger.post_many splits
+-- longer lists), beyond which every other session's snapshots get slower while it runs.
 -- Returns one row per posting, in the order given (n, 1-based): post_transaction's result, or NULLs
 -- and the refusal (refusal_sqlstate, _message, _detail, _hint).
 CREATE OR REPLACE FUNCTION ledger.post_many(p_postings jsonb)
@@ -48,6 +49,7 @@ DECLARE
     outcome record;
     lock_ids uuid[];
     lock_currencies text[];
+    whole_accounts uuid[];
 BEGIN
     IF jsonb_typeof(p_postings) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING
@@ -56,11 +58,13 @@ BEGIN
             HINT = 'Give one object per posting with ledger.post_transaction''s parameters as keys (without p_).';
     END IF;
 
-    SELECT array_agg(a.account_id), array_agg(u.currency) INTO lock_ids, lock_currencies
-      FROM jsonb_to_recordset(p_postings) AS x(accounts text[], currencies text[])
-     CROSS JOIN LATERAL unnest(x.accounts, x.currencies) AS u(code, currency)
+    SELECT array_agg(a.account_id), array_agg(u.currency),
+           array_agg(DISTINCT a.account_id) FILTER (WHERE a.currency IS NULL AND u.lock_version IS NOT NULL)
+      INTO lock_ids, lock_currencies, whole_accounts
+      FROM jsonb_to_recordset(p_postings) AS x(accounts text[], currencies text[], lock_versions bigint[])
+     CROSS JOIN LATERAL unnest(x.accounts, x.currencies, x.lock_versions) AS u(code, currency, lock_version)
       JOIN ledger.accounts a ON a.code = u.code;
-    PERFORM 1 FROM ledger.lock_balances(lock_ids, lock_currencies);
+    PERFORM 1 FROM ledger.lock_balances(lock_ids, lock_currencies, whole_accounts);
 
     FOR posting IN
         SELECT x.* FROM ROWS FROM (jsonb_to_recordset(p_postings) AS (

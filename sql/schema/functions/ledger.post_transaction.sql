@@ -10,16 +10,18 @@
 --                accept the leg's currency (LDG06);
 --   I5           the transaction and its entries (same effective_at, same database transaction),
 --                written before any balance is locked, so a hot account's lock is held briefly;
---   I9, I8       the cached balances, then the accounts, are locked in the global order
---                (ledger.lock_balances) by the very statements that change them: each balance by
---                one upsert, in (account_id, currency) order, each account's lock_version by one
---                UPDATE, in account_id order;
+--   I9, I8       the cached balances are locked in the global order by the very statements that
+--                change them: each balance by one upsert, in (account_id, currency) order (one
+--                statement for all of them measured slower); an account whose lock_version a leg
+--                checks and that holds several currencies has all its balance rows locked first,
+--                in the same order (ledger.lock_balances), since its lock_version sums them;
 --   guards       every leg's lock_version must equal its account's before this transaction
---                (LDG17, DETAIL: the mismatches as JSON), and every balance condition must hold
---                after it, computed by ledger.balance_value (LDG18, DETAIL: the failures as JSON);
---                a refusal takes back everything the call wrote.
--- The read-only checks are one query (the facts they need, gathered once). (One statement for all
--- the balances and one for all the accounts measured slower than these per-row UPDATEs.)
+--                (ledger.lock_version, read under those locks; LDG17, DETAIL: the mismatches as
+--                JSON), and every balance condition must hold after it, computed by
+--                ledger.balance_value (LDG18, DETAIL: the failures as JSON); a refusal takes back
+--                everything the call wrote.
+-- The accounts are not written: their lock_version is derived from the balances (migration 0012).
+-- The read-only checks are one query (the facts they need, gathered once).
 -- Returns the transaction id and status, whether it was created, and per (account, currency) the
 -- balance after it (the four sums, version, normal balance) and the account's lock_version.
 CREATE OR REPLACE FUNCTION ledger.post_transaction(
@@ -66,29 +68,28 @@ DECLARE
     pair record;
     bal ledger.balances;
     account_ids uuid[] := '{}';
-    locked_ids uuid[] := '{}';
-    versions_before bigint[] := '{}';
-    versions_after bigint[] := '{}';
-    version_after bigint;
     failures jsonb := '[]';
     mismatches jsonb;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
     -- closed period effective_at falls in, the first currency that does not balance, a condition
-    -- naming no leg, and the accounts by code (their id is ledger.account_id_of(code), checked when
-    -- created). Read a second time only after creating the accounts used for the first time.
+    -- naming no leg, the accounts by code (their id is ledger.account_id_of(code), checked when
+    -- created) and those of them, holding several currencies, whose lock_version a leg checks.
+    -- Read a second time only after creating the accounts used for the first time.
     FOR attempt IN 1..2 LOOP
         SELECT stored.transaction_id AS stored_id, stored.status AS stored_status, stored.content_hash AS stored_hash,
                (SELECT c.period FROM ledger.closed_periods c
                  WHERE p_effective_at >= c.starts_at AND p_effective_at < c.ends_at LIMIT 1) AS closed_period,
                unbalanced.currency AS unbalanced_currency, unbalanced.net AS unbalanced_net,
                EXISTS (SELECT 1 FROM unnest(p_condition_legs) l WHERE l IS NULL OR l NOT BETWEEN 1 AND legs) AS stray_condition,
-               known.ids, known.normals, known.missing, known.wrong_currency
+               known.ids, known.normals, known.missing, known.wrong_currency, known.whole_accounts
           INTO facts
           FROM (SELECT array_agg(a.account_id ORDER BY u.n) AS ids, array_agg(a.normal_balance ORDER BY u.n) AS normals,
                        min(u.code) FILTER (WHERE a.account_id IS NULL) AS missing,
                        min(format('account %s holds only %s, not %s', u.code, a.currency, u.currency))
-                           FILTER (WHERE a.currency <> u.currency) AS wrong_currency
+                           FILTER (WHERE a.currency <> u.currency) AS wrong_currency,
+                       array_agg(DISTINCT a.account_id)
+                           FILTER (WHERE a.currency IS NULL AND p_lock_versions[u.n] IS NOT NULL) AS whole_accounts
                   FROM unnest(p_accounts, p_currencies) WITH ORDINALITY AS u(code, currency, n)
                   LEFT JOIN ledger.accounts a ON a.code = u.code) known
           LEFT JOIN ledger.transactions stored ON stored.idempotency_key = p_idempotency_key
@@ -199,6 +200,12 @@ BEGIN
     -- setting with it.)
     PERFORM set_config('subledger.posting_call', '', true);
 
+    -- A checked account of several currencies: every balance row of it locked before any is
+    -- changed, so no posting in another currency changes its lock_version until this one ends.
+    IF facts.whole_accounts IS NOT NULL THEN
+        PERFORM 1 FROM ledger.lock_balances(ids, p_currencies, facts.whole_accounts);
+    END IF;
+
     -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
     -- the legs on each read from the locked row.
     FOR pair IN
@@ -255,23 +262,16 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Then the accounts, in account_id order: lock_version grows by one per entry.
-    FOR pair IN SELECT u.id, count(*) AS entries FROM unnest(ids) AS u(id) GROUP BY u.id ORDER BY u.id LOOP
-        UPDATE ledger.accounts a SET lock_version = a.lock_version + pair.entries
-         WHERE a.account_id = pair.id
-        RETURNING a.lock_version INTO version_after;
-        locked_ids := locked_ids || pair.id;
-        versions_before := versions_before || (version_after - pair.entries);
-        versions_after := versions_after || version_after;
-    END LOOP;
-    lock_versions := ARRAY(SELECT v.after FROM unnest(account_ids) WITH ORDINALITY AS r(id, n)
-                             JOIN unnest(locked_ids, versions_after) AS v(id, after) ON v.id = r.id ORDER BY r.n);
+    -- Each account's lock_version after this transaction, read under the locks taken above; before
+    -- it, one less per entry of it here.
+    lock_versions := ARRAY(SELECT ledger.lock_version(r.id) FROM unnest(account_ids) WITH ORDINALITY AS r(id, n) ORDER BY r.n);
 
     IF p_lock_versions IS NOT NULL THEN
         SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n], 'actual', v.before)
                          ORDER BY l.n) INTO mismatches
           FROM generate_subscripts(p_accounts, 1) AS l(n)
-          JOIN unnest(locked_ids, versions_before) AS v(id, before) ON v.id = ids[l.n]
+          JOIN (SELECT DISTINCT r.id, r.after - (SELECT count(*) FROM unnest(ids) AS i(id) WHERE i.id = r.id) AS before
+                  FROM unnest(account_ids, lock_versions) AS r(id, after)) v ON v.id = ids[l.n]
          WHERE p_lock_versions[l.n] IS NOT NULL AND p_lock_versions[l.n] <> v.before;
         IF mismatches IS NOT NULL THEN
             RAISE EXCEPTION USING

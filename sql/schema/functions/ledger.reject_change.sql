@@ -2,6 +2,8 @@
 -- trigger arguments. Makes tables append-only for every role, the owner included:
 --   I2  entries are never updated, deleted or truncated (LDG02);
 --   I3  transactions, accounts and categories are never deleted or truncated (LDG03);
+--   I8  cached balances are never deleted or truncated (LDG03): their versions make the accounts'
+--       lock_version (ledger.lock_version), which only grows;
 --   I8  the audit log only grows (LDG02);
 --   I10 the history of period closes and reopens only grows (LDG02);
 --   I15 the hash chain only grows (LDG02).
@@ -29,6 +31,10 @@ CREATE OR REPLACE TRIGGER accounts_are_not_deleted BEFORE DELETE ON ledger.accou
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change('LDG03', 'Accounts are permanent; stop posting to an account instead.');
 CREATE OR REPLACE TRIGGER accounts_are_not_truncated BEFORE TRUNCATE ON ledger.accounts
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change('LDG03', 'Accounts are permanent; stop posting to an account instead.');
+CREATE OR REPLACE TRIGGER balances_are_not_deleted BEFORE DELETE ON ledger.balances
+    FOR EACH ROW EXECUTE FUNCTION ledger.reject_change('LDG03', 'A cached balance is corrected in place, never removed: its version is part of its account''s lock_version.');
+CREATE OR REPLACE TRIGGER balances_are_not_truncated BEFORE TRUNCATE ON ledger.balances
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change('LDG03', 'A cached balance is corrected in place, never removed: its version is part of its account''s lock_version.');
 CREATE OR REPLACE TRIGGER categories_are_not_deleted BEFORE DELETE ON ledger.categories
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change('LDG03', 'Categories are permanent; remove its members instead.');
 CREATE OR REPLACE TRIGGER audit_log_is_immutable BEFORE UPDATE OR DELETE ON ledger.audit_log

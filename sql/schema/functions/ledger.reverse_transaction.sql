@@ -1,7 +1,7 @@
 -- ledger.reverse_transaction(...): a reversal in one call (Ledger.reverse). The same key with the
 -- same content_hash answers with the stored reversal (created = false), with another content LDG16.
 -- Finds the target by idempotency key or id (LDG19 if none); only a posted target that no
--- transaction reverses yet is reversed (LDG04). Locks the target's balances and accounts in the
+-- transaction reverses yet is reversed (LDG04). Locks the target's balances in the
 -- global order (ledger.lock_balances), then inserts the reversal -- posted at p_effective_at,
 -- reverses_transaction_id = the target -- and as its entries exactly the target's, each with its
 -- side swapped (same entry_no, account, amount and currency). The insert triggers check and cache

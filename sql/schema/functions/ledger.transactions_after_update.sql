@@ -1,7 +1,7 @@
 -- ledger.transactions_after_update(): a lifecycle move carries the moved entries from the pending to
--- the posted sums (posted) or out of the cache (archived), bumps the balances' versions and the
--- accounts' lock_version by one per moved entry, and writes the audit log -- all in the statement
--- that moves (I8, I9). Locks what it changes in the global order (balances, then accounts, by key).
+-- the posted sums (posted) or out of the cache (archived), bumps the balances' versions (and so the
+-- accounts' lock_version, ledger.lock_version) by one per moved entry, and writes the audit log --
+-- all in the statement that moves (I8, I9). Locks what it changes in the global order (balances by key).
 -- The moved entries are read through the entries' primary key (transaction_id = ANY (array)), an
 -- index scan whatever the planner settings, in the monthly partitions between the earliest and the
 -- latest effective_at of the moved transactions only; enable_nestloop is off because transition
@@ -22,16 +22,12 @@ BEGIN
       INTO moved_ids, touched_ids, earliest, latest
       FROM new_rows n JOIN old_rows o ON o.transaction_id = n.transaction_id;
 
-    -- Lock what the move changes in the global order (balances, then accounts, by key).
+    -- Lock what the move changes in the global order (balances by key).
     PERFORM 1 FROM ledger.balances b
      WHERE (b.account_id, b.currency) IN (
             SELECT e.account_id, e.currency FROM ledger.entries e
              WHERE e.transaction_id = ANY (touched_ids) AND e.effective_at BETWEEN earliest AND latest)
      ORDER BY b.account_id, b.currency FOR UPDATE;
-    PERFORM 1 FROM ledger.accounts a
-     WHERE a.account_id IN (SELECT e.account_id FROM ledger.entries e
-                             WHERE e.transaction_id = ANY (touched_ids) AND e.effective_at BETWEEN earliest AND latest)
-     ORDER BY a.account_id FOR UPDATE;
 
     IF cardinality(moved_ids) = 0 THEN
         RETURN NULL;
@@ -51,22 +47,16 @@ BEGIN
                count(*) AS moves
           FROM moved m JOIN moved_entries e ON e.transaction_id = m.transaction_id
          GROUP BY e.account_id, e.currency
-    ), cache AS (
-        UPDATE ledger.balances b
-           SET posted_debits = b.posted_debits + d.posted_debits,
-               posted_credits = b.posted_credits + d.posted_credits,
-               pending_debits = b.pending_debits - d.pending_debits,
-               pending_credits = b.pending_credits - d.pending_credits,
-               version = b.version + d.moves,
-               updated_at = now()
-          FROM deltas d
-         WHERE b.account_id = d.account_id AND b.currency = d.currency
-        RETURNING 1
     )
-    UPDATE ledger.accounts a
-       SET lock_version = a.lock_version + m.moves
-      FROM (SELECT account_id, sum(moves) AS moves FROM deltas GROUP BY account_id) m
-     WHERE a.account_id = m.account_id;
+    UPDATE ledger.balances b
+       SET posted_debits = b.posted_debits + d.posted_debits,
+           posted_credits = b.posted_credits + d.posted_credits,
+           pending_debits = b.pending_debits - d.pending_debits,
+           pending_credits = b.pending_credits - d.pending_credits,
+           version = b.version + d.moves,
+           updated_at = now()
+      FROM deltas d
+     WHERE b.account_id = d.account_id AND b.currency = d.currency;
 
     INSERT INTO ledger.audit_log (action, target_type, target_id, before, after)
     SELECT 'transaction.' || n.status, 'transaction', n.transaction_id::text,
