@@ -54,15 +54,18 @@ class SealBehind:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-seal")
         self._last: Future[None] | None = None
 
-    def after_commit(self, sealed: Callable[[float], None] | None = None) -> None:
-        """Seal what is committed now, beside the caller; ``sealed`` gets the seal's seconds."""
-        self._wait()
+    def after_commit(self, sealed: Callable[[float], None] | None = None) -> float:
+        """Seal what is committed now, beside the caller; ``sealed`` gets the seal's seconds.
+        Returns the seconds the caller waited for the previous seal (what sealing still costs it)."""
+        waited = self._wait()
         self._last = self._pool.submit(self._seal, sealed)
+        return waited
 
-    def close(self) -> None:
-        """Wait for the last seal (raising its error), then release the thread and the connection."""
+    def close(self) -> float:
+        """Wait for the last seal (raising its error), then release the thread and the connection;
+        returns the seconds waited."""
         try:
-            self._wait()
+            return self._wait()
         finally:
             self._pool.shutdown()
             self._conn.close()
@@ -73,10 +76,12 @@ class SealBehind:
         if sealed is not None:
             sealed(time.perf_counter() - clock)
 
-    def _wait(self) -> None:
+    def _wait(self) -> float:
+        clock = time.perf_counter()
         last, self._last = self._last, None
         if last is not None:
             last.result()
+        return time.perf_counter() - clock
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def test_overlapped_ingestion_seals_every_batch_beside_the_next_and_all_before_i
     generate(ingest_env.landing_dir, subscriptions=20, months=3, seed=29)
     reports = ingest_paths(ingest_env, [ingest_env.landing_dir], overlap=True)
     assert len(reports) == 3 and all(r.timings["db.seal"] > 0 for r in reports)  # each batch had its seal
+    assert all("db.seal_wait" in r.timings for r in reports)  # what the writer waited for it
     with psycopg.connect(ledger_db.reader_dsn, autocommit=True) as conn:
         result = verify(conn)
         transactions = conn.execute("SELECT count(*) FROM ledger.transactions").fetchone()[0]
