@@ -36,6 +36,8 @@ from bench.harness import describe_server, server_facts, temporary_cluster, writ
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.postgres.copy import copy_binary
 
+QUICK_ARGV = ["--ledger", "20000", "--keys", "5000", "--hits", "200", "--rounds", "2"]  # what `python -m bench` passes
+
 FILL = """
 INSERT INTO ledger.transactions (idempotency_key, status, effective_at, posted_at, reference, content_hash,
                                  status_changed_at, transition_key, transition_hash)
