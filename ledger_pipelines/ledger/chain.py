@@ -42,9 +42,10 @@ class SealBehind:
     """Seals on a connection of its own, in a worker thread, while the caller goes on writing.
 
     A writer of many batches (``Ingestor.ingest_files``) calls :meth:`after_commit` once a batch
-    is committed, and its next batch runs while that one is sealed: the seal holds no ledger
-    lock, and what it seals is fixed by its own snapshot (finished transactions only), so the
-    next batch's rows simply wait for the next seal. One seal at a time: :meth:`after_commit`
+    is committed, and its next batch runs while that one is sealed: the seal takes no lock a
+    writer waits for (it reads; new entries partitions are attached under a lock reads do not
+    conflict with), and what it seals is fixed by its own snapshot (finished transactions only),
+    so the next batch's rows simply wait for the next seal. One seal at a time: :meth:`after_commit`
     first waits for the previous one and raises its error, if any; :meth:`close` waits for the
     last, so everything committed before it is sealed when it returns, as with :func:`seal`.
     """
