@@ -171,7 +171,7 @@ def summarise_stages(stages: dict[str, float], total: float) -> list[tuple[str, 
     if rest >= 0:
         rows.append(("other (connect, migrations check, already-ingested lookup)", rest))
     else:  # the front end ran beside the writes
-        rows.append(("hidden by overlapping the front end with the writes", rest))
+        rows.append(("hidden by overlap (front end beside the writes, seals beside the next batch)", rest))
     return rows
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -27,6 +28,7 @@ from ledger_pipelines.ingest.readers import format_of
 from ledger_pipelines.ingest.rules import RuleSet, load_rules
 from ledger_pipelines.ingest.writer import BatchReport, already_ingested, write_batch
 from ledger_pipelines.ledger.accounts import load_account_types, sync_account_types
+from ledger_pipelines.ledger.chain import SealBehind
 from ledger_pipelines.ledger.posting import RETRYABLE
 from ledger_pipelines.logging import log_context
 from ledger_pipelines.paths import read_sql
@@ -82,6 +84,9 @@ class Ingestor:
     settings: Settings
     conn: psycopg.Connection
     rules: RuleSet | None = None  # loaded from settings.rules_path when not given
+    # The writer's DSN: with it, ingest_files seals each batch on a second connection while the
+    # next one is written; without it every batch is sealed by its writer, before the next.
+    seal_dsn: str | None = None
 
     def __post_init__(self) -> None:
         self.rules = self.rules or load_rules(self.settings.rules_path)
@@ -117,10 +122,14 @@ class Ingestor:
 
         With ``overlap`` the front end of the next file (read, validate, map: no database) runs in
         a worker thread while this thread writes the current file, so the CPU work of the two
-        halves overlaps. Writes stay sequential on this one connection, in file order, so a
+        halves overlaps; and with ``seal_dsn`` each committed batch is sealed into the hash chain
+        on a second connection while the next one is written (:class:`SealBehind`; all are
+        sealed when this returns). Writes stay sequential on this one connection, in file order, so a
         batch sees every earlier file's postings exactly as without overlap; a crash at any
         point loses at most uncommitted work, which a rerun redoes (every batch is claimed by
-        its content hash). Files already ingested are skipped before they are parsed.
+        its content hash), and leaves committed batches unsealed only until the next seal (any
+        seal seals everything committed before it). Files already ingested are skipped before
+        they are parsed.
         """
         roots = list(roots) if roots is not None else [None] * len(paths)
         paths = [_as_named(p, root) for p, root in zip(paths, roots, strict=True)]
@@ -146,6 +155,25 @@ class Ingestor:
             failpoint("ingest.after_parse")
             return prepared, time.perf_counter() - clock
 
+        sealer = None
+        if self.seal_dsn is not None:
+            sealer = SealBehind(connect(self.seal_dsn, autocommit=True, application_name="subledger-seal"))
+        try:
+            self._write_overlapped(todo, reports, prepare, source_kind, sealer)
+        finally:
+            if sealer is not None:
+                waited = sealer.close()  # every batch is sealed when this returns
+                last = next((r for r in reversed(reports) if r is not None and "db.seal_wait" in r.timings), None)
+                if last is not None:
+                    last.timings["db.seal_wait"] += waited
+        return [r for r in reports if r is not None]
+
+    def _write_overlapped(self, todo: list[tuple[int, Path, FileIdentity, float]], reports: list[BatchReport | None],
+                          prepare: Callable[[int, Path], tuple[PreparedBatch, float]], source_kind: str,
+                          sealer: SealBehind | None) -> None:
+        """Write ``todo`` in order, each file's front end prepared while the one before is written;
+        with ``sealer`` each batch is sealed beside the next. Timings: ``db.seal`` the seal's own
+        seconds, ``db.seal_wait`` what the writer waited for it."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-prepare") as pool:
             queue = deque((item, pool.submit(prepare, item[0], item[1])) for item in todo[:1])
             upcoming = iter(todo[1:])
@@ -158,11 +186,12 @@ class Ingestor:
                 prepared.timings = {"file_hash": hash_seconds, **prepared.timings}
                 # The batch's own work (hash + front end + write), not the wall time it waited.
                 started = time.perf_counter() - hash_seconds - front_seconds
-                reports[index] = self._write(
+                report = reports[index] = self._write(
                     prepared, source_kind=source_kind, source_name=str(path), content_hash=identity.content_hash,
-                    file=identity, started=started,
+                    file=identity, started=started, seal=sealer is None,
                 )
-        return [r for r in reports if r is not None]
+                if sealer is not None:
+                    report.timings["db.seal_wait"] = sealer.after_commit(partial(report.timings.__setitem__, "db.seal"))
 
     def _already_ingested(self, source_kind: str, content_hash: str, path: Path) -> BatchReport | None:
         """The earlier batch of this content, or of these bytes found unreadable under this format."""
@@ -199,7 +228,7 @@ def ingestor(settings: Settings) -> Iterator[Ingestor]:
     with connect(dsns.dsn, application_name="subledger-ingest") as owner, owner.transaction():
         sync_account_types(owner, rules.account_types)
     with connect(dsns.writer_dsn, application_name="subledger-ingest") as conn:
-        yield Ingestor(settings, conn, rules)
+        yield Ingestor(settings, conn, rules, seal_dsn=dsns.writer_dsn)
 
 
 def already_ingested_files(settings: Settings, files: Sequence[FileIdentity]) -> set[Path]:

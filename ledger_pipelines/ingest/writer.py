@@ -12,7 +12,9 @@ Inside one transaction (so a crash anywhere leaves no trace, and a rerun redoes 
 4. store the quarantine (raw bytes + reason) and the duplicate/quarantine outcomes, resolve
    earlier quarantine entries of the same event ids (replays), fill in the batch's counts.
 
-Once it is committed, the batch is sealed into the ledger's hash chain (``ledger.seal_chain``).
+Once it is committed, the batch is sealed into the ledger's hash chain (``ledger.seal_chain``),
+here or, for a caller that seals beside its next batch (``seal=False``, ``Ingestor.ingest_files``),
+by that caller.
 
 Invariant: ``events = posted + pending + duplicate + quarantined`` for every batch (also a CHECK
 constraint on ``ingest.batches``).
@@ -120,8 +122,12 @@ def write_batch(
     outbox_window: tuple[int, int] | None = None,
     started: float | None = None,
     file: FileIdentity | None = None,
+    seal: bool = True,
 ) -> BatchReport:
     """Write ``prepared`` as one batch in one database transaction; see the module docs.
+
+    With ``seal`` the committed batch is sealed into the hash chain before this returns; without
+    it the caller seals it (and must: until a seal, its rows are not tamper-evident).
 
     ``file`` is the landed file of a file or replay batch: every quarantine entry of the batch
     points at it (path, sha256, size), which is where the bytes of a whole unreadable file or of
@@ -135,7 +141,7 @@ def write_batch(
         report = _write_batch(
             conn, prepared, batch_id=batch_id, settings=settings, rules=rules, source_kind=source_kind,
             source_name=source_name, content_hash=content_hash, account_types=account_types,
-            outbox_window=outbox_window, started=started, file=file,
+            outbox_window=outbox_window, started=started, file=file, seal_after_commit=seal,
         )
     with log_context(batch_id=report.batch_id, source=source_name):
         LOG.info(
@@ -159,6 +165,7 @@ def _write_batch(
     outbox_window: tuple[int, int] | None,
     started: float | None,
     file: FileIdentity | None,
+    seal_after_commit: bool,
 ) -> BatchReport:
     started = started or time.perf_counter()
     timings: dict[str, float] = {f"front.{k}": v for k, v in getattr(prepared, "timings", {}).items()}
@@ -203,7 +210,7 @@ def _write_batch(
         clock = time.perf_counter()
     timings["db.commit"] = time.perf_counter() - clock
     failpoint("ingest.after_commit")
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+    if seal_after_commit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         # The batch is committed: seal it (and everything finished before it) into the hash chain. A
         # caller that wrapped the batch in its own transaction seals after that commits.
         clock = time.perf_counter()

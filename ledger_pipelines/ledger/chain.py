@@ -15,6 +15,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +36,53 @@ def seal(conn: psycopg.Connection) -> int:
     return the head's link number."""
     with conn.transaction():
         return conn.execute("SELECT ledger.seal_chain()").fetchone()[0]
+
+
+class SealBehind:
+    """Seals on a connection of its own, in a worker thread, while the caller goes on writing.
+
+    A writer of many batches (``Ingestor.ingest_files``) calls :meth:`after_commit` once a batch
+    is committed, and its next batch runs while that one is sealed: the seal takes no lock a
+    writer waits for (it reads; new entries partitions are attached under a lock reads do not
+    conflict with), and what it seals is fixed by its own snapshot (finished transactions only),
+    so the next batch's rows simply wait for the next seal. One seal at a time: :meth:`after_commit`
+    first waits for the previous one and raises its error, if any; :meth:`close` waits for the
+    last, so everything committed before it is sealed when it returns, as with :func:`seal`.
+    """
+
+    def __init__(self, conn: psycopg.Connection):
+        self._conn = conn  # an autocommit connection this object now owns
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="subledger-seal")
+        self._last: Future[None] | None = None
+
+    def after_commit(self, sealed: Callable[[float], None] | None = None) -> float:
+        """Seal what is committed now, beside the caller; ``sealed`` gets the seal's seconds.
+        Returns the seconds the caller waited for the previous seal (what sealing still costs it)."""
+        waited = self._wait()
+        self._last = self._pool.submit(self._seal, sealed)
+        return waited
+
+    def close(self) -> float:
+        """Wait for the last seal (raising its error), then release the thread and the connection;
+        returns the seconds waited."""
+        try:
+            return self._wait()
+        finally:
+            self._pool.shutdown()
+            self._conn.close()
+
+    def _seal(self, sealed: Callable[[float], None] | None) -> None:
+        clock = time.perf_counter()
+        seal(self._conn)
+        if sealed is not None:
+            sealed(time.perf_counter() - clock)
+
+    def _wait(self) -> float:
+        clock = time.perf_counter()
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+        return time.perf_counter() - clock
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import psycopg
 from ledger_pipelines.config import load_settings
 from ledger_pipelines.generate import generate
 from ledger_pipelines.ingest.ingestor import ingest_paths
+from ledger_pipelines.ledger.chain import verify
 from tests.conftest import drop_database, make_database
 from tests.ingest.conftest import assert_consistent, ledger_snapshot
 
@@ -35,3 +36,17 @@ def test_overlapped_and_sequential_ingestion_write_the_same_ledger(ingest_env, l
         assert [r.batch_id for r in again] == [r.batch_id for r in overlapped]
     finally:
         drop_database(pg_cluster, other.name)
+
+
+def test_overlapped_ingestion_seals_every_batch_beside_the_next_and_all_before_it_returns(ingest_env, ledger_db):
+    """Each committed batch is sealed on a second connection while the next one is written; when
+    the run returns, every transaction is sealed and the chain verifies from the rows."""
+    generate(ingest_env.landing_dir, subscriptions=20, months=3, seed=29)
+    reports = ingest_paths(ingest_env, [ingest_env.landing_dir], overlap=True)
+    assert len(reports) == 3 and all(r.timings["db.seal"] > 0 for r in reports)  # each batch had its seal
+    assert all("db.seal_wait" in r.timings for r in reports)  # what the writer waited for it
+    with psycopg.connect(ledger_db.reader_dsn, autocommit=True) as conn:
+        result = verify(conn)
+        transactions = conn.execute("SELECT count(*) FROM ledger.transactions").fetchone()[0]
+    assert result.passed, result.broken
+    assert result.head.unsealed_transactions == 0 and result.head.sealed_transactions == transactions > 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger_pipelines.ledger.chain import Checkpoint, head, reseal_history, seal, verify
+from ledger_pipelines.ledger.chain import Checkpoint, SealBehind, head, reseal_history, seal, verify
 from ledger_pipelines.postgres.migrate import migrate
 from tests.ledger.helpers_sql import T0, attempt, connect, create_accounts, move_sql, post_raw, scalar, transaction_statements
 
@@ -214,6 +214,22 @@ def test_sealing_inside_a_transaction_leaves_its_own_rows_for_the_next_seal(ledg
     sealed(ledger_db.writer_dsn)
     with connect(ledger_db.reader_dsn) as conn:
         assert head(conn).unsealed_transactions == 0 and head(conn).sealed_transactions == 1
+
+
+def test_a_seal_beside_the_writer_seals_what_was_committed_and_raises_its_error_when_waited_for(ledger_db):
+    create_accounts(ledger_db.dsn)
+    post_raw(ledger_db.writer_dsn, "committed")
+    behind = SealBehind(psycopg.connect(ledger_db.writer_dsn, autocommit=True))
+    seconds: list[float] = []
+    behind.after_commit(seconds.append)
+    behind.close()  # waits for the seal
+    assert len(seconds) == 1
+    with connect(ledger_db.reader_dsn) as conn:
+        assert head(conn).unsealed_transactions == 0 and head(conn).sealed_transactions == 1
+    refused = SealBehind(psycopg.connect(ledger_db.reader_dsn, autocommit=True))  # the reader may not seal
+    refused.after_commit()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        refused.close()
 
 
 def test_records_do_not_depend_on_the_sessions_time_zone_or_encoding(history):

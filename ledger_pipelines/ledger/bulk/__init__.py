@@ -81,8 +81,10 @@ def _run(batch: Batch, prepared: Future[PreparedLegs]) -> PlanResult:
         conn.execute(read_sql("ledger/bulk/create_staging.sql"))
     with batch.stage("idempotency"):
         check_keys(batch)
-        check_references(batch)
-        check_closed_periods(batch)
+        with batch.stage("idempotency.references"):
+            check_references(batch)
+        with batch.stage("idempotency.closed_periods"):
+            check_closed_periods(batch)
     with batch.stage("accounts"):
         legs = account_legs(batch, prepared.result())
     with batch.stage("targets"):

@@ -43,11 +43,13 @@ def check_keys(batch: Batch) -> None:
         repeated.filter(pl.col("content_hash") == pl.col("first_hash")).select("seq", pl.lit(None, pl.Utf8).alias("transaction_id")),
     ]).unique("seq")
 
-    copy_binary(batch.conn, "bulk_keys", keys, {"seq": "int8", "key": "text", "content_hash": "text", "reference": "text"})
-    found = batch.query_frame(
-        read_sql("ledger/bulk/existing_keys.sql"),
-        {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},
-    )
+    with batch.stage("idempotency.copy_keys"):
+        copy_binary(batch.conn, "bulk_keys", keys, {"seq": "int8", "key": "text", "content_hash": "text", "reference": "text"})
+    with batch.stage("idempotency.probes"):
+        found = batch.query_frame(
+            read_sql("ledger/bulk/existing_keys.sql"),
+            {"seq": pl.Int64, "key": pl.Utf8, "stored_hash": pl.Utf8, "transaction_id": pl.Utf8},
+        )
     if found.is_empty():
         return
     found = found.join(keys.select("seq", "key", "content_hash"), on=["seq", "key"], how="left")

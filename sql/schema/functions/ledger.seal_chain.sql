@@ -6,12 +6,15 @@
 -- seal; none is skipped or sealed twice, whatever order transactions commit in. Nothing new: no
 -- link. The first link (genesis) seals everything recorded before it.
 --
--- Called after every ingest batch commits (ingest/writer.py), by `subledger run` before it
--- mirrors, and by anyone at any time (single postings are sealed by the next call). Links are
--- made one at a time (the table lock queues concurrent sealers, never writers). SECURITY DEFINER:
--- the writer may seal, but has no INSERT on ledger.chain.
+-- Called after every ingest batch commits (ingest/writer.py, or ingest/ingestor.py while it
+-- writes the next batch), by `subledger run` before it mirrors, and by anyone at any time (single
+-- postings are sealed by the next call). Links are made one at a time (the table lock queues
+-- concurrent sealers, never writers). A seal runs beside the writers: one process, no parallel
+-- workers, which on a small server took CPU from the writers for no shorter seal. SECURITY
+-- DEFINER: the writer may seal, but has no INSERT on ledger.chain.
 CREATE OR REPLACE FUNCTION ledger.seal_chain() RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog SET timezone TO 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ledger, pg_catalog SET timezone TO 'UTC'
+    SET max_parallel_workers_per_gather TO 0 AS $$
 DECLARE
     head record;
     lo xid8;
