@@ -103,11 +103,7 @@ BEGIN
         IF attempt = 1 THEN
             IF facts.stored_id IS NOT NULL THEN
                 IF facts.stored_hash IS DISTINCT FROM p_content_hash THEN
-                    RAISE EXCEPTION USING
-                        ERRCODE = 'LDG16',
-                        MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
-                                         p_idempotency_key, facts.stored_id),
-                        HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
+                    PERFORM ledger.refuse_reused_key(p_idempotency_key, facts.stored_id);
                 END IF;
                 transaction_id := facts.stored_id;
                 status := facts.stored_status;

@@ -35,11 +35,7 @@ BEGIN
           FROM ledger.transactions t WHERE t.idempotency_key = p_idempotency_key;
         IF FOUND THEN
             IF found_row.content_hash IS DISTINCT FROM p_content_hash THEN
-                RAISE EXCEPTION USING
-                    ERRCODE = 'LDG16',
-                    MESSAGE = format('idempotency_key=%L already holds transaction %s with different content',
-                                     p_idempotency_key, found_row.transaction_id),
-                    HINT = 'The first one stands; send a new key for a new transaction, or reverse the first one.';
+                PERFORM ledger.refuse_reused_key(p_idempotency_key, found_row.transaction_id);
             END IF;
             transaction_id := found_row.transaction_id;
             status := found_row.status;
