@@ -44,6 +44,7 @@ from ledger_pipelines.ledger.errors import refusal, translate
 from ledger_pipelines.ledger.ids import uuid7
 from ledger_pipelines.ledger.model import NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
+from ledger_pipelines.postgres.copy import small_array_literal
 
 T = TypeVar("T")
 
@@ -52,6 +53,9 @@ RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_erro
 
 # The calls' text, read once (each is prepared on a connection at its first use).
 _POST_SQL = read_sql("ledger/post.sql")
+# The array parameters of ledger.post_transaction (per leg, per condition).
+_ARRAY_PARAMS = ("accounts", "directions", "amounts", "currencies", "lock_versions", "condition_legs",
+                 "condition_balances", "condition_ops", "condition_amounts")
 _MOVE_SQL = read_sql("ledger/move.sql")
 _REVERSE_SQL = read_sql("ledger/reverse.sql")
 _POST_MANY_SQL = read_sql("ledger/post_many.sql")
@@ -162,6 +166,8 @@ class Ledger:
         is written. A new posting's ``balances`` are its accounts' balances right after it.
         """
         params = self._post_params(tx, batch_id)
+        for name in _ARRAY_PARAMS:  # one string each: psycopg adapts a list in Python (small_array_literal)
+            params[name] = small_array_literal(params[name])
         row = self._retrying(lambda: self._call(_POST_SQL, params)[0], ("idempotency_key",))
         return _posted(tx, row)
 

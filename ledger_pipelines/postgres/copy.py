@@ -9,7 +9,7 @@ crash tests can kill a writer with rows sent and the COPY not finished.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 import psycopg
@@ -68,3 +68,18 @@ def array_literal(values: pl.Series) -> str:
     ])
     elements = pl.when(value.is_null()).then(pl.lit("NULL")).otherwise(quoted)
     return "{" + pl.DataFrame({"v": values.cast(pl.Utf8)}).select(elements.str.join(",")).item() + "}"
+
+
+def small_array_literal(values: Sequence[object] | None) -> str | None:
+    """A short Python list as one Postgres array literal, quoted as :func:`array_literal` quotes
+    (``None`` stays ``None``: SQL NULL, not an empty array).
+
+    For the few-element arrays of a single posting (``Ledger.post``): psycopg adapts a list in
+    Python, element type by element type, ~50 us of client CPU for a posting's four leg arrays
+    (bench/README.md, issue 16); the server parses a string as cheaply.
+    """
+    if values is None:
+        return None
+    quoted = ("NULL" if value is None else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+              for value in values)
+    return "{" + ",".join(quoted) + "}"

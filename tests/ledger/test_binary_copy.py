@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from ledger_pipelines.postgres.binary_copy import SIGNATURE, TRAILER, encode_rows
-from ledger_pipelines.postgres.copy import array_literal, copy_binary
+from ledger_pipelines.postgres.copy import array_literal, copy_binary, small_array_literal
 
 COLUMN_TYPES = {"id": "uuid", "label": "text", "doc": "jsonb", "at": "timestamptz", "amount": "int8", "no": "int4"}
 DDL = "CREATE TEMP TABLE copied (id uuid, label text, doc jsonb, at timestamptz, amount bigint, no integer)"
@@ -94,5 +94,22 @@ def test_an_array_literal_reads_back_as_the_very_values(ledger_db):
         back = conn.execute("SELECT %s::text[]", [array_literal(values)]).fetchone()[0]
         empty = conn.execute("SELECT cardinality(%s::uuid[])", [array_literal(pl.Series([], dtype=pl.Utf8))]).fetchone()[0]
     assert back == values.to_list()
+    assert empty == 0
+
+
+def test_a_small_array_literal_reads_back_as_the_very_values(ledger_db):
+    """Ledger.post sends a posting's leg arrays as literals built in Python: the same hostile texts,
+    integers at the edges of bigint, and None for a NULL array, not an empty one."""
+    texts = ["plain", "", None, 'quote " and \\ backslash', "{braces},comma", " spaced ", "NULL", "héllo ✓ 日本 🙂",
+             "tab\tnew\nline"]
+    amounts = [1, -(2**63), 2**63 - 1, None]
+    with psycopg.connect(ledger_db.dsn) as conn:
+        back_texts, back_amounts, nothing, empty = conn.execute(
+            "SELECT %s::text[], %s::bigint[], %s::text[], cardinality(%s::integer[])",
+            [small_array_literal(texts), small_array_literal(amounts), small_array_literal(None), small_array_literal([])],
+        ).fetchone()
+    assert back_texts == texts
+    assert back_amounts == amounts
+    assert nothing is None
     assert empty == 0
 

@@ -109,6 +109,33 @@ def test_one_call_writes_the_transaction_entries_cache_and_versions(db):
     ledger.conn.close()
 
 
+def test_a_posting_finds_its_accounts_by_index_and_plans_once(db):
+    """A posting reads the accounts it names by one index probe each: a scan of ledger.accounts
+    (the hash join the planner chose at ~1,000 accounts) would grow with the number of accounts.
+    Its statements keep their generic plans (force_generic_plan): no re-planning per call."""
+    ledger = open_ledger(db.writer_dsn)
+    ledger.post(transfer("warm", "assets:cash", "equity:capital", 1))
+
+    def account_scans(conn) -> tuple[int, int]:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute("SELECT seq_scan, idx_scan FROM pg_stat_user_tables "
+                            "WHERE relid = 'ledger.accounts'::regclass").fetchone()
+
+    with connect(db.dsn) as observer:
+        observer.autocommit = True
+        seq_before, idx_before = account_scans(observer)
+        for n in range(5):
+            ledger.post(transfer(f"probe-{n}", "assets:cash", "equity:capital", 10))
+        ledger.conn.execute("SELECT pg_stat_force_next_flush()")
+        ledger.conn.execute("SELECT 1")  # ends a transaction, so the statistics are flushed
+        seq_after, idx_after = account_scans(observer)
+    assert seq_after == seq_before
+    assert idx_after >= idx_before + 10  # two legs, five postings
+    assert scalar(db.dsn, "SELECT array_to_string(proconfig, ',') FROM pg_proc "
+                          "WHERE oid = 'ledger.post_transaction'::regproc").endswith("plan_cache_mode=force_generic_plan")
+    ledger.conn.close()
+
+
 def test_the_triggers_skip_the_posting_calls_rows_and_only_those(db):
     """Inside one database transaction of the owner: the call's rows arm no commit check (the
     triggers skipped them); a raw insert right after it, in the same transaction, does (they ran)."""

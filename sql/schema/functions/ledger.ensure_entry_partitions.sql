@@ -1,3 +1,18 @@
+-- ledger.entry_partition_name(at): the name (in schema ledger_partitions) of the monthly partition
+-- of ledger.entries that holds the instant `at`: entries_YYYY_MM of its UTC month, with _bc for
+-- a month before year 1. The one spelling of it: ledger.ensure_entry_partitions makes the
+-- partitions under it, ledger.post_transaction looks one up before calling that function.
+-- SQL, so the planner inlines it into the calling statement. In this file, so that every caller
+-- that applies this file (migration 0007) has it.
+CREATE OR REPLACE FUNCTION ledger.entry_partition_name(p_at timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT 'entries_' || pg_catalog.to_char(p_at AT TIME ZONE 'UTC', 'YYYY_MM')
+           || CASE WHEN p_at AT TIME ZONE 'UTC' < '0001-01-01'::timestamp THEN '_bc' ELSE '' END
+$$;
+
+REVOKE ALL ON FUNCTION ledger.entry_partition_name(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.entry_partition_name(timestamptz) TO subledger_writer, subledger_reader;
+
 -- ledger.ensure_entry_partitions(from_at, to_at): the monthly partitions of ledger.entries (UTC
 -- months, ledger_partitions.entries_YYYY_MM) covering [from_at, to_at] exist afterwards; returns
 -- how many it made. Keeps, for every partition it makes:
@@ -41,7 +56,7 @@ BEGIN
             HINT = 'Entries partitions are made per month; call it once per range of months that is needed.';
     END IF;
     FOR month IN SELECT generate_series(date_trunc('month', from_at), date_trunc('month', to_at), interval '1 month') LOOP
-        part := 'entries_' || to_char(month, 'YYYY_MM') || CASE WHEN month < '0001-01-01' THEN '_bc' ELSE '' END;
+        part := ledger.entry_partition_name(month);
         CONTINUE WHEN to_regclass(format('ledger_partitions.%I', part)) IS NOT NULL;
         -- Serialise makers; a relation lock also refreshes the catalog, so a partition another
         -- maker committed while this one waited is seen below.
