@@ -357,6 +357,27 @@ def test_lock_version_counts_every_currency_and_a_stale_one_is_refused_across_cu
     assert {b.account: b.lock_version for b in posted.balances}["assets:cash"] == seen + 2 == lock_version(ledger_db, "assets:cash")
 
 
+def test_lock_versions_and_lock_version_agree(ledger, ledger_db):
+    """ledger.lock_versions (a posting's accounts, one call) and ledger.lock_version (one account, for
+    readers and lock_balances) are two queries of one rule: both equal the sum of the account's
+    balance versions, for accounts of several currencies, one with no balance row, in the order asked."""
+    ledger.post(transfer("usd", "assets:cash", "equity:capital", 100))
+    ledger.post(transfer("eur", "assets:cash", "equity:capital", 70, "EUR"))
+    ledger.post(transfer("hold", "assets:in_transit", "assets:cash", 5, "JPY", status="pending"))
+    ledger.move("hold", "posted")
+    codes = ["equity:capital", "assets:cash", "assets:untouched", "assets:in_transit", "assets:cash"]
+    with connect(ledger_db.dsn) as conn:
+        conn.execute("INSERT INTO ledger.accounts (account_id, code, normal_balance) "
+                     "VALUES (ledger.account_id_of('assets:untouched'), 'assets:untouched', 'debit')")
+        ids = [conn.execute("SELECT ledger.account_id_of(%s)", [code]).fetchone()[0] for code in codes]
+        sums = dict(conn.execute("SELECT account_id, sum(version)::bigint FROM ledger.balances GROUP BY 1").fetchall())
+        together = conn.execute("SELECT ledger.lock_versions(%s::uuid[])", [ids]).fetchone()[0]
+        one_by_one = [conn.execute("SELECT ledger.lock_version(%s)", [i]).fetchone()[0] for i in ids]
+    expected = [sums.get(i, 0) for i in ids]
+    assert together == one_by_one == expected
+    assert expected == [2, 4, 0, 2, 4]  # capital: USD, EUR; cash: USD, EUR, JPY and the move of the JPY hold
+
+
 def test_retry_on_version_conflict_re_reads_and_succeeds(ledger, ledger_db):
     ledger.post(transfer("fund", "assets:cash", "equity:capital", 100))
     rival = open_ledger(ledger_db.writer_dsn, actor="rival")

@@ -1,5 +1,5 @@
--- ledger.lock_versions(account_ids): the accounts' optimistic-locking versions, in the order given,
--- by the one definition: an account's lock_version is the sum of its cached balances' versions.
+-- ledger.lock_versions(account_ids): the accounts' optimistic-locking versions, in the order given.
+-- An account's lock_version is the sum of its cached balances' versions.
 -- A balance's version grows by one per entry posted to it and per entry of it a lifecycle move
 -- carries (post_transaction, entries_after_insert, transactions_after_update) and never goes back
 -- (balances_after_update, LDG03), and balance rows are never deleted (reject_change), so the sum
@@ -20,11 +20,16 @@ END
 $$;
 
 -- ledger.lock_version(account_id): one account's, for readers (sql/ledger/current_balances.sql,
--- account_info.sql) and lock_balances. A SQL expression the planner inlines into the calling
--- query, so the definition above stays the only one.
+-- account_info.sql) and ledger.lock_balances, which call it once per row: the same sum over the
+-- same rows as above, for one account. Its own plpgsql query, not a call of lock_versions: that
+-- wrapper doubled the bulk path's balance-lock stage (ledger.lock_balances returns ~20k rows a
+-- batch; bench/README.md, issue 16). The two are kept equal by
+-- tests/ledger/test_posting_api.py::test_lock_versions_and_lock_version_agree.
 CREATE OR REPLACE FUNCTION ledger.lock_version(p_account_id uuid) RETURNS bigint
-    LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT (ledger.lock_versions(ARRAY[p_account_id]))[1]
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(b.version), 0)::bigint FROM ledger.balances b WHERE b.account_id = p_account_id);
+END
 $$;
 
 REVOKE ALL ON FUNCTION ledger.lock_versions(uuid[]) FROM PUBLIC;
