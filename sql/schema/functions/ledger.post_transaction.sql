@@ -16,7 +16,7 @@
 --                checks and that holds several currencies has all its balance rows locked first,
 --                in the same order (ledger.lock_balances), since its lock_version sums them;
 --   guards       every leg's lock_version must equal its account's before this transaction
---                (ledger.lock_version, read under those locks; LDG17, DETAIL: the mismatches as
+--                (ledger.lock_versions, read under those locks; LDG17, DETAIL: the mismatches as
 --                JSON), and every balance condition must hold after it, computed by
 --                ledger.balance_value (LDG18, DETAIL: the failures as JSON); a refusal takes back
 --                everything the call wrote.
