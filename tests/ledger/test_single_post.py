@@ -110,8 +110,9 @@ def test_one_call_writes_the_transaction_entries_cache_and_versions(db):
 
 
 def test_a_posting_finds_its_accounts_by_index_and_plans_once(db):
-    """A posting reads the accounts it names by one index probe each: a scan of ledger.accounts
-    (the hash join the planner chose at ~1,000 accounts) would grow with the number of accounts.
+    """A posting (one at a time or in a post_many call) reads the accounts it names by one index probe
+    each: a scan of ledger.accounts (the hash join the planner chose at ~1,000 accounts) would grow
+    with the number of accounts.
     Its statements keep their generic plans (force_generic_plan): no re-planning per call."""
     ledger = open_ledger(db.writer_dsn)
     ledger.post(transfer("warm", "assets:cash", "equity:capital", 1))
@@ -126,11 +127,12 @@ def test_a_posting_finds_its_accounts_by_index_and_plans_once(db):
         seq_before, idx_before = account_scans(observer)
         for n in range(5):
             ledger.post(transfer(f"probe-{n}", "assets:cash", "equity:capital", 10))
+        ledger.post_many([transfer(f"many-{n}", "assets:cash", "equity:capital", 10) for n in range(3)])
         ledger.conn.execute("SELECT pg_stat_force_next_flush()")
         ledger.conn.execute("SELECT 1")  # ends a transaction, so the statistics are flushed
         seq_after, idx_after = account_scans(observer)
     assert seq_after == seq_before
-    assert idx_after >= idx_before + 10  # two legs, five postings
+    assert idx_after >= idx_before + 10 + 6  # two legs, five postings, then three in one post_many call
     assert scalar(db.dsn, "SELECT array_to_string(proconfig, ',') FROM pg_proc "
                           "WHERE oid = 'ledger.post_transaction'::regproc").endswith("plan_cache_mode=force_generic_plan")
     ledger.conn.close()

@@ -63,7 +63,8 @@ BEGIN
       INTO lock_ids, lock_currencies, whole_accounts
       FROM jsonb_to_recordset(p_postings) AS x(accounts text[], currencies text[], lock_versions bigint[])
      CROSS JOIN LATERAL unnest(x.accounts, x.currencies, x.lock_versions) AS u(code, currency, lock_version)
-      JOIN ledger.accounts a ON a.code = u.code;
+     -- one index probe per leg (LIMIT 1: never a hash join over every account, as post_transaction)
+     CROSS JOIN LATERAL (SELECT a.account_id, a.currency FROM ledger.accounts a WHERE a.code = u.code LIMIT 1) a;
     PERFORM 1 FROM ledger.lock_balances(lock_ids, lock_currencies, whole_accounts);
 
     FOR posting IN
