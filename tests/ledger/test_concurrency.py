@@ -149,6 +149,18 @@ def test_the_same_idempotency_key_posted_concurrently_creates_one_transaction(le
     assert_cache_matches_entries(ledger_db)
 
 
+def assert_one_winner(ledger_db, results: list, version: int):
+    """Writers that all checked ``version`` of assets:cash: exactly one posted, every other one was
+    refused with the version the winner made, and the account is now at that version. The winner."""
+    winners = [r for r in results if not isinstance(r, Exception)]
+    conflicts = [r for r in results if isinstance(r, VersionConflict)]
+    assert len(winners) == 1 and len(conflicts) == len(results) - 1, results
+    assert all(c.mismatches[0].expected == version and c.mismatches[0].actual == version + 1 for c in conflicts)
+    with connect(ledger_db.reader_dsn) as conn:
+        assert reads.get_account(conn, "assets:cash").lock_version == version + 1
+    return winners[0]
+
+
 def test_concurrent_writers_with_the_same_lock_version_exactly_one_wins(ledger_db):
     setup = open_ledger(ledger_db.writer_dsn)
     setup.post(transfer("fund", "assets:cash", "equity:capital", 10_000))
@@ -165,13 +177,7 @@ def test_concurrent_writers_with_the_same_lock_version_exactly_one_wins(ledger_d
             finally:
                 ledger.conn.close()
 
-        results = run_threads(8, work)
-        winners = [r for r in results if not isinstance(r, Exception)]
-        conflicts = [r for r in results if isinstance(r, VersionConflict)]
-        assert len(winners) == 1 and len(conflicts) == 7, results
-        assert all(c.mismatches[0].expected == version and c.mismatches[0].actual == version + 1 for c in conflicts)
-        with connect(ledger_db.reader_dsn) as conn:
-            assert reads.get_account(conn, "assets:cash").lock_version == version + 1
+        assert_one_winner(ledger_db, run_threads(8, work), version)
     with connect(ledger_db.reader_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE idempotency_key LIKE 'v%%'").fetchone()[0] == 4
     assert_cache_matches_entries(ledger_db)
@@ -206,14 +212,8 @@ def test_writers_in_different_currencies_with_the_same_lock_version_exactly_one_
             finally:
                 ledger.conn.close()
 
-        results = run_threads(9, work)
-        winners = [r for r in results if not isinstance(r, Exception)]
-        conflicts = [r for r in results if isinstance(r, VersionConflict)]
-        assert len(winners) == 1 and len(conflicts) == 8, results
-        assert all(c.mismatches[0].expected == version and c.mismatches[0].actual == version + 1 for c in conflicts)
-        with connect(ledger_db.reader_dsn) as conn:
-            assert reads.get_account(conn, "assets:cash").lock_version == version + 1
-            assert {b.account: b.lock_version for b in winners[0].balances}["assets:cash"] == version + 1
+        winner = assert_one_winner(ledger_db, run_threads(9, work), version)
+        assert {b.account: b.lock_version for b in winner.balances}["assets:cash"] == version + 1
     assert_cache_matches_entries(ledger_db)
 
 
