@@ -99,6 +99,63 @@ def temporary_cluster(prefix: str, *, keep: bool = False) -> Iterator[BenchClust
             shutil.rmtree(home, ignore_errors=True)
 
 
+CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+
+
+@contextmanager
+def server_memory_limit(data_dir: Path, megabytes: int) -> Iterator[Path]:
+    """Hold the running server (postmaster and every process it has and will fork) to ``megabytes``
+    of memory, *page cache included*, in a cgroup v1 memory group; the group is removed afterwards.
+
+    This is how a benchmark shows a history larger than memory on a machine whose page cache would
+    otherwise hold all of it: the server's reads and writes of data files are charged to the group,
+    so once the history outgrows it, pages are read back from disk as on a real, large ledger.
+    Needs root and the cgroup v1 memory controller (``/sys/fs/cgroup/memory``); start the server
+    first and apply the limit before loading the history (pages already cached stay charged to
+    whoever read them). Anonymous memory (shared_buffers, backends) must fit: there is no swap, so
+    a limit below it gets a backend killed.
+    """
+    if not (CGROUP_MEMORY_ROOT / "cgroup.procs").exists() or os.geteuid() != 0:
+        raise RuntimeError(f"--server-memory needs root and the cgroup v1 memory controller at {CGROUP_MEMORY_ROOT}; "
+                           "run without it to measure with the machine's memory.")
+    group = CGROUP_MEMORY_ROOT / f"subledger-bench-{os.getpid()}"
+    group.mkdir(exist_ok=True)
+    (group / "memory.limit_in_bytes").write_text(str(megabytes * 2**20))
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    children = [int(stat.split()[0]) for stat in _proc_stats() if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster]
+    for pid in (postmaster, *children):
+        (group / "cgroup.procs").write_text(str(pid))
+    try:
+        yield group
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():  # back to the root group, then remove the group
+            try:
+                (CGROUP_MEMORY_ROOT / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass  # it ended meanwhile
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+
+
+def _proc_stats() -> Iterator[str]:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield (entry / "stat").read_text()
+            except OSError:
+                continue
+
+
+def cgroup_memory_stats(group: Path) -> dict[str, int]:
+    """The group's page-cache and anonymous memory and how often it hit its limit (``memory.stat``, ``memory.failcnt``)."""
+    stat = dict(line.split() for line in (group / "memory.stat").read_text().splitlines())
+    return {"cache_mb": int(stat["cache"]) // 2**20, "rss_mb": int(stat["rss"]) // 2**20,
+            "max_usage_mb": int((group / "memory.max_usage_in_bytes").read_text()) // 2**20,
+            "limit_hits": int((group / "memory.failcnt").read_text())}
+
+
 def server_facts(superuser_dsn: str) -> dict[str, str]:
     """The server settings that decide the figures (version, durability, memory)."""
     with psycopg.connect(superuser_dsn) as conn:
