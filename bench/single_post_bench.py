@@ -29,6 +29,13 @@ CPU per posting in the writer process (client) and in its Postgres backend (serv
 and the database transactions rolled back during the run (``rollbacks``: lock retries, deadlocks,
 refused conditions; 0 is expected).
 
+``--client prebuilt`` (measurement only) takes subledger's client-side Python out of the timing:
+each subledger writer builds its postings and their call parameters (``NewTransaction``, uuid7,
+content hash, array literals) before the clock starts, and the timed loop only makes the calls
+(``Ledger._call``: one prepared ``ledger.post_transaction`` per posting, as ``Ledger.post`` makes it)
+and reads the rows back. That is the ceiling of a client doing that work in compiled code, with the
+server's side unchanged. Single-posting modes only.
+
 Each subledger writer checks every account code once before the timing starts: ``Leg`` checks a
 code with the account-code rule's Polars expression the first time a process sees it (~0.5 ms,
 memoised), which a long-running writer has long paid; the timed loop measures the steady state.
@@ -112,7 +119,7 @@ def prepare_subledger(writer_dsn: str, accounts: int) -> None:
 def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, batch: int, seconds: float,
                     barrier) -> dict:
     rng = random.Random(worker)
-    mode = mode.removesuffix("/batch")  # pgledger posts one transfer per call (module docs)
+    mode = mode.removesuffix("@prebuilt").removesuffix("/batch")  # pgledger posts one transfer per call (module docs)
     hot = ids["hot_guarded"] if mode == "hot+cond" else ids["hot"]
     query = "SELECT id FROM pgledger_create_transfer(%s, %s, %s)"
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -138,8 +145,10 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
                      barrier) -> dict:
     from ledger_pipelines.accounting.accounts import validate_account_code
     from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction, PostedTransaction
-    from ledger_pipelines.ledger.posting import Ledger
+    from ledger_pipelines.ledger.posting import _ARRAY_PARAMS, _POST_SQL, Ledger
+    from ledger_pipelines.postgres.copy import small_array_literal
 
+    prebuilt, mode = mode.endswith("@prebuilt"), mode.removesuffix("@prebuilt")
     rng = random.Random(worker)
     for code in ["assets:hot"] + [spread_code(i) for i in range(accounts)]:
         validate_account_code(code)  # memoised per process: a long-running writer has seen its codes
@@ -150,11 +159,8 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
         ledger.post(NewTransaction(f"warm-{uuid.uuid4()}", (Leg(spread_code(0), "debit", 1, "USD"),
                                                              Leg(spread_code(1), "credit", 1, "USD")), T0))
         pid = conn.info.backend_pid
-        barrier.wait()
-        cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
-        deadline, done = start + seconds, 0
-        pending: list[NewTransaction] = []
-        while time.perf_counter() < deadline:
+
+        def new_transaction() -> NewTransaction:
             amount = rng.randint(1, 1000)
             if mode == "spread":
                 a, b = rng.sample(range(accounts), 2)
@@ -162,7 +168,27 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
             else:
                 legs = (Leg(spread_code(rng.randrange(accounts)), "debit", amount, "USD"),
                         Leg("assets:hot", "credit", amount, "USD", guard))
-            tx = NewTransaction(f"s-{uuid.uuid4()}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6)))
+            return NewTransaction(f"s-{uuid.uuid4()}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6)))
+
+        calls: list[dict] = []
+        if prebuilt:  # every call's parameters, as Ledger.post builds them, before the clock starts
+            for _ in range(int(seconds * PREBUILT_PER_SECOND)):
+                params = ledger._post_params(new_transaction(), None)
+                calls.append({k: small_array_literal(v) if k in _ARRAY_PARAMS else v for k, v in params.items()})
+        barrier.wait()
+        cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
+        deadline, done = start + seconds, 0
+        if prebuilt:
+            for params in calls:
+                if time.perf_counter() >= deadline:
+                    break
+                ledger._call(_POST_SQL, params)
+                done += 1
+            return {"postings": done, "seconds": time.perf_counter() - start, "client_cpu": time.process_time() - cpu,
+                    "backend_cpu": backend_cpu_seconds(pid) - backend, "ran_out": done == len(calls)}
+        pending: list[NewTransaction] = []
+        while time.perf_counter() < deadline:
+            tx = new_transaction()  # built in the loop, as a writer builds what it posts
             if not batched:
                 ledger.post(tx)
                 done += 1
@@ -178,6 +204,9 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
 
 
 WRITERS = {"pgledger": pgledger_writer, "subledger": subledger_writer}
+# Postings prebuilt per writer and second of --client prebuilt: more than one writer can post (the
+# loop stops early, and says so, if they run out).
+PREBUILT_PER_SECOND = 4000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +240,8 @@ def run(pool, manager, superuser_dsn: str, system: str, dsn: str, ids: dict, acc
     stop.set()
     sampler.join()
     time.sleep(0.2)  # let the statistics collector see the last rollbacks
+    if any(r.get("ran_out") for r in results):
+        print(f"note: a {system} writer used all its prebuilt postings before the {seconds} s were up (rate over its own time)")
     posts = sum(r["postings"] for r in results)
     elapsed = max(r["seconds"] for r in results)
     return {
@@ -271,8 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per system, cell and round")
     parser.add_argument("--modes", default="spread,hot,hot+cond,hot/batch,hot+cond/batch")
     parser.add_argument("--batch", type=int, default=16, help="postings per Ledger.post_many call in the /batch modes")
+    parser.add_argument("--client", choices=("typed", "prebuilt"), default="typed",
+                        help="prebuilt: subledger's call parameters built before timing (module docs; measurement only)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary cluster (prints where)")
     args = parser.parse_args(argv)
+    if args.client == "prebuilt" and any(m.endswith("/batch") for m in args.modes.split(",")):
+        parser.error("--client prebuilt measures single postings: give --modes without the /batch ones")
     writers = [int(w) for w in args.writers.split(",")]
     hot_writers = [int(w) for w in args.hot_writers.split(",") if w]
     modes = args.modes.split(",")
@@ -294,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, n in plan:
                     for system in order:
                         dsn, ids = targets[system]
-                        r = run(pool, manager, superuser, system, dsn, ids, args.accounts, mode, n, args.batch, args.seconds)
+                        writer_mode = f"{mode}@prebuilt" if args.client == "prebuilt" else mode
+                        r = run(pool, manager, superuser, system, dsn, ids, args.accounts, writer_mode, n, args.batch,
+                                args.seconds)
+                        r["accounts"] = mode
                         r["round"] = round_no
                         runs.append(r)
                         print(f"round {round_no} {mode:<14} {n:>2} writers {system:<9} {r['postings_per_second']:>8,.0f}/s "
