@@ -17,7 +17,10 @@ transaction and entry rows, in one database transaction timed to COMMIT, after a
   full-page images (``pg_stat_wal``);
 * ``guarded``: ``apply_plan`` of the same month into the ledger itself, which holds the same
   history (loaded through ``apply_plan``, untimed), every trigger, constraint and the commit check
-  on; compared with the new layout's indexed COPY with history, the floor of that very layout.
+  on; compared with the new layout's indexed COPY with history, the floor of that very layout;
+* ``staged``: the same month COPYed into unlogged, index-free staging tables and moved into the new
+  layout by ``INSERT ... SELECT``, no check: the least the other way of guarding bulk writes (a
+  SECURITY DEFINER function that checks staged rows and inserts them, no trigger) would cost.
 
 The measured months repeat ``--repeat`` times (each into the tables as the previous left them, so
 every repeat writes into 2M+ entries of history); best of the repeats. Prints the tables and writes
