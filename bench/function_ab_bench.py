@@ -37,16 +37,23 @@ PGLEDGER = "pgledger"
 CURRENT = "current"
 
 
-def posting_params(rng: random.Random, accounts: int) -> dict:
-    """``sql/ledger/post.sql``'s parameters for one two-leg spread transfer."""
+# --condition: a balance condition on the credit leg that always holds, so every posting evaluates it
+ALWAYS_HOLDS = {"condition_legs": [2], "condition_balances": ["available"], "condition_ops": ["gte"],
+                "condition_amounts": [-10**18]}
+
+
+def posting_params(rng: random.Random, accounts: int, condition: bool = False) -> dict:
+    """``sql/ledger/post.sql``'s parameters for one two-leg spread transfer (with ``condition``, one
+    balance condition that holds)."""
     a, b = rng.sample(range(accounts), 2)
     amount = rng.randint(1, 1000)
-    return {"transaction_id": uuid.uuid4(), "idempotency_key": f"ab-{uuid.uuid4()}", "status": "posted",
+    return ({"transaction_id": uuid.uuid4(), "idempotency_key": f"ab-{uuid.uuid4()}", "status": "posted",
             "effective_at": T0 + timedelta(seconds=rng.randint(0, 10**6)), "content_hash": "h" * 64,
             "accounts": [spread_code(b), spread_code(a)], "directions": ["debit", "credit"], "amounts": [amount, amount],
             "currencies": ["USD", "USD"], "lock_versions": None, "condition_legs": None, "condition_balances": None,
             "condition_ops": None, "condition_amounts": None, "reference": None, "source_event_id": None,
             "source_event_type": None, "batch_id": None, "description": None, "metadata": None, "source": None}
+            | (ALWAYS_HOLDS if condition else {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4.0, help="per variant and round")
     parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--condition", action="store_true",
+                        help="every subledger posting carries one balance condition (that holds); pgledger's are unchanged")
     args = parser.parse_args(argv)
     post_sql = read_sql("ledger/post.sql")
     schema_functions = "\n".join(text for _, text in function_files())
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 conn.execute("SELECT id FROM pgledger_create_transfer(%s, %s, %s)",
                              [pg_ids[a], pg_ids[b], rng.randint(1, 1000)], prepare=True).fetchone()
             else:
-                conn.execute(post_sql, posting_params(rng, args.accounts), prepare=True).fetchone()
+                conn.execute(post_sql, posting_params(rng, args.accounts, args.condition), prepare=True).fetchone()
 
         for round_no in range(args.rounds):
             for name in names if round_no % 2 == 0 else names[::-1]:

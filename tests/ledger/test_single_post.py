@@ -246,6 +246,27 @@ def test_idempotency_versions_and_conditions_are_refused_with_what_to_do(db):
     assert ledger_state(db) == before
 
 
+def test_every_condition_is_checked_on_its_balance_row_and_the_failures_come_in_condition_order(db):
+    """Several conditions, two on one account through two of its legs (one balance row), every kind
+    and operator: each is evaluated on the row after the posting, and the refusal lists exactly the
+    failing ones in the caller's order, whatever order the rows were locked in."""
+    assert attempt(db.writer_dsn, (POST, post_params("fund"))).committed  # cash 100 debit-normal, capital 100 credit-normal
+    before = ledger_state(db)
+    with connect(db.writer_dsn) as conn, pytest.raises(Exception) as failed:
+        conn.execute(POST, post_params(
+            "m", status="pending", accounts=["assets:cash", "assets:cash", "equity:capital"],
+            directions=["credit", "credit", "debit"], amounts=[60, 40, 100], currencies=["USD"] * 3,
+            cond_legs=[1, 2, 3, 1, 3], cond_balances=["available", "available", "pending", "pending", "posted"],
+            cond_ops=["gte", "gte", "eq", "lte", "eq"], cond_amounts=[0, 1, 0, -1, 99]))
+    assert failed.value.sqlstate == "LDG18"
+    # cash: posted 100, pending credits 100 -> available 0, pending 0; capital: posted 100, pending 0.
+    assert json.loads(failed.value.diag.message_detail) == [
+        {"account": "assets:cash", "currency": "USD", "balance": "available", "op": "gte", "bound": 1, "actual": 0},
+        {"account": "assets:cash", "currency": "USD", "balance": "pending", "op": "lte", "bound": -1, "actual": 0},
+        {"account": "equity:capital", "currency": "USD", "balance": "posted", "op": "eq", "bound": 99, "actual": 100}]
+    assert ledger_state(db) == before
+
+
 def test_ledger_maps_the_sqlstates_to_typed_errors(db):
     ledger = open_ledger(db.writer_dsn)
     ledger.post(transfer("fund", "assets:cash", "equity:capital", 100))

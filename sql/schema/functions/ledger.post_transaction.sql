@@ -71,6 +71,8 @@ DECLARE
     bal ledger.balances;
     account_ids uuid[] := '{}';
     failures jsonb := '[]';
+    c integer;
+    actual numeric;
     mismatches jsonb;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
@@ -250,18 +252,20 @@ BEGIN
         pending_debits := pending_debits || bal.pending_debits;
         pending_credits := pending_credits || bal.pending_credits;
         versions := versions || bal.version;
-        IF conditions > 0 THEN
-            failures := failures || coalesce((
-                SELECT jsonb_agg(jsonb_build_object('n', c.n, 'account', pair.code, 'currency', pair.currency,
-                                                    'balance', c.balance, 'op', c.op, 'bound', c.amount, 'actual', v.value))
-                  FROM unnest(p_condition_legs, p_condition_balances, p_condition_ops, p_condition_amounts)
-                       WITH ORDINALITY AS c(leg, balance, op, amount, n)
-                 CROSS JOIN LATERAL (SELECT ledger.balance_value(c.balance, pair.normal_balance, bal.posted_debits,
-                                                                 bal.posted_credits, bal.pending_debits, bal.pending_credits) AS value) v
-                 WHERE ids[c.leg] = pair.id AND p_currencies[c.leg] = pair.currency
-                   AND (CASE c.op WHEN 'gte' THEN v.value >= c.amount WHEN 'lte' THEN v.value <= c.amount
-                                  WHEN 'eq' THEN v.value = c.amount END) IS NOT TRUE), '[]');
-        END IF;
+        -- The conditions on this (account, currency), each a few plpgsql expressions: no query,
+        -- which would cost an executor start per balance row.
+        FOR c IN 1 .. conditions LOOP
+            CONTINUE WHEN (ids[p_condition_legs[c]] = pair.id AND p_currencies[p_condition_legs[c]] = pair.currency) IS NOT TRUE;
+            actual := ledger.balance_value(p_condition_balances[c], pair.normal_balance, bal.posted_debits,
+                                           bal.posted_credits, bal.pending_debits, bal.pending_credits);
+            IF (CASE p_condition_ops[c] WHEN 'gte' THEN actual >= p_condition_amounts[c]
+                                        WHEN 'lte' THEN actual <= p_condition_amounts[c]
+                                        WHEN 'eq' THEN actual = p_condition_amounts[c] END) IS NOT TRUE THEN
+                failures := failures || jsonb_build_array(jsonb_build_object(
+                    'n', c, 'account', pair.code, 'currency', pair.currency, 'balance', p_condition_balances[c],
+                    'op', p_condition_ops[c], 'bound', p_condition_amounts[c], 'actual', actual));
+            END IF;
+        END LOOP;
     END LOOP;
 
     -- Each account's lock_version after this transaction, read under the locks taken above; before
