@@ -71,7 +71,6 @@ DECLARE
     bal ledger.balances;
     account_ids uuid[] := '{}';
     failures jsonb := '[]';
-    c integer;
     actual numeric;
     mismatches jsonb;
 BEGIN
