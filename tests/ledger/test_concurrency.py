@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import signal
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -381,10 +382,17 @@ def test_a_same_key_reversal_that_commits_while_the_other_waits_is_a_replay(ledg
 def test_two_processes_applying_overlapping_bulk_plans_post_every_event_exactly_once(ledger_db):
     ctx = multiprocessing.get_context("spawn")
     ranges = [(0, 400), (200, 600), (350, 450)]
-    with ctx.Manager() as manager, ctx.Pool(len(ranges)) as pool:
+    # The pool's processes take SIGTERM's default action: they inherit this process's, and Dagster's
+    # interrupt handling, run earlier in the same test process, maps SIGTERM to SIGINT's, which is
+    # "ignore" where the suite was started in the background. Pool.terminate() could not stop them
+    # then, and the test hung. They are also closed and joined once done, not terminated.
+    with ctx.Manager() as manager, ctx.Pool(len(ranges), initializer=signal.signal,
+                                            initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
         go = manager.Barrier(len(ranges))  # every process has built its plan before any applies it
         pending = [pool.apply_async(apply_range, (ledger_db.writer_dsn, a, b, go)) for a, b in ranges]
         runs = [p.get(180) for p in pending]
+        pool.close()
+        pool.join()
 
     events = range(0, 600)
     outcome_of = Counter()
