@@ -204,8 +204,8 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
 
 
 WRITERS = {"pgledger": pgledger_writer, "subledger": subledger_writer}
-# Postings prebuilt per writer and second of --client prebuilt: more than one writer can post (the
-# loop stops early, and says so, if they run out).
+# Postings prebuilt per writer and second of --client prebuilt: more than any one writer posts in a
+# second (the loop stops early, and says so, if they run out).
 PREBUILT_PER_SECOND = 4000
 
 
