@@ -38,8 +38,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 import psycopg
@@ -61,6 +63,7 @@ from ledger_pipelines.postgres.copy import copy_binary
 QUICK_ARGV = ["--quick"]
 QUICK = {"transactions": 20_000, "accounts": 2_000, "history_months": 2, "repeat": 1}
 FIRST_MONTH = datetime(2024, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 # Both layouts' tables (schema floor, recreated empty). Transactions: the ledger's indexes, flat.
 LAYOUT_DDL = """
@@ -132,52 +135,50 @@ def wal(superuser_dsn: str) -> tuple[int, int]:
         return tuple(int(v) for v in conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone())
 
 
-def timed_copy(dsn: str, superuser_dsn: str, layout: str, tx: pl.DataFrame, entries: pl.DataFrame) -> dict:
-    """One COPY of a month's rows into a layout's tables, timed to COMMIT, with the WAL it wrote."""
-    settle(superuser_dsn)
+def timed(dsn: str, superuser_dsn: str, write: Callable[[psycopg.Connection], T], *, settle_first: bool = True) -> tuple[dict, T]:
+    """``write`` in one database transaction on ``dsn``, timed to COMMIT, with the WAL and full-page
+    images it wrote; after a settle (VACUUM ANALYZE, CHECKPOINT) unless ``settle_first`` is off."""
+    if settle_first:
+        settle(superuser_dsn)
     bytes0, fpi0 = wal(superuser_dsn)
     with psycopg.connect(dsn) as conn:
         start = time.perf_counter()
         with conn.transaction():
-            copy_binary(conn, f"floor.{layout}_transactions", tx, TRANSACTION_COLUMN_TYPES)
-            copy_binary(conn, f"floor.{layout}_entries", entries, ENTRY_COLUMN_TYPES)
+            result = write(conn)
         seconds = time.perf_counter() - start
     bytes1, fpi1 = wal(superuser_dsn)
-    return {"seconds": seconds, "entries": entries.height, "wal_mb": (bytes1 - bytes0) / 2**20, "fpi": fpi1 - fpi0}
+    return {"seconds": seconds, "wal_mb": (bytes1 - bytes0) / 2**20, "fpi": fpi1 - fpi0}, result
+
+
+def timed_copy(dsn: str, superuser_dsn: str, layout: str, tx: pl.DataFrame, entries: pl.DataFrame) -> dict:
+    """One COPY of a month's rows into a layout's tables."""
+    def write(conn: psycopg.Connection) -> None:
+        copy_binary(conn, f"floor.{layout}_transactions", tx, TRANSACTION_COLUMN_TYPES)
+        copy_binary(conn, f"floor.{layout}_entries", entries, ENTRY_COLUMN_TYPES)
+
+    return {**timed(dsn, superuser_dsn, write)[0], "entries": entries.height}
 
 
 def timed_staged(dsn: str, superuser_dsn: str, tx: pl.DataFrame, entries: pl.DataFrame) -> dict:
     """The staged design's floor for a month: COPY into the unlogged staging tables, then INSERT ...
-    SELECT into the new layout (no check), in one database transaction timed to COMMIT."""
-    settle(superuser_dsn)
-    bytes0, fpi0 = wal(superuser_dsn)
-    with psycopg.connect(dsn) as conn:
-        start = time.perf_counter()
-        with conn.transaction():
-            conn.execute("TRUNCATE floor.stage_transactions, floor.stage_entries")
-            copy_binary(conn, "floor.stage_transactions", tx, TRANSACTION_COLUMN_TYPES)
-            copy_binary(conn, "floor.stage_entries", entries, ENTRY_COLUMN_TYPES)
-            conn.execute("INSERT INTO floor.staged_transactions SELECT * FROM floor.stage_transactions")
-            conn.execute("INSERT INTO floor.staged_entries SELECT * FROM floor.stage_entries")
-        seconds = time.perf_counter() - start
-    bytes1, fpi1 = wal(superuser_dsn)
-    return {"seconds": seconds, "entries": entries.height, "wal_mb": (bytes1 - bytes0) / 2**20, "fpi": fpi1 - fpi0}
+    SELECT into the new layout (no check)."""
+    def write(conn: psycopg.Connection) -> None:
+        conn.execute("TRUNCATE floor.stage_transactions, floor.stage_entries")
+        copy_binary(conn, "floor.stage_transactions", tx, TRANSACTION_COLUMN_TYPES)
+        copy_binary(conn, "floor.stage_entries", entries, ENTRY_COLUMN_TYPES)
+        conn.execute("INSERT INTO floor.staged_transactions SELECT * FROM floor.stage_transactions")
+        conn.execute("INSERT INTO floor.staged_entries SELECT * FROM floor.stage_entries")
+
+    return {**timed(dsn, superuser_dsn, write)[0], "entries": entries.height}
 
 
 def timed_guarded(writer_dsn: str, superuser_dsn: str, plan: PostingPlan, *, settle_first: bool = True) -> dict:
-    if settle_first:
-        settle(superuser_dsn)
-    bytes0, fpi0 = wal(superuser_dsn)
-    with psycopg.connect(writer_dsn) as conn:
-        start = time.perf_counter()
-        with conn.transaction():
-            result = apply_plan(conn, plan, batch_id=str(uuid.uuid4()), account_types=ACCOUNT_TYPES)
-        seconds = time.perf_counter() - start
-    bytes1, fpi1 = wal(superuser_dsn)
+    """``apply_plan`` of a month into the ledger, every guard on."""
+    figures, result = timed(writer_dsn, superuser_dsn, lambda conn: apply_plan(
+        conn, plan, batch_id=str(uuid.uuid4()), account_types=ACCOUNT_TYPES), settle_first=settle_first)
     counts = result.counts()
     assert counts["posted"] == plan.postings.height and counts["quarantined"] == 0, counts
-    return {"seconds": seconds, "entries": result.entries_created, "wal_mb": (bytes1 - bytes0) / 2**20, "fpi": fpi1 - fpi0,
-            "stages": {k: round(v, 3) for k, v in result.timings.items()}}
+    return {**figures, "entries": result.entries_created, "stages": {k: round(v, 3) for k, v in result.timings.items()}}
 
 
 def best(runs: list[dict]) -> dict:

@@ -145,8 +145,7 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
                      barrier) -> dict:
     from ledger_pipelines.accounting.accounts import validate_account_code
     from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction, PostedTransaction
-    from ledger_pipelines.ledger.posting import _ARRAY_PARAMS, _POST_SQL, Ledger
-    from ledger_pipelines.postgres.copy import small_array_literal
+    from ledger_pipelines.ledger.posting import _POST_SQL, Ledger
 
     prebuilt, mode = mode.endswith("@prebuilt"), mode.removesuffix("@prebuilt")
     rng = random.Random(worker)
@@ -172,9 +171,7 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
 
         calls: list[dict] = []
         if prebuilt:  # every call's parameters, as Ledger.post builds them, before the clock starts
-            for _ in range(int(seconds * PREBUILT_PER_SECOND)):
-                params = ledger._post_params(new_transaction(), None)
-                calls.append({k: small_array_literal(v) if k in _ARRAY_PARAMS else v for k, v in params.items()})
+            calls = [ledger._call_params(new_transaction(), None) for _ in range(int(seconds * PREBUILT_PER_SECOND))]
         barrier.wait()
         cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
         deadline, done = start + seconds, 0

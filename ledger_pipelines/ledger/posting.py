@@ -165,9 +165,7 @@ class Ledger:
         :class:`BalanceConditionFailed` if a condition would not hold afterwards; then nothing
         is written. A new posting's ``balances`` are its accounts' balances right after it.
         """
-        params = self._post_params(tx, batch_id)
-        for name in _ARRAY_PARAMS:  # one string each: psycopg adapts a list in Python (small_array_literal)
-            params[name] = small_array_literal(params[name])
+        params = self._call_params(tx, batch_id)
         row = self._retrying(lambda: self._call(_POST_SQL, params)[0], ("idempotency_key",))
         return _posted(tx, row)
 
@@ -199,6 +197,14 @@ class Ledger:
                     outcomes.append(refusal(sqlstate, message, detail, hint)
                                     or _unmapped_refusal(sqlstate, message, detail, hint))
         return outcomes
+
+    def _call_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
+        """:meth:`_post_params` as ``Ledger.post`` sends them: each array as one literal string
+        (psycopg adapts a list in Python, element by element; :func:`small_array_literal`)."""
+        params = self._post_params(tx, batch_id)
+        for name in _ARRAY_PARAMS:
+            params[name] = small_array_literal(params[name])
+        return params
 
     def _post_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
         """``ledger.post_transaction``'s parameters for ``tx`` (by name, without ``p_``)."""
