@@ -10,7 +10,8 @@ into its own database ``pgledger``, prints a table and writes the numbers as JSO
 
 Every posting is one two-leg transfer of a random amount in USD, one database transaction,
 committed, from a writer process with its own connection (autocommit; pgledger's call and
-subledger's are each one round trip):
+subledger's are each one round trip, a prepared statement executed on one cursor the writer
+keeps, as ``Ledger.post`` does):
 
 * ``spread``     -- both legs on random accounts among ``--accounts`` (1,000);
 * ``hot``        -- every transfer takes from one hot account (funded first), to a random one;
@@ -123,7 +124,9 @@ def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, 
     hot = ids["hot_guarded"] if mode == "hot+cond" else ids["hot"]
     query = "SELECT id FROM pgledger_create_transfer(%s, %s, %s)"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(query, [ids[0], ids[1], 1], prepare=True)  # prepared before timing, as subledger's is
+        # One cursor for every call, prepared before timing: as Ledger.post calls its function.
+        cursor = conn.cursor()
+        cursor.execute(query, [ids[0], ids[1], 1], prepare=True)
         pid = conn.info.backend_pid
         barrier.wait()
         cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
@@ -135,7 +138,7 @@ def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, 
                 source, target = ids[a], ids[b]
             else:
                 source, target = hot, ids[rng.randrange(accounts)]
-            conn.execute(query, [source, target, amount], prepare=True).fetchone()
+            cursor.execute(query, [source, target, amount], prepare=True).fetchone()
             done += 1
         return {"postings": done, "seconds": time.perf_counter() - start, "client_cpu": time.process_time() - cpu,
                 "backend_cpu": backend_cpu_seconds(pid) - backend}

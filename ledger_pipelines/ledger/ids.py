@@ -16,6 +16,9 @@ import numpy as np
 import polars as pl
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# uuid7(): the version nibble (bits 76-79) and the variant (bits 62-63) of the 128-bit value.
+_UUID7_KEEP = ~((0xF << 76) | (0x3 << 62))
+_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
 
 
 def account_id(code: str) -> uuid.UUID:
@@ -39,11 +42,10 @@ def account_id_column(codes: pl.Series) -> pl.Series:
 
 def uuid7() -> uuid.UUID:
     """One time-ordered UUID (the layout of :func:`uuid7_column`, without NumPy or Polars: a single
-    posting should not pay for building a frame, ~0.2 ms)."""
-    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
-    return uuid.UUID(bytes=bytes(raw))
+    posting should not pay for building a frame, ~0.2 ms): 48 bits of Unix milliseconds, then 80
+    random bits with the version (7) and the RFC 9562 variant written over 6 of them."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return uuid.UUID(int=value & _UUID7_KEEP | _UUID7_VERSION_AND_VARIANT)
 
 
 def uuid7_column(n: int) -> pl.Series:

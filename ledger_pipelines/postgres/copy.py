@@ -80,6 +80,15 @@ def small_array_literal(values: Sequence[object] | None) -> str | None:
     """
     if values is None:
         return None
+    if not values:
+        return "{}"
+    # Fast paths for what a posting sends (texts with nothing to escape, integers): joined once.
+    if all(type(value) is str for value in values):
+        joined = '","'.join(values)  # type: ignore[arg-type]
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + joined + '"}'
+    elif all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
     quoted = ("NULL" if value is None else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
               for value in values)
     return "{" + ",".join(quoted) + "}"

@@ -113,3 +113,18 @@ def test_a_small_array_literal_reads_back_as_the_very_values(ledger_db):
     assert nothing is None
     assert empty == 0
 
+
+@pytest.mark.parametrize("values", [
+    ["assets:cash", "revenue:pro plan", "", "NULL", "{braces},comma", "héllo ✓ 🙂", " spaced "],  # nothing to escape
+    ["assets:cash", 'quote " here'], ["back\\slash", "x"], ['","', "y"],  # one to escape: every element quoted
+    [1, -(2**63), 2**63 - 1, 0],  # integers only
+    [True, 1],  # a bool is not an integer here: quoted as its text
+])
+def test_each_kind_of_small_array_reads_back_as_the_very_values(ledger_db, values):
+    """The fast paths of small_array_literal (texts with nothing to escape, integers only) and its
+    general one give the same array."""
+    cast = "bigint[]" if all(type(v) is int for v in values) else "text[]"
+    with psycopg.connect(ledger_db.dsn) as conn:
+        back = conn.execute(f"SELECT %s::{cast}", [small_array_literal(values)]).fetchone()[0]
+    assert back == (values if cast == "bigint[]" else [str(v) for v in values])
+

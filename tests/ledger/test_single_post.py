@@ -187,6 +187,13 @@ def test_the_flag_lives_only_inside_the_call(db):
         conn.execute(SET_FLAG)  # set by the writer: still not accepted, it is not the owner
         assert conn.execute("SELECT ledger.accepted_by_posting_call()").fetchone()[0] is False
         conn.execute("COMMIT")
+    # What tells the owner apart: CREATE on the schema ledger, held by the owner alone.
+    assert scalar(db.dsn, "SELECT array_agg(r.rolname ORDER BY r.rolname) FROM pg_roles r "
+                          "WHERE NOT r.rolsuper AND has_schema_privilege(r.oid, 'ledger', 'CREATE')") == ["subledger_owner"]
+    with connect(db.dsn) as owner:
+        assert owner.execute("SELECT ledger.accepted_by_posting_call()").fetchone()[0] is False
+        owner.execute(SET_FLAG)
+        assert owner.execute("SELECT ledger.accepted_by_posting_call()").fetchone()[0] is True
 
 
 @pytest.mark.parametrize("call", [
