@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_text  # json.dumps's own string encoder
@@ -102,17 +101,18 @@ class NewTransaction:
             raise InvalidTransaction("effective_at", self.effective_at, "is not a datetime", "Pass an aware datetime, e.g. in UTC.")
         if self.effective_at.tzinfo is None or self.effective_at.utcoffset() is None:
             raise InvalidTransaction("effective_at", self.effective_at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
-        if not isinstance(self.metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
+        if not isinstance(self.metadata, dict) or self.metadata and not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
             raise InvalidTransaction("metadata", self.metadata, "must map strings to strings", "Convert the values to text, e.g. {'plan': 'pro'}.")
         if self.status not in ("posted", "pending"):
             raise InvalidTransaction("status", self.status, "a new transaction is posted or pending", "Archive it after posting it pending.")
         if len(self.legs) < 2:
             raise InvalidTransaction("legs", len(self.legs), "a transaction needs at least two legs", "Add the balancing leg.")
-        nets: dict[str, int] = defaultdict(int)
+        nets: dict[str, int] = {}  # per currency, debits minus credits
         for leg in self.legs:
-            nets[leg.currency] += leg.signed_debit
-        unbalanced = {c: n for c, n in nets.items() if n}
-        if unbalanced:
+            nets[leg.currency] = nets.get(leg.currency, 0) + (leg.amount if leg.direction == "debit" else -leg.amount)
+        if any(nets.values()):
+            unbalanced = {c: n for c, n in nets.items() if n}
             detail = ", ".join(f"{c}: debits - credits = {n}" for c, n in sorted(unbalanced.items()))
             raise UnbalancedTransaction(
                 f"transaction {self.idempotency_key!r} does not balance ({detail}). "
