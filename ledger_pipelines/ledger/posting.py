@@ -77,6 +77,10 @@ class Ledger:
     would turn the next operation into a savepoint of it, committed only if the caller commits),
     an idle connection is switched to autocommit; an operation started while the connection is
     inside a transaction opened elsewhere raises :class:`ConnectionInTransaction`.
+
+    One thread at a time: operations from several threads on one connection would share its
+    transactions (and the cursor the calls reuse). Give each thread its own connection and
+    ``Ledger``, as the recording service does (one per pooled connection).
     """
 
     def __init__(self, conn: psycopg.Connection, actor: str = "subledger", max_attempts: int = 5):
