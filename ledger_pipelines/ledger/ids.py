@@ -44,8 +44,19 @@ def uuid7() -> uuid.UUID:
     """One time-ordered UUID (the layout of :func:`uuid7_column`, without NumPy or Polars: a single
     posting should not pay for building a frame, ~0.2 ms): 48 bits of Unix milliseconds, then 80
     random bits with the version (7) and the RFC 9562 variant written over 6 of them."""
+    return uuid.UUID(int=_uuid7_int())
+
+
+def uuid7_text() -> str:
+    """:func:`uuid7` as canonical text, for a query parameter cast to ``uuid`` (``Ledger.post``):
+    psycopg's dumper of a ``uuid.UUID`` costs a posting's client ~3 us more than a string."""
+    digits = f"{_uuid7_int():032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _uuid7_int() -> int:
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    return uuid.UUID(int=value & _UUID7_KEEP | _UUID7_VERSION_AND_VARIANT)
+    return value & _UUID7_KEEP | _UUID7_VERSION_AND_VARIANT
 
 
 def uuid7_column(n: int) -> pl.Series:

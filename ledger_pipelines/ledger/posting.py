@@ -42,7 +42,7 @@ from ledger_pipelines.accounting.errors import (
 from ledger_pipelines.ledger import accounts as accounts_api
 from ledger_pipelines.ledger.accounts import load_account_types
 from ledger_pipelines.ledger.errors import refusal, translate
-from ledger_pipelines.ledger.ids import uuid7
+from ledger_pipelines.ledger.ids import uuid7_text
 from ledger_pipelines.ledger.model import Condition, NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.postgres.copy import small_array_literal
@@ -240,7 +240,7 @@ class Ledger:
                 conditions.extend((number, condition) for condition in leg.conditions)
         # NULL rather than empty arrays and '{}': nothing to encode for what most postings do not use.
         return {
-            "transaction_id": uuid7(),
+            "transaction_id": uuid7_text(),
             "idempotency_key": tx.idempotency_key,
             "status": tx.status,
             "effective_at": tx.effective_at,
@@ -312,7 +312,7 @@ class Ledger:
         at = effective_at or datetime.now(UTC)
         if at.tzinfo is None:
             raise InvalidTransaction("effective_at", at, "has no time zone", "Pass an aware datetime, e.g. in UTC.")
-        params = {"transaction_id": uuid7(), "idempotency_key": idempotency_key, "target": target,
+        params = {"transaction_id": uuid7_text(), "idempotency_key": idempotency_key, "target": target,
                   "target_id": _as_uuid(target), "effective_at": at, "content_hash": content_hash, "reason": reason,
                   "metadata": Jsonb(metadata or {}), "batch_id": batch_id, "actor": self.actor}
         # A concurrent writer may commit this key or a reversal of the target first: the next

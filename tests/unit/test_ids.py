@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from ledger_pipelines.ledger.ids import uuid7, uuid7_column
+from ledger_pipelines.ledger.ids import uuid7, uuid7_column, uuid7_text
 
 
 def test_uuid7_carries_the_time_the_version_and_the_variant_and_does_not_repeat() -> None:
@@ -31,3 +31,12 @@ def test_uuid7_and_uuid7_column_share_one_layout() -> None:
     one, column = uuid7(), uuid.UUID(uuid7_column(1)[0])
     assert (one.version, one.variant) == (column.version, column.variant)
     assert abs(int.from_bytes(one.bytes[:6], "big") - int.from_bytes(column.bytes[:6], "big")) < 1_000
+
+
+def test_uuid7_text_is_a_canonical_uuid7() -> None:
+    texts = [uuid7_text() for _ in range(2_000)]
+    parsed = [uuid.UUID(text) for text in texts]
+    assert texts == [str(p) for p in parsed]  # lower-case 8-4-4-4-12, as Postgres prints uuid
+    assert all(p.version == 7 and p.variant == uuid.RFC_4122 for p in parsed)
+    assert len(set(texts)) == len(texts)
+    assert abs(int.from_bytes(parsed[-1].bytes[:6], "big") - time.time_ns() // 1_000_000) < 1_000
