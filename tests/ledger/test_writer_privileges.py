@@ -117,3 +117,20 @@ def test_balance_rows_exist_only_in_currencies_an_entry_can_have(ledger_db, curr
 def test_the_writer_creates_nothing_that_outlives_its_session(ledger_db, statement):
     assert attempt(ledger_db.writer_dsn, statement).sqlstate == PERMISSION_DENIED
     assert attempt(ledger_db.writer_dsn, "CREATE TEMP TABLE staging (x int)").committed  # what the bulk path needs
+
+
+def test_no_security_definer_function_is_executable_by_public(ledger_db):
+    """A SECURITY DEFINER function runs with the owner's rights, so who may call it is granted role
+    by role in its own file, after revoking the EXECUTE that a new function gives PUBLIC; else any
+    role that can connect could run it. (Invoker functions give a caller nothing it could not do.)"""
+    with connect(ledger_db.dsn) as conn:
+        definers, public = conn.execute("""
+        SELECT count(*), coalesce(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text) FILTER (
+                   WHERE EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                                  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')), '{}')
+          FROM pg_proc p
+         WHERE p.prosecdef
+           AND p.pronamespace IN ('ledger'::regnamespace, 'ledger_partitions'::regnamespace, 'ingest'::regnamespace)
+        """).fetchone()
+    assert definers >= 10  # post_transaction, post_many, move_ and reverse_transaction, the triggers' ...
+    assert public == [], public

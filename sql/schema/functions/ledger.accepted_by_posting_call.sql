@@ -34,3 +34,6 @@ BEGIN
            AND pg_catalog.has_schema_privilege('ledger', 'CREATE');
 END
 $$;
+
+REVOKE ALL ON FUNCTION ledger.accepted_by_posting_call() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.accepted_by_posting_call() TO subledger_writer, subledger_reader;
