@@ -127,4 +127,3 @@ def test_each_kind_of_small_array_reads_back_as_the_very_values(ledger_db, value
     with psycopg.connect(ledger_db.dsn) as conn:
         back = conn.execute(f"SELECT %s::{cast}", [small_array_literal(values)]).fetchone()[0]
     assert back == (values if cast == "bigint[]" else [str(v) for v in values])
-
