@@ -293,6 +293,28 @@ CREATE TABLE ledger.commit_tallies (
 CREATE INDEX commit_tallies_by_xid ON ledger.commit_tallies (xid);
 
 -- ---------------------------------------------------------------------------------------------
+-- A ledger.post_many call's running sums per cached balance (I8), so that the call updates each
+-- balance row once, at its end, instead of once per posting (a hot row otherwise gets a new
+-- version per posting, which every writer waiting for it walks). post_many adds a zero row per
+-- balance it locked; ledger.post_transaction adds its legs to the row of its (account, currency)
+-- when one exists for this database transaction and reads balances as the row plus it; post_many
+-- applies the sums and deletes its rows before it returns. Unlogged: a row lives only inside the
+-- database transaction that made it. Only the owner's functions touch it: a writer cannot add a
+-- row, so it cannot make post_transaction leave a balance unwritten.
+-- ---------------------------------------------------------------------------------------------
+CREATE UNLOGGED TABLE ledger.batch_balance_deltas (
+    xid             xid8 NOT NULL,
+    account_id      uuid NOT NULL,
+    currency        text NOT NULL,
+    posted_debits   bigint NOT NULL,
+    posted_credits  bigint NOT NULL,
+    pending_debits  bigint NOT NULL,
+    pending_credits bigint NOT NULL,
+    entries         bigint NOT NULL,
+    PRIMARY KEY (xid, account_id, currency)
+);
+
+-- ---------------------------------------------------------------------------------------------
 -- Period close (I10). Append-only history of close/reopen actions; a period is closed while its
 -- latest action is 'close'. The instants are fixed when the period is closed (reporting time
 -- zone at that moment), so the database needs no time-zone setting to enforce it.

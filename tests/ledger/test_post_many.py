@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import random
 
+from psycopg.types.json import Jsonb
+
 from ledger_pipelines.accounting.errors import BalanceConditionFailed, IdempotencyConflict, LedgerError, VersionConflict
 from ledger_pipelines.ledger import balances as reads
 from ledger_pipelines.ledger.model import PostedTransaction
-from ledger_pipelines.ledger.posting import MAX_BATCH
+from ledger_pipelines.ledger.posting import _POST_SQL, MAX_BATCH, _json_params
 from ledger_pipelines.postgres.database import connect
 from tests.ledger.helpers_ledger import open_ledger, transfer
 from tests.ledger.helpers_sql import attempt
@@ -133,3 +135,69 @@ def test_an_unmapped_refusal_keeps_the_databases_words(ledger_db):
     overflow, = ledger.post_many([transfer("bigger", "assets:cash", "revenue:sales", 2**63 - 1)])
     assert type(overflow) is LedgerError and overflow.sqlstate == "22003"
     assert "out of range" in str(overflow)
+
+
+def test_a_call_writes_each_balance_once_and_answers_as_if_posting_one_at_a_time(ledger_db):
+    """ledger.post_many keeps its postings' running sums (ledger.batch_balance_deltas) and updates
+    each balance row once, at its end: a hot account's row gets one new version per call. What each
+    posting answers (the four sums, versions, lock_versions, a refusal's actual balance) is what one
+    Ledger.post at a time answers for the same postings on an account of its own."""
+    ledger = open_ledger(ledger_db.writer_dsn)
+    postings = {}
+    for prefix in "abc":
+        ledger.post(transfer(f"{prefix}-fund", f"assets:{prefix}_wallet", "equity:capital", 100))
+        postings[prefix] = [spend(f"{prefix}{n}", amount, f"assets:{prefix}_wallet") for n, amount in enumerate([30, 50, 40, 20])]
+        postings[prefix].append(transfer(f"{prefix}-in", f"assets:{prefix}_wallet", "equity:capital", 7))
+
+    def answers(outcomes, prefix):
+        wallet = f"assets:{prefix}_wallet"
+        return [[(f.account == wallet, f.actual) for f in o.failures] if isinstance(o, BalanceConditionFailed)
+                else [(b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits, b.version, b.lock_version)
+                      for b in o.balances if b.account == wallet] for o in outcomes]
+
+    expected = []
+    for tx in postings["a"]:
+        try:
+            expected.append(ledger.post(tx))
+        except BalanceConditionFailed as refused:
+            expected.append(refused)
+    outcomes = ledger.post_many(postings["b"])
+    assert [type(o) for o in outcomes] == [PostedTransaction, PostedTransaction, BalanceConditionFailed,
+                                           PostedTransaction, PostedTransaction]
+    assert answers(outcomes, "b") == answers(expected, "a")
+
+    # The same call inside one database transaction, whose own count of updated balance rows shows
+    # the wallet's, expenses' and equity's rows written once each: three updates for four written
+    # postings of two legs (eight, one posting at a time).
+    calls = Jsonb([_json_params(ledger._post_params(tx, None)) for tx in postings["c"]])
+    with connect(ledger_db.writer_dsn) as conn:
+        rows = conn.execute("SELECT refusal_sqlstate FROM ledger.post_many(%s)", [calls]).fetchall()
+        updates = conn.execute("SELECT pg_stat_get_xact_tuples_updated('ledger.balances'::regclass)").fetchone()[0]
+        conn.commit()
+    assert [r[0] for r in rows] == [None, None, "LDG18", None, None]
+    assert updates == 3
+    with connect(ledger_db.dsn) as owner:
+        assert owner.execute("SELECT count(*) FROM ledger.batch_balance_deltas").fetchone()[0] == 0
+    with connect(ledger_db.reader_dsn) as conn:
+        for prefix in "abc":
+            assert reads.balance(conn, f"assets:{prefix}_wallet", "USD").posted == 100 - 30 - 50 - 20 + 7
+    assert_cache_matches_entries(ledger_db)
+
+
+def test_a_writer_cannot_make_a_posting_leave_its_balance_unwritten(ledger_db):
+    """The hint that a call is inside post_many is a setting anyone can make; what defers a balance
+    is a row of ledger.batch_balance_deltas, which the writer can neither add nor see."""
+    ledger = open_ledger(ledger_db.writer_dsn)
+    ledger.post(transfer("fund", "assets:wallet", "equity:capital", 100))
+    forged = "INSERT INTO ledger.batch_balance_deltas VALUES (pg_current_xact_id(), gen_random_uuid(), 'USD', 0, 0, 0, 0, 0)"
+    assert attempt(ledger_db.writer_dsn, forged).sqlstate == PERMISSION_DENIED
+    assert attempt(ledger_db.writer_dsn, "SELECT count(*) FROM ledger.batch_balance_deltas").sqlstate == PERMISSION_DENIED
+    with connect(ledger_db.writer_dsn) as conn:
+        conn.execute("SELECT set_config('subledger.batch_call', 'on', true)")
+        row = conn.execute(_POST_SQL, ledger._call_params(spend("hinted", 30), None)).fetchone()
+        conn.commit()
+    wallet = row[3].index("assets:wallet")  # created, and the wallet's balance right after it, written
+    assert row[2] is True and (row[6][wallet], row[7][wallet]) == (100, 30)
+    with connect(ledger_db.reader_dsn) as conn:
+        assert reads.balance(conn, "assets:wallet", "USD").posted == 70
+    assert_cache_matches_entries(ledger_db)

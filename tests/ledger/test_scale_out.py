@@ -24,6 +24,7 @@ DISTRIBUTION = {
     "account_types": REFERENCE, "categories": REFERENCE, "period_closures": REFERENCE, "balance_anchor_runs": REFERENCE,
     "entry_partitioning": REFERENCE, "chain": REFERENCE,
     "audit_log": "audit_id", "commit_checks": "xid", "unbalanced_nets": "xid", "commit_tallies": "xid",
+    "batch_balance_deltas": "xid",
 }
 # The global unique keys docs/scale-out.md says must move to key tables before step 2.
 KEYS_TO_MOVE = {

@@ -18,7 +18,10 @@
 -- Before the first posting the cached balances of every leg of the call (all of an account's when
 -- a leg checks its lock_version and it holds several currencies, as post_transaction would lock
 -- them) are locked in the global order (I9, ledger.lock_balances), so two calls over the same
--- accounts queue instead of deadlocking, whatever order their postings come in. Each posting that
+-- accounts queue instead of deadlocking, whatever order their postings come in. Each locked balance
+-- is then written once, after the last posting (ledger.batch_balance_deltas keeps the postings'
+-- running sums, which post_transaction adds to and reads its conditions, versions and results
+-- from): a hot balance gets one new row version per call, not one per posting. Each posting that
 -- writes takes a subtransaction id: keep a call to at most 64 postings (Ledger.post_many splits
 -- longer lists), beyond which every other session's snapshots get slower while it runs.
 -- Returns one row per posting, in the order given (n, 1-based): post_transaction's result, or NULLs
@@ -65,7 +68,14 @@ BEGIN
      CROSS JOIN LATERAL unnest(x.accounts, x.currencies, x.lock_versions) AS u(code, currency, lock_version)
      -- one index probe per leg (LIMIT 1: never a hash join over every account, as post_transaction)
      CROSS JOIN LATERAL (SELECT a.account_id, a.currency FROM ledger.accounts a WHERE a.code = u.code LIMIT 1) a;
-    PERFORM 1 FROM ledger.lock_balances(lock_ids, lock_currencies, whole_accounts);
+    -- Each locked balance gets a row of running sums: the postings add to it (post_transaction), and
+    -- the balance itself is written once, after the last posting.
+    INSERT INTO ledger.batch_balance_deltas (xid, account_id, currency, posted_debits, posted_credits, pending_debits,
+                                            pending_credits, entries)
+    SELECT pg_current_xact_id(), l.account_id, l.currency, 0, 0, 0, 0, 0
+      FROM ledger.lock_balances(lock_ids, lock_currencies, whole_accounts) l
+    ON CONFLICT DO NOTHING;
+    PERFORM set_config('subledger.batch_call', 'on', true);
 
     FOR posting IN
         SELECT x.* FROM ROWS FROM (jsonb_to_recordset(p_postings) AS (
@@ -115,6 +125,18 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+
+    -- The sums of the postings that were written, each balance once (all are locked, so the order
+    -- of the updates does not matter); the rows go, so a later call in this database transaction
+    -- starts afresh.
+    UPDATE ledger.balances b
+       SET posted_debits = b.posted_debits + d.posted_debits, posted_credits = b.posted_credits + d.posted_credits,
+           pending_debits = b.pending_debits + d.pending_debits, pending_credits = b.pending_credits + d.pending_credits,
+           version = b.version + d.entries, updated_at = now()
+      FROM ledger.batch_balance_deltas d
+     WHERE d.xid = pg_current_xact_id() AND d.entries > 0 AND b.account_id = d.account_id AND b.currency = d.currency;
+    DELETE FROM ledger.batch_balance_deltas d WHERE d.xid = pg_current_xact_id();
+    PERFORM set_config('subledger.batch_call', '', true);
 END
 $$;
 

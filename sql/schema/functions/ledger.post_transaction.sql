@@ -20,6 +20,9 @@
 --                JSON), and every balance condition must hold after it, computed by
 --                ledger.balance_value (LDG18, DETAIL: the failures as JSON); a refusal takes back
 --                everything the call wrote.
+--                Inside ledger.post_many, a balance that the call keeps running sums for
+--                (ledger.batch_balance_deltas) is not updated: the sums are, and the checks and the
+--                result read the balance as its row plus them; post_many writes it once at its end.
 -- The accounts are not written: their lock_version is derived from the balances (migration 0012).
 -- The read-only checks are one query (the facts they need, gathered once).
 -- Returns the transaction id and status, whether it was created, and per (account, currency) the
@@ -73,6 +76,10 @@ DECLARE
     failures jsonb := '[]';
     actual numeric;
     mismatches jsonb;
+    -- Inside ledger.post_many: a hint only (anyone can set it); what defers a balance's write is a
+    -- row of ledger.batch_balance_deltas for it, which only post_many (the owner) makes.
+    in_batch constant boolean := coalesce(current_setting('subledger.batch_call', true) = 'on', false);
+    delta ledger.batch_balance_deltas;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
     -- closed period effective_at falls in, the first currency that does not balance, a condition
@@ -223,13 +230,31 @@ BEGIN
          GROUP BY u.id, u.currency, u.code, u.normal_balance
          ORDER BY u.id, u.currency
     LOOP
-        UPDATE ledger.balances b
-           SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
-               pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
-               version = b.version + pair.entries, updated_at = now()
-         WHERE b.account_id = pair.id AND b.currency = pair.currency
-        RETURNING b.* INTO bal;
-        IF NOT FOUND THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
+        delta := NULL;
+        IF in_batch THEN  -- post_many's running sums for this balance, if it keeps them: the row is written once, at its end
+            UPDATE ledger.batch_balance_deltas d
+               SET posted_debits = d.posted_debits + pair.pd, posted_credits = d.posted_credits + pair.pc,
+                   pending_debits = d.pending_debits + pair.qd, pending_credits = d.pending_credits + pair.qc,
+                   entries = d.entries + pair.entries
+             WHERE d.xid = pg_current_xact_id() AND d.account_id = pair.id AND d.currency = pair.currency
+            RETURNING d.* INTO delta;
+        END IF;
+        IF delta.xid IS NOT NULL THEN  -- the balance as it will be: the row (locked by post_many) plus the sums
+            SELECT b.* INTO bal FROM ledger.balances b WHERE b.account_id = pair.id AND b.currency = pair.currency;
+            bal.posted_debits := bal.posted_debits + delta.posted_debits;
+            bal.posted_credits := bal.posted_credits + delta.posted_credits;
+            bal.pending_debits := bal.pending_debits + delta.pending_debits;
+            bal.pending_credits := bal.pending_credits + delta.pending_credits;
+            bal.version := bal.version + delta.entries;
+        ELSE
+            UPDATE ledger.balances b
+               SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
+                   pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
+                   version = b.version + pair.entries, updated_at = now()
+             WHERE b.account_id = pair.id AND b.currency = pair.currency
+            RETURNING b.* INTO bal;
+        END IF;
+        IF bal.account_id IS NULL THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
             INSERT INTO ledger.balances AS b
                    (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
             VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
@@ -270,6 +295,11 @@ BEGIN
     -- Each account's lock_version after this transaction, read under the locks taken above; before
     -- it, one less per entry of it here.
     lock_versions := ledger.lock_versions(account_ids);
+    IF in_batch THEN  -- plus what post_many has not written yet
+        lock_versions := ARRAY(SELECT u.v + coalesce((SELECT sum(d.entries) FROM ledger.batch_balance_deltas d
+                                                       WHERE d.xid = pg_current_xact_id() AND d.account_id = u.id), 0)
+                                 FROM unnest(account_ids, lock_versions) WITH ORDINALITY AS u(id, v, n) ORDER BY u.n);
+    END IF;
 
     IF p_lock_versions IS NOT NULL THEN
         SELECT jsonb_agg(jsonb_build_object('account', p_accounts[l.n], 'expected', p_lock_versions[l.n], 'actual', v.before)
