@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-# uuid7(): the version nibble (bits 76-79) and the variant (bits 62-63) of the 128-bit value.
+# uuid7_text(): the version nibble (bits 76-79) and the variant (bits 62-63) of the 128-bit value.
 _UUID7_KEEP = ~((0xF << 76) | (0x3 << 62))
 _UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
 
@@ -40,16 +40,12 @@ def account_id_column(codes: pl.Series) -> pl.Series:
     )
 
 
-def uuid7() -> uuid.UUID:
-    """One time-ordered UUID (the layout of :func:`uuid7_column`, without NumPy or Polars: a single
-    posting should not pay for building a frame, ~0.2 ms): 48 bits of Unix milliseconds, then 80
-    random bits with the version (7) and the RFC 9562 variant written over 6 of them."""
-    return uuid.UUID(int=_uuid7_int())
-
-
 def uuid7_text() -> str:
-    """:func:`uuid7` as canonical text, for a query parameter cast to ``uuid`` (``Ledger.post``):
-    psycopg's dumper of a ``uuid.UUID`` costs a posting's client ~3 us more than a string."""
+    """One time-ordered UUID as canonical text (the layout of :func:`uuid7_column`, without NumPy or
+    Polars: a single posting should not pay for building a frame, ~0.2 ms): 48 bits of Unix
+    milliseconds, then 80 random bits with the version (7) and the RFC 9562 variant written over 6
+    of them. Text, for a query parameter cast to ``uuid`` (``Ledger.post``): psycopg's dumper of a
+    ``uuid.UUID`` costs a posting's client ~3 us more than a string."""
     digits = f"{_uuid7_int():032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
