@@ -10,13 +10,16 @@ into its own database ``pgledger``, prints a table and writes the numbers as JSO
 
 Every posting is one two-leg transfer of a random amount in USD, one database transaction,
 committed, from a writer process with its own connection (autocommit; pgledger's call and
-subledger's are each one round trip, a prepared statement executed on one cursor the writer
-keeps, as ``Ledger.post`` does):
+subledger's are each one round trip of a prepared statement: pgledger's on one cursor the writer
+keeps, subledger's as ``Ledger.post`` sends it, through libpq directly,
+``ledger_pipelines/postgres/prepared.py``):
 
 * ``spread``     -- both legs on random accounts among ``--accounts`` (1,000);
 * ``hot``        -- every transfer takes from one hot account (funded first), to a random one;
-* ``hot+cond``   -- the same with a balance condition on the hot account: subledger's leg
-  condition ``available >= 0``, pgledger's account created with ``allow_negative_balance = false``;
+* ``hot+cond``   -- the same with a balance condition on another hot account (each system's own,
+  funded like the first, so the cell does not start on a row the cells before it hammered):
+  subledger's leg condition ``available >= 0`` on ``assets:hot_guarded``, pgledger's
+  ``hot_guarded`` account created with ``allow_negative_balance = false``;
 * ``hot/batch``, ``hot+cond/batch`` -- the same postings, subledger's writers sending them
   ``--batch`` at a time with ``Ledger.post_many`` (one call and one commit per batch, an outcome
   per posting; roadmap 4.1), pgledger's still one ``pgledger_create_transfer`` per transfer: it has
@@ -45,6 +48,7 @@ memoised), which a long-running writer has long paid; the timed loop measures th
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import random
@@ -65,6 +69,11 @@ PGLEDGER_FILES = ("vendor/scoville-pgsql-ulid/ulid-to-uuid.sql", "vendor/scovill
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FUNDS = 10**15
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# The hot account of each hot mode; with a condition, another one, as pgledger's ``hot_guarded``
+# (install_pgledger): a cell does not start on a balance row the cells before it hammered.
+HOT_ACCOUNTS = {"hot": "assets:hot", "hot+cond": "assets:hot_guarded"}
 
 
 def spread_code(i: int) -> str:
@@ -101,14 +110,15 @@ def install_pgledger(cluster, superuser_dsn: str, accounts: int) -> tuple[str, d
 
 
 def prepare_subledger(writer_dsn: str, accounts: int) -> None:
-    """Create the accounts (first use creates them) and fund the hot account."""
+    """Create the accounts (first use creates them) and fund the hot accounts."""
     from ledger_pipelines.ledger.model import Leg, NewTransaction
     from ledger_pipelines.ledger.posting import Ledger
 
     with psycopg.connect(writer_dsn) as conn:
         ledger = Ledger(conn, actor="bench-setup")
-        ledger.post(NewTransaction("fund-hot", (Leg("assets:hot", "debit", FUNDS, "USD"),
-                                                Leg("equity:capital", "credit", FUNDS, "USD")), T0))
+        for hot in HOT_ACCOUNTS.values():
+            ledger.post(NewTransaction(f"fund-{hot}", (Leg(hot, "debit", FUNDS, "USD"),
+                                                       Leg("equity:capital", "credit", FUNDS, "USD")), T0))
         for i in range(0, accounts, 2):
             ledger.post(NewTransaction(f"open-{i}", (Leg(spread_code(i), "debit", 1, "USD"),
                                                       Leg(spread_code(min(i + 1, accounts - 1)), "credit", 1, "USD")), T0))
@@ -148,11 +158,12 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
                      barrier) -> dict:
     from ledger_pipelines.accounting.accounts import validate_account_code
     from ledger_pipelines.ledger.model import Condition, Leg, NewTransaction, PostedTransaction
-    from ledger_pipelines.ledger.posting import _POST_SQL, Ledger
+    from ledger_pipelines.ledger.posting import _POST_CALL, Ledger
 
     prebuilt, mode = mode.endswith("@prebuilt"), mode.removesuffix("@prebuilt")
     rng = random.Random(worker)
-    for code in ["assets:hot"] + [spread_code(i) for i in range(accounts)]:
+    hot = HOT_ACCOUNTS["hot+cond" if mode.startswith("hot+cond") else "hot"]
+    for code in [hot] + [spread_code(i) for i in range(accounts)]:
         validate_account_code(code)  # memoised per process: a long-running writer has seen its codes
     batched, mode = mode.endswith("/batch"), mode.removesuffix("/batch")
     guard = (Condition("available", "gte", 0),) if mode == "hot+cond" else ()
@@ -161,6 +172,10 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
         ledger.post(NewTransaction(f"warm-{uuid.uuid4()}", (Leg(spread_code(0), "debit", 1, "USD"),
                                                              Leg(spread_code(1), "credit", 1, "USD")), T0))
         pid = conn.info.backend_pid
+        # Each posting's idempotency key: this run's prefix and a counter. A producer's key is an
+        # id it already holds (its event id, source-events.md), not one made per posting; a uuid4
+        # per posting cost the loop ~15 us that is neither Ledger.post's nor in pgledger's loop.
+        key_prefix, numbers = f"s-{uuid.uuid4()}-", itertools.count()
 
         def new_transaction() -> NewTransaction:
             amount = rng.randint(1, 1000)
@@ -169,12 +184,12 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
                 legs = (Leg(spread_code(b), "debit", amount, "USD"), Leg(spread_code(a), "credit", amount, "USD"))
             else:
                 legs = (Leg(spread_code(rng.randrange(accounts)), "debit", amount, "USD"),
-                        Leg("assets:hot", "credit", amount, "USD", guard))
-            return NewTransaction(f"s-{uuid.uuid4()}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6)))
+                        Leg(hot, "credit", amount, "USD", guard))
+            return NewTransaction(f"{key_prefix}{next(numbers)}", legs, T0 + timedelta(seconds=rng.randint(0, 10**6)))
 
         calls: list[dict] = []
         if prebuilt:  # every call's parameters, as Ledger.post builds them, before the clock starts
-            calls = [ledger._call_params(new_transaction(), None) for _ in range(int(seconds * PREBUILT_PER_SECOND))]
+            calls = [ledger._post_arguments(new_transaction(), None) for _ in range(int(seconds * PREBUILT_PER_SECOND))]
         barrier.wait()
         cpu, backend, start = time.process_time(), backend_cpu_seconds(pid), time.perf_counter()
         deadline, done = start + seconds, 0
@@ -182,7 +197,7 @@ def subledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str,
             for params in calls:
                 if time.perf_counter() >= deadline:
                     break
-                ledger._call(_POST_SQL, params)
+                ledger._call(_POST_CALL, params)
                 done += 1
             return {"postings": done, "seconds": time.perf_counter() - start, "client_cpu": time.process_time() - cpu,
                     "backend_cpu": backend_cpu_seconds(pid) - backend, "ran_out": done == len(calls)}

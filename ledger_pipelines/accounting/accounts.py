@@ -159,13 +159,25 @@ def account_type_problem(top: object) -> str | None:
     return _not_text(top) or _run("type", top, None)  # type: ignore[arg-type]
 
 
+# Codes validate_account_code found valid: every leg of every posting checks its code, and codes
+# repeat; a set lookup is a tenth of the memoised check (bounded: emptied when full).
+_VALID_CODES: set[str] = set()
+_VALID_CODES_MAX = 65536
+
+
 def validate_account_code(code: object) -> str:
     """``code`` if it is a valid account code; :class:`InvalidTransaction` naming the problem otherwise."""
+    if type(code) is str and code in _VALID_CODES:
+        return code
     problem = account_code_problem(code)
     if problem:
         raise InvalidTransaction(
             "account", code, problem, "Name accounts like 'assets:receivables:sub_42' (1-32 segments of 1-64 printable characters)."
         )
+    if type(code) is str:
+        if len(_VALID_CODES) >= _VALID_CODES_MAX:
+            _VALID_CODES.clear()
+        _VALID_CODES.add(code)
     return code  # type: ignore[return-value]
 
 

@@ -127,13 +127,18 @@ class NewTransaction:
         the ~50 us a single posting costs its client (bench/README.md, issue 16). It is the very
         text ``json.dumps(content_document(), sort_keys=True, default=str)`` gives, so hashes
         stored before stay comparable (tests/unit/test_content_hash.py)."""
+        return self._content_hash(self.effective_at.astimezone(UTC).isoformat())
+
+    def _content_hash(self, effective_at_utc: str) -> str:
+        """:meth:`content_hash` given ``effective_at`` in UTC as ISO text, which ``Ledger.post``
+        sends as well (computed once)."""
         legs = ", ".join(
             f"[{_json_text(leg.account)}, {_json_text(leg.direction)}, {leg.amount}, {_json_text(leg.currency)}]"
             for leg in self.legs
         )
         text = (
             f'{{"description": {_json_value(self.description)}, '
-            f'"effective_at": {_json_text(self.effective_at.astimezone(UTC).isoformat())}, "legs": [{legs}], '
+            f'"effective_at": {_json_text(effective_at_utc)}, "legs": [{legs}], '
             f'"metadata": {_json_value(self.metadata)}, "reference": {_json_value(self.reference)}, '
             f'"source": {_json_value(self.source)}, "status": {_json_value(self.status)}}}'
         )

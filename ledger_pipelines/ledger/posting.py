@@ -10,8 +10,9 @@ cached balances it touches in the global order (``ledger.lock_balances``) -- all
 when a leg checks its ``lock_version``, which is derived from them (``ledger.lock_version``) -- so
 balance conditions and ``lock_version`` checks read a state no concurrent writer can change until
 commit (invariant I9, proved by ``tests/ledger/test_concurrency.py``). The calls are prepared statements
-whose text is read once, and a posting builds no frame: the single-post path costs the client a
-few dozen microseconds.
+whose text is read once, sent through libpq with their arguments as text
+(:mod:`ledger_pipelines.postgres.prepared`), and a posting builds no frame: the single-post path
+costs the client a few dozen microseconds.
 """
 
 from __future__ import annotations
@@ -46,21 +47,25 @@ from ledger_pipelines.ledger.ids import uuid7_text
 from ledger_pipelines.ledger.model import Condition, NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
 from ledger_pipelines.postgres.copy import small_array_literal
+from ledger_pipelines.postgres.prepared import PreparedCall, PreparedCalls, as_text
 
 T = TypeVar("T")
 
 # Postgres errors worth retrying: the whole database transaction is simply run again.
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
-# The calls' text, read once (each is prepared on a connection at its first use).
-_POST_SQL = read_sql("ledger/post.sql")
-# The array parameters of ledger.post_transaction (per leg, per condition) whose elements are
-# quoted when needed; directions, amounts and currencies, which Leg checks, never need it.
-_QUOTED_ARRAY_PARAMS = ("accounts", "lock_versions", "condition_legs", "condition_balances", "condition_ops",
-                        "condition_amounts")
-_MOVE_SQL = read_sql("ledger/move.sql")
-_REVERSE_SQL = read_sql("ledger/reverse.sql")
-_POST_MANY_SQL = read_sql("ledger/post_many.sql")
+# The calls, read once; each is prepared on a connection at its first use (PreparedCalls).
+_POST_CALL = PreparedCall(read_sql("ledger/post.sql"))
+_MOVE_CALL = PreparedCall(read_sql("ledger/move.sql"))
+_REVERSE_CALL = PreparedCall(read_sql("ledger/reverse.sql"))
+_POST_MANY_CALL = PreparedCall(read_sql("ledger/post_many.sql"))
+# Ledger._post_arguments gives post.sql's arguments in this order (checked here, at import).
+_POST_ARGUMENTS = ("transaction_id", "idempotency_key", "status", "effective_at", "content_hash", "accounts",
+                   "directions", "amounts", "currencies", "lock_versions", "condition_legs", "condition_balances",
+                   "condition_ops", "condition_amounts", "reference", "source_event_id", "source_event_type",
+                   "batch_id", "description", "metadata", "source")
+if _POST_CALL.names != _POST_ARGUMENTS:
+    raise RuntimeError(f"sql/ledger/post.sql names {_POST_CALL.names}; Ledger._post_arguments gives {_POST_ARGUMENTS}")
 
 # Postings per ledger.post_many call: each that writes takes a subtransaction id, and a database
 # transaction holding more than 64 of them slows every other session's snapshots while it runs.
@@ -88,10 +93,9 @@ class Ledger:
         self.actor = actor
         self.max_attempts = max_attempts
         self._account_types: dict[str, str] | None = None
-        # One cursor for the posting calls (_call), made at the first: Connection.execute makes and
-        # closes a cursor per call, ~20 us of client CPU, a third of what a posting costs the client.
-        # The calls' rows come back in binary (psycopg reads a bigint[] without parsing its text).
-        self._cursor: psycopg.Cursor | None = None
+        # The posting calls, prepared on this connection and sent through libpq directly
+        # (ledger_pipelines/postgres/prepared.py: psycopg's cursor cost a posting ~40 us of client CPU).
+        self._calls = PreparedCalls(conn)
         if not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             conn.autocommit = True
 
@@ -130,25 +134,30 @@ class Ledger:
                 raise typed from exc
             raise
 
-    def _call(self, query: str, params: dict[str, Any]) -> list[tuple]:
+    def _call(self, call: PreparedCall, arguments: Sequence[str | None]) -> list[tuple]:
         """One posting function's call: one round trip (autocommit) or, on a connection the caller
         switched back from autocommit, its own committed transaction; guards -> typed errors."""
         self._idle()
-        cursor = self._cursor
-        if cursor is None or cursor.closed:
-            cursor = self._cursor = self.conn.cursor()
-        try:
-            if self.conn.autocommit:
-                rows = cursor.execute(query, params, prepare=True, binary=True).fetchall()
-            else:
+        calls = self._calls
+        for attempt in (1, 2):
+            calls.prepare(call)  # here, outside any transaction block (PreparedCalls.prepare)
+            try:
+                if self.conn.autocommit:
+                    return calls.rows(call, arguments)
                 with self.conn.transaction():
-                    rows = cursor.execute(query, params, prepare=True, binary=True).fetchall()
-        except psycopg.Error as exc:
-            typed = translate(exc)
-            if typed is not None:
-                raise typed from exc
-            raise
-        return rows
+                    return calls.rows(call, arguments)
+            except pg_errors.InvalidSqlStatementName:
+                # The connection lost its prepared statements (a pool's DISCARD ALL): the server
+                # refused the call before running it, so it is made again and sent once more.
+                calls.forget(call)
+                if attempt == 2:
+                    raise
+            except psycopg.Error as exc:
+                typed = translate(exc)
+                if typed is not None:
+                    raise typed from exc
+                raise
+        raise AssertionError("unreachable")
 
     def _retrying(self, operation: Callable[[], T], unique_columns: tuple[str, ...]) -> T:
         """Run ``operation`` (one database transaction) again after a deadlock or serialization
@@ -178,8 +187,8 @@ class Ledger:
         :class:`BalanceConditionFailed` if a condition would not hold afterwards; then nothing
         is written. A new posting's ``balances`` are its accounts' balances right after it.
         """
-        params = self._call_params(tx, batch_id)
-        row = self._retrying(lambda: self._call(_POST_SQL, params)[0], ("idempotency_key",))
+        arguments = self._post_arguments(tx, batch_id)
+        row = self._retrying(lambda: self._call(_POST_CALL, arguments)[0], ("idempotency_key",))
         return _posted(tx, row)
 
     def post_many(self, txs: Sequence[NewTransaction], *, batch_id: str | None = None) -> list[PostedTransaction | LedgerError]:
@@ -200,8 +209,8 @@ class Ledger:
         params = [_json_params(self._post_params(tx, batch_id)) for tx in txs]  # raises before any call
         outcomes: list[PostedTransaction | LedgerError] = []
         for start in range(0, len(txs), MAX_BATCH):
-            postings = Jsonb(params[start:start + MAX_BATCH])
-            rows = self._retrying(lambda postings=postings: self._call(_POST_MANY_SQL, {"postings": postings}), ())
+            postings = [json.dumps(params[start:start + MAX_BATCH])]
+            rows = self._retrying(lambda postings=postings: self._call(_POST_MANY_CALL, postings), ())
             for tx, row in zip(txs[start:start + MAX_BATCH], rows, strict=True):
                 sqlstate, message, detail, hint = row[-4:]
                 if sqlstate is None:
@@ -211,26 +220,38 @@ class Ledger:
                                     or _unmapped_refusal(sqlstate, message, detail, hint))
         return outcomes
 
-    def _call_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
-        """:meth:`_post_params` as ``Ledger.post`` sends them: each array as one literal string
-        (psycopg adapts a list in Python, element by element; :func:`small_array_literal`). What
-        :class:`Leg` has checked (a direction is debit or credit, a currency three letters, an
-        amount an int) is joined without quoting."""
-        params = self._post_params(tx, batch_id)
-        params["directions"] = "{" + ",".join(params["directions"]) + "}"
-        params["currencies"] = "{" + ",".join(params["currencies"]) + "}"
-        params["amounts"] = "{" + ",".join(map(str, params["amounts"])) + "}"
-        for name in _QUOTED_ARRAY_PARAMS:
-            params[name] = small_array_literal(params[name])
-        return params
+    def _post_arguments(self, tx: NewTransaction, batch_id: str | None) -> list[str | None]:
+        """``ledger.post_transaction``'s arguments for ``tx`` as ``Ledger.post`` sends them: texts,
+        in the order of :data:`_POST_ARGUMENTS`, each array one literal (:func:`small_array_literal`;
+        what :class:`Leg` has checked -- a direction is debit or credit, a currency three letters,
+        an amount an int -- joined without quoting). NULL, not an empty array, for what most
+        postings do not use."""
+        accounts, directions, amounts, currencies, lock_versions, conditions = self._leg_columns(tx)
+        effective_at = tx.effective_at.astimezone(UTC).isoformat()
+        return [
+            uuid7_text(), tx.idempotency_key, tx.status, effective_at, tx._content_hash(effective_at),
+            small_array_literal(accounts), "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
+            "{" + ",".join(currencies) + "}",
+            small_array_literal(lock_versions) if lock_versions.count(None) < len(lock_versions) else None,
+            *((small_array_literal([number for number, _ in conditions]),
+               small_array_literal([condition.balance for _, condition in conditions]),
+               small_array_literal([condition.op for _, condition in conditions]),
+               small_array_literal([condition.amount for _, condition in conditions])) if conditions else (None,) * 4),
+            as_text(tx.reference), as_text(tx.source_event_id), as_text(tx.source_event_type), as_text(batch_id),
+            as_text(tx.description), json.dumps(tx.metadata) if tx.metadata else None,
+            json.dumps(tx.source) if tx.source is not None else None,
+        ]
 
-    def _post_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
-        """``ledger.post_transaction``'s parameters for ``tx`` (by name, without ``p_``)."""
+    def _leg_columns(self, tx: NewTransaction) -> tuple[list[str], list[str], list[int], list[str], list[int | None],
+                                                           list[tuple[int, Condition]]]:
+        """``tx``'s legs as columns (account, direction, amount, currency, lock_version) and its
+        conditions with the number (1-based) of their leg; an unknown account type is refused
+        here, typed, before anything is sent. One pass over the legs: this runs for every posting."""
         types = self.account_types
         accounts, directions, amounts, currencies, lock_versions = [], [], [], [], []
         conditions: list[tuple[int, Condition]] = []
-        for number, leg in enumerate(tx.legs, 1):  # one pass over the legs (this runs for every posting)
-            normal_balance_of(leg.account, types)  # an unknown account type is refused here, typed, before any write
+        for number, leg in enumerate(tx.legs, 1):
+            normal_balance_of(leg.account, types)
             accounts.append(leg.account)
             directions.append(leg.direction)
             amounts.append(leg.amount)
@@ -238,7 +259,12 @@ class Ledger:
             lock_versions.append(leg.lock_version)
             if leg.conditions:
                 conditions.extend((number, condition) for condition in leg.conditions)
-        # NULL rather than empty arrays and '{}': nothing to encode for what most postings do not use.
+        return accounts, directions, amounts, currencies, lock_versions, conditions
+
+    def _post_params(self, tx: NewTransaction, batch_id: str | None) -> dict[str, Any]:
+        """``ledger.post_transaction``'s parameters for ``tx`` (by name, without ``p_``), typed, as
+        ``Ledger.post_many`` sends them in its JSON."""
+        accounts, directions, amounts, currencies, lock_versions, conditions = self._leg_columns(tx)
         return {
             "transaction_id": uuid7_text(),
             "idempotency_key": tx.idempotency_key,
@@ -288,7 +314,9 @@ class Ledger:
         params = {"target": target, "target_id": _as_uuid(target), "to_status": to_status, "at": at,
                   "transition_key": transition_key, "transition_hash": transition_hash, "actor": self.actor,
                   "reason": reason}
-        transaction_id, key, status, created = self._retrying(lambda: self._call(_MOVE_SQL, params)[0], ("transition_key",))
+        arguments = _MOVE_CALL.arguments(params)
+        transaction_id, key, status, created = self._retrying(lambda: self._call(_MOVE_CALL, arguments)[0],
+                                                              ("transition_key",))
         return PostedTransaction(transaction_id, key, status, created=created)
 
     def reverse(
@@ -315,10 +343,11 @@ class Ledger:
         params = {"transaction_id": uuid7_text(), "idempotency_key": idempotency_key, "target": target,
                   "target_id": _as_uuid(target), "effective_at": at, "content_hash": content_hash, "reason": reason,
                   "metadata": Jsonb(metadata or {}), "batch_id": batch_id, "actor": self.actor}
+        arguments = _REVERSE_CALL.arguments(params)
         # A concurrent writer may commit this key or a reversal of the target first: the next
         # call answers as a replay (same key) or refuses a second reversal.
         transaction_id, status, created = self._retrying(
-            lambda: self._call(_REVERSE_SQL, params)[0], ("idempotency_key", "transactions_reversed_once"))
+            lambda: self._call(_REVERSE_CALL, arguments)[0], ("idempotency_key", "transactions_reversed_once"))
         return PostedTransaction(transaction_id, idempotency_key, status, created=created)
 
     # -- categories (administrative, audited with actor and reason) ------------------------------

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from ledger_pipelines.accounting.errors import BalanceConditionFailed, IdempotencyConflict, LedgerError, VersionConflict
 from ledger_pipelines.ledger import balances as reads
 from ledger_pipelines.ledger.model import PostedTransaction
-from ledger_pipelines.ledger.posting import _POST_SQL, MAX_BATCH, _json_params
+from ledger_pipelines.ledger.posting import _POST_CALL, MAX_BATCH, _json_params
 from ledger_pipelines.postgres.database import connect
 from tests.ledger.helpers_ledger import open_ledger, transfer
 from tests.ledger.helpers_sql import attempt
@@ -194,7 +195,7 @@ def test_a_writer_cannot_make_a_posting_leave_its_balance_unwritten(ledger_db):
     assert attempt(ledger_db.writer_dsn, "SELECT count(*) FROM ledger.batch_balance_deltas").sqlstate == PERMISSION_DENIED
     with connect(ledger_db.writer_dsn) as conn:
         conn.execute("SELECT set_config('subledger.batch_call', 'on', true)")
-        row = conn.execute(_POST_SQL, ledger._call_params(spend("hinted", 30), None)).fetchone()
+        row = psycopg.RawCursor(conn).execute(_POST_CALL.text, ledger._post_arguments(spend("hinted", 30), None)).fetchone()
         conn.commit()
     wallet = row[3].index("assets:wallet")  # created, and the wallet's balance right after it, written
     assert row[2] is True and (row[6][wallet], row[7][wallet]) == (100, 30)
