@@ -81,8 +81,8 @@ GRANT UPDATE (metadata) ON ledger.accounts TO subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.transactions (
     transaction_id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    idempotency_key         text NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 512),
-    status                  text NOT NULL CHECK (status IN ('pending', 'posted', 'archived')),
+    idempotency_key         text NOT NULL UNIQUE,
+    status                  text NOT NULL,
     effective_at            timestamptz NOT NULL,
     -- System time: when the ledger learned of the transaction (bitemporal "known at").
     created_at              timestamptz NOT NULL DEFAULT now(),
@@ -102,15 +102,15 @@ CREATE TABLE ledger.transactions (
     batch_id                uuid,
     content_hash            text,
     description             text,
-    metadata                jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    metadata                jsonb NOT NULL DEFAULT '{}',
     -- The source event's context (subscription, customer, amount, payload) for reporting.
     source                  jsonb,
     -- Postgres transaction ids: mirror watermarks and the same-transaction rule for entries.
     created_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    CONSTRAINT posted_iff_posted_at CHECK ((status = 'posted') = (posted_at IS NOT NULL)),
-    CONSTRAINT archived_iff_archived_at CHECK ((status = 'archived') = (archived_at IS NOT NULL)),
-    CONSTRAINT a_transaction_does_not_reverse_itself CHECK (reverses_transaction_id <> transaction_id)
+    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id()
+    -- The row's own rules (a key of 1-512 characters, a known status, metadata an object, posted_at
+    -- set iff posted and archived_at iff archived, no transaction reversing itself): CHECK
+    -- transactions_row_rules, added by functions/ledger.is_valid_transaction_row.sql.
 );
 -- A transaction is reversed at most once (a reversal may itself be reversed).
 CREATE UNIQUE INDEX transactions_reversed_once
@@ -196,14 +196,16 @@ GRANT SELECT ON ledger.entry_partitioning TO subledger_reader, subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.balances (
     account_id      uuid NOT NULL,
-    currency        text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),  -- as an entry's (migration 0006)
-    posted_debits   bigint NOT NULL DEFAULT 0 CHECK (posted_debits >= 0),
-    posted_credits  bigint NOT NULL DEFAULT 0 CHECK (posted_credits >= 0),
-    pending_debits  bigint NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
-    pending_credits bigint NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
-    version         bigint NOT NULL DEFAULT 0 CHECK (version >= 0),
+    currency        text NOT NULL,  -- as an entry's (migration 0006)
+    posted_debits   bigint NOT NULL DEFAULT 0,
+    posted_credits  bigint NOT NULL DEFAULT 0,
+    pending_debits  bigint NOT NULL DEFAULT 0,
+    pending_credits bigint NOT NULL DEFAULT 0,
+    version         bigint NOT NULL DEFAULT 0,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, currency)
+    -- The row's own rules (a currency an entry can have, no negative sum or version): CHECK
+    -- balances_row_rules, added by functions/ledger.is_valid_balance_row.sql.
 );
 COMMENT ON COLUMN ledger.balances.version IS
     'Grows by one for every entry posted to this balance and every entry of it a lifecycle move carries; the sum over an account''s balances is its lock_version (ledger.lock_version).';

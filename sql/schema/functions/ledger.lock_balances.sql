@@ -18,7 +18,7 @@ BEGIN
     INSERT INTO ledger.balances AS b (account_id, currency)
     SELECT DISTINCT u.a, u.c FROM unnest(p_account_ids, p_currencies) AS u(a, c)
      WHERE EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.account_id = u.a)
-       AND u.c ~ '^[A-Z]{3}$'  -- a currency no entry could have makes no row (CHECK balances_currency_check)
+       AND u.c ~ '^[A-Z]{3}$'  -- a currency no entry could have makes no row (CHECK balances_row_rules)
      ORDER BY 1, 2
     ON CONFLICT ON CONSTRAINT balances_pkey DO NOTHING;
 
