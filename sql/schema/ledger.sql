@@ -81,8 +81,8 @@ GRANT UPDATE (metadata) ON ledger.accounts TO subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.transactions (
     transaction_id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    idempotency_key         text NOT NULL UNIQUE,
-    status                  text NOT NULL,
+    idempotency_key         text NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 512),
+    status                  text NOT NULL CHECK (status IN ('pending', 'posted', 'archived')),
     effective_at            timestamptz NOT NULL,
     -- System time: when the ledger learned of the transaction (bitemporal "known at").
     created_at              timestamptz NOT NULL DEFAULT now(),
@@ -102,15 +102,15 @@ CREATE TABLE ledger.transactions (
     batch_id                uuid,
     content_hash            text,
     description             text,
-    metadata                jsonb NOT NULL DEFAULT '{}',
+    metadata                jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
     -- The source event's context (subscription, customer, amount, payload) for reporting.
     source                  jsonb,
     -- Postgres transaction ids: mirror watermarks and the same-transaction rule for entries.
     created_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id()
-    -- The row's own rules (a key of 1-512 characters, a known status, metadata an object, posted_at
-    -- set iff posted and archived_at iff archived, no transaction reversing itself): CHECK
-    -- transactions_row_rules, added by functions/ledger.is_valid_transaction_row.sql.
+    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    CONSTRAINT posted_iff_posted_at CHECK ((status = 'posted') = (posted_at IS NOT NULL)),
+    CONSTRAINT archived_iff_archived_at CHECK ((status = 'archived') = (archived_at IS NOT NULL)),
+    CONSTRAINT a_transaction_does_not_reverse_itself CHECK (reverses_transaction_id <> transaction_id)
 );
 -- A transaction is reversed at most once (a reversal may itself be reversed).
 CREATE UNIQUE INDEX transactions_reversed_once

@@ -1,9 +1,9 @@
-"""The rules of a single row of ledger.transactions, ledger.entries and ledger.balances. Those of a
-transaction and of a cached balance are one CHECK each that calls a plpgsql function
-(``transactions_row_rules``, ``balances_row_rules``: functions/ledger.is_valid_transaction_row.sql
-and ledger.is_valid_balance_row.sql; migration 0014 replaced per-rule CHECKs, which Postgres read
-afresh for every statement writing the table); an entry's are per-rule CHECKs. Each rule is refused
-on its own, as the owner, whom no trigger's skip or privilege spares, with a message naming it."""
+"""The rules of a single row of ledger.transactions, ledger.entries and ledger.balances. A cached
+balance's are one CHECK that calls a plpgsql function (``balances_row_rules``:
+functions/ledger.is_valid_balance_row.sql; migration 0014 replaced per-rule CHECKs, which Postgres
+read afresh for every statement writing the table); a transaction's and an entry's are per-rule
+CHECKs. Each rule is refused on its own, as the owner, whom no trigger's skip or privilege spares,
+with a message naming it."""
 
 from __future__ import annotations
 
@@ -30,19 +30,19 @@ VALID_BALANCE = {"currency": "EUR", "pd": 0, "pc": 0, "qd": 0, "qc": 0, "version
 
 # (what breaks the rule, statement, a valid row, the change that breaks it, what the refusal says)
 BROKEN_RULES = [
-    ("transaction key empty", TRANSACTION, VALID_TRANSACTION, {"key": ""}, "idempotency key has 0 characters"),
+    ("transaction key empty", TRANSACTION, VALID_TRANSACTION, {"key": ""}, "transactions_idempotency_key_check"),
     ("transaction key of 513 characters", TRANSACTION, VALID_TRANSACTION, {"key": "k" * 513},
-     "idempotency key has 513 characters, not 1-512"),
+     "transactions_idempotency_key_check"),
     ("unknown status", TRANSACTION, VALID_TRANSACTION, {"status": "void", "posted_at": None},
-     "status 'void' is not pending, posted or archived"),
-    ("metadata not an object", TRANSACTION, VALID_TRANSACTION, {"metadata": "[]"}, "metadata is a JSON array"),
-    ("posted without posted_at", TRANSACTION, VALID_TRANSACTION, {"posted_at": None}, "posted_at is set if and only if"),
-    ("pending with posted_at", TRANSACTION, VALID_TRANSACTION, {"status": "pending"}, "posted_at is set if and only if"),
+     "transactions_status_check"),
+    ("metadata not an object", TRANSACTION, VALID_TRANSACTION, {"metadata": "[]"}, "transactions_metadata_check"),
+    ("posted without posted_at", TRANSACTION, VALID_TRANSACTION, {"posted_at": None}, "posted_iff_posted_at"),
+    ("pending with posted_at", TRANSACTION, VALID_TRANSACTION, {"status": "pending"}, "posted_iff_posted_at"),
     ("archived without archived_at", TRANSACTION, VALID_TRANSACTION, {"status": "archived", "posted_at": None},
-     "archived_at is set if and only if"),
-    ("posted with archived_at", TRANSACTION, VALID_TRANSACTION, {"archived_at": T0}, "archived_at is set if and only if"),
+     "archived_iff_archived_at"),
+    ("posted with archived_at", TRANSACTION, VALID_TRANSACTION, {"archived_at": T0}, "archived_iff_archived_at"),
     ("reverses itself", TRANSACTION, VALID_TRANSACTION, {"reverses": "00000000-0000-7000-8000-000000000001"},
-     "it reverses itself"),
+     "a_transaction_does_not_reverse_itself"),
     ("negative entry number", ENTRY, VALID_ENTRY, {"entry_no": -1}, "entries_entry_no_check"),
     ("neither debit nor credit", ENTRY, VALID_ENTRY, {"direction": "both"}, "entries_direction_check"),
     ("zero amount", ENTRY, VALID_ENTRY, {"amount": 0}, "entries_amount_check"),
@@ -76,6 +76,6 @@ def test_a_row_that_keeps_every_rule_passes_them(ledger_db):
                                    "FROM pg_constraint WHERE contype = 'c' AND conrelid IN "
                                    "('ledger.transactions'::regclass, 'ledger.entries'::regclass, 'ledger.balances'::regclass) "
                                    "GROUP BY 1) c")
-    # balances, entries, transactions: a rule of a transaction or a balance added as a CHECK of its
-    # own would be read again at every statement writing the table (ledger.is_valid_*_row.sql).
-    assert counts == [1, 4, 1]
+    # balances, entries, transactions: a rule of a balance added as a CHECK of its own would be read
+    # again at each of a posting's balance updates (ledger.is_valid_balance_row.sql).
+    assert counts == [1, 4, 6]
