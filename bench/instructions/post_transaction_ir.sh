@@ -31,17 +31,21 @@ BEGIN
 END $$;'
 count() {  # count VARIANT_FILE N -> instructions of the whole backend
   local script="$WORK/script.sql" data="$WORK/data"
-  { printf 'BEGIN;\n\nSELECT setseed(0.5);\n\n'; [ -s "$1" ] && { cat "$1"; printf '\n\n'; }
+  # The variant as one command: single-user mode (-j) ends a command at a semicolon and a blank
+  # line, which a function body may hold, so blank lines are taken out.
+  { printf 'BEGIN;\n\nSELECT setseed(0.5);\n\n'; [ -s "$1" ] && { grep -v '^[[:space:]]*$' "$1"; printf '\n\n'; }
     printf '%s\n\n%s\n\nROLLBACK;\n\n' "${LOOP//NCALLS/30}" "${LOOP//NCALLS/$2}"; } > "$script"
   rm -rf "$data"; cp -a "$DATA" "$data"; chown -R postgres "$data" "$script"
+  # A single-user backend writes its errors, like valgrind its count, to stderr.
   runuser -u postgres -- valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-      "$BIN/postgres" --single -j -D "$data" subledger < "$script" 2>&1 >"$WORK/out.txt" \
-    | awk '/I *refs/ {gsub(",", "", $4); print $4}'
-  if grep -q "ERROR" "$WORK/out.txt"; then grep -m3 "ERROR" "$WORK/out.txt" >&2; exit 1; fi
+      "$BIN/postgres" --single -j -D "$data" subledger < "$script" >"$WORK/out.txt" 2>"$WORK/err.txt"
+  if grep -q "ERROR:" "$WORK/err.txt"; then grep -m3 "ERROR:" "$WORK/err.txt" >&2; return 1; fi
+  awk '/I *refs/ {gsub(",", "", $4); print $4}' "$WORK/err.txt"
 }
 : > "$WORK/none.sql"
 for variant in "${@:-$WORK/none.sql}"; do
-  low=$(count "$variant" 100); high=$(count "$variant" 300)
+  low=$(count "$variant" 100) || exit 1
+  high=$(count "$variant" 300) || exit 1
   awk -v name="$(basename "$variant" .sql)" -v low="$low" -v high="$high" \
       'BEGIN { printf "%-40s %8.1f k instructions per call\n", name, (high - low) / 200000 }'
 done

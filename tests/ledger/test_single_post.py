@@ -230,6 +230,26 @@ def test_the_call_refuses_what_the_triggers_refuse(db, overrides, sqlstate):
     assert ledger_state(db) == before
 
 
+FOUR_LEGS = {"accounts": ["assets:cash", "assets:cash", "equity:capital", "equity:capital"],
+             "directions": ["debit", "debit", "credit", "credit"]}
+
+
+@pytest.mark.parametrize("currencies, amounts, refused_in", [
+    (["USD", "EUR", "USD", "EUR"], [100, 40, 100, 40], None),  # each currency balances across legs apart
+    (["EUR", "USD", "USD", "EUR"], [40, 100, 100, 40], None),
+    (["USD", "EUR", "USD", "EUR"], [100, 40, 100, 39], "EUR: debits minus credits = 1"),
+    (["USD", "EUR", "EUR", "USD"], [100, 40, 40, 101], "USD: debits minus credits = -1"),
+    (["USD", "USD", "USD", "USD"], [2**62, 2**62, 2**62, 2**62 - 1], "USD: debits minus credits = 1"),  # past 64 bits, exact
+])
+def test_each_currency_balances_on_its_own(db, currencies, amounts, refused_in):
+    """I1 per currency, whatever the order of the legs; the refusal names the currency and its net."""
+    outcome = attempt(db.writer_dsn, (POST, post_params("multi", **FOUR_LEGS, currencies=currencies, amounts=amounts)))
+    if refused_in is None:
+        assert outcome.committed, outcome
+    else:
+        assert outcome.sqlstate == "LDG01" and f"does not balance in {refused_in}" in outcome.message, outcome
+
+
 def test_idempotency_versions_and_conditions_are_refused_with_what_to_do(db):
     assert attempt(db.writer_dsn, (POST, post_params("k"))).committed
     before = ledger_state(db)
