@@ -233,10 +233,7 @@ class Ledger:
             small_array_literal(accounts), "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
             "{" + ",".join(currencies) + "}",
             small_array_literal(lock_versions) if lock_versions.count(None) < len(lock_versions) else None,
-            *((small_array_literal([number for number, _ in conditions]),
-               small_array_literal([condition.balance for _, condition in conditions]),
-               small_array_literal([condition.op for _, condition in conditions]),
-               small_array_literal([condition.amount for _, condition in conditions])) if conditions else (None,) * 4),
+            *(_condition_literals(conditions) if conditions else (None,) * 4),
             as_text(tx.reference), as_text(tx.source_event_id), as_text(tx.source_event_type), as_text(batch_id),
             as_text(tx.description), json.dumps(tx.metadata) if tx.metadata else None,
             json.dumps(tx.source) if tx.source is not None else None,
@@ -378,6 +375,20 @@ def _posted(tx: NewTransaction, row: Sequence) -> PostedTransaction:
     balances = () if not created else tuple(
         map(Balance, codes, currencies, normals, pds, pcs, qds, qcs, versions, repeat(None), lock_versions))
     return PostedTransaction(transaction_id, tx.idempotency_key, status, created=created, balances=balances)
+
+
+def _condition_literals(conditions: list[tuple[int, Condition]]) -> tuple[str, str, str, str]:
+    """The four condition arrays of ``ledger.post_transaction`` (leg number, balance, operator,
+    bound) as literals, in one pass; :class:`Condition` has checked each part (a balance and an
+    operator are known words, a bound an int), so nothing needs quoting."""
+    numbers, balances, ops, bounds = [], [], [], []
+    for number, condition in conditions:
+        numbers.append(str(number))
+        balances.append(condition.balance)
+        ops.append(condition.op)
+        bounds.append(str(condition.amount))
+    return ("{" + ",".join(numbers) + "}", "{" + ",".join(balances) + "}", "{" + ",".join(ops) + "}",
+            "{" + ",".join(bounds) + "}")
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:
