@@ -134,7 +134,8 @@ def pgledger_writer(dsn: str, ids: dict, worker: int, accounts: int, mode: str, 
     hot = ids["hot_guarded"] if mode == "hot+cond" else ids["hot"]
     query = "SELECT id FROM pgledger_create_transfer(%s, %s, %s)"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        # One cursor for every call, prepared before timing: as Ledger.post calls its function.
+        # One cursor for every call, the statement prepared before timing: one round trip per
+        # transfer, as Ledger.post's prepared call is.
         cursor = conn.cursor()
         cursor.execute(query, [ids[0], ids[1], 1], prepare=True)
         pid = conn.info.backend_pid

@@ -84,7 +84,7 @@ class Ledger:
     inside a transaction opened elsewhere raises :class:`ConnectionInTransaction`.
 
     One thread at a time: operations from several threads on one connection would share its
-    transactions (and the cursor the calls reuse). Give each thread its own connection and
+    transactions (and the statements prepared on it, PreparedCalls). Give each thread its own connection and
     ``Ledger``, as the recording service does (one per pooled connection).
     """
 
