@@ -81,8 +81,8 @@ GRANT UPDATE (metadata) ON ledger.accounts TO subledger_writer;
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.transactions (
     transaction_id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    idempotency_key         text NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 512),
-    status                  text NOT NULL CHECK (status IN ('pending', 'posted', 'archived')),
+    idempotency_key         text NOT NULL UNIQUE,
+    status                  text NOT NULL,
     effective_at            timestamptz NOT NULL,
     -- System time: when the ledger learned of the transaction (bitemporal "known at").
     created_at              timestamptz NOT NULL DEFAULT now(),
@@ -102,15 +102,15 @@ CREATE TABLE ledger.transactions (
     batch_id                uuid,
     content_hash            text,
     description             text,
-    metadata                jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    metadata                jsonb NOT NULL DEFAULT '{}',
     -- The source event's context (subscription, customer, amount, payload) for reporting.
     source                  jsonb,
     -- Postgres transaction ids: mirror watermarks and the same-transaction rule for entries.
     created_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    CONSTRAINT posted_iff_posted_at CHECK ((status = 'posted') = (posted_at IS NOT NULL)),
-    CONSTRAINT archived_iff_archived_at CHECK ((status = 'archived') = (archived_at IS NOT NULL)),
-    CONSTRAINT a_transaction_does_not_reverse_itself CHECK (reverses_transaction_id <> transaction_id)
+    changed_xid             xid8 NOT NULL DEFAULT pg_current_xact_id()
+    -- The row's own rules (key length, status, metadata an object, posted iff posted_at, archived
+    -- iff archived_at, no self-reversal): functions/ledger.transaction_row_problem.sql, checked by
+    -- the insert and lifecycle triggers and by ledger.post_transaction, not as CHECKs (migration 0015).
 );
 -- A transaction is reversed at most once (a reversal may itself be reversed).
 CREATE UNIQUE INDEX transactions_reversed_once
@@ -154,13 +154,16 @@ GRANT UPDATE (status, posted_at, archived_at, transition_key, transition_hash) O
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE ledger.entries (
     transaction_id uuid NOT NULL,
-    entry_no       integer NOT NULL CHECK (entry_no >= 0),
+    entry_no       integer NOT NULL,
     account_id     uuid NOT NULL,
-    direction      text NOT NULL CHECK (direction IN ('debit', 'credit')),
-    amount         bigint NOT NULL CHECK (amount > 0),
-    currency       text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    direction      text NOT NULL,
+    amount         bigint NOT NULL,
+    currency       text NOT NULL,
     effective_at   timestamptz NOT NULL,
     PRIMARY KEY (transaction_id, entry_no, effective_at)
+    -- The row's own rules (entry number, direction, positive amount, currency): functions/
+    -- ledger.entry_row_problem.sql, checked by the insert trigger and ledger.post_transaction, not
+    -- as CHECKs (migration 0015).
 ) PARTITION BY RANGE (effective_at);
 CREATE INDEX entries_by_account ON ledger.entries (account_id, currency, effective_at);
 COMMENT ON TABLE ledger.entries IS

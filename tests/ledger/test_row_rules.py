@@ -1,9 +1,16 @@
-"""The rules of a single row of ledger.transactions, ledger.entries and ledger.balances. A cached
-balance's are one CHECK that calls a plpgsql function (``balances_row_rules``:
-functions/ledger.is_valid_balance_row.sql; migration 0014 replaced per-rule CHECKs, which Postgres
-read afresh for every statement writing the table); a transaction's and an entry's are per-rule
-CHECKs. Each rule is refused on its own, as the owner, whom no trigger's skip or privilege spares,
-with a message naming it."""
+"""The rules of a single row of ledger.transactions, ledger.entries and ledger.balances.
+
+Postgres reads a CHECK's stored expression afresh for every statement that writes its table, so
+(issue 16) no rule is a CHECK of its own:
+* a cached balance's are one CHECK that calls a plpgsql function (``balances_row_rules``:
+  functions/ledger.is_valid_balance_row.sql, migration 0014);
+* a transaction's and an entry's are one SQL expression per table
+  (functions/ledger.transaction_row_problem.sql, ledger.entry_row_problem.sql, migration 0015),
+  checked set-based by the insert triggers, per row by the lifecycle trigger, and by
+  ``ledger.post_transaction`` on its own arguments (the rows the triggers skip).
+Each rule is refused on its own, with SQLSTATE 23514 and a message naming it: inserted as the
+owner (no privilege spares the owner) and as the writer, updated, and posted through
+``ledger.post_transaction``."""
 
 from __future__ import annotations
 
@@ -58,24 +65,83 @@ BROKEN_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "statement", "valid", "broken", "says"), BROKEN_RULES, ids=[r[0] for r in BROKEN_RULES])
-def test_each_rule_of_a_row_is_refused_on_its_own(ledger_db, rule, statement, valid, broken, says):
+# Each rule as the owner and, where the writer may insert the row at all, as the writer (balances
+# are written by the posting functions only: the writer has no INSERT on them, sql/schema/ledger.sql).
+# The writer's transaction leaves out archived_at, which it may not insert (it archives by a move).
+WRITER_TRANSACTION = TRANSACTION.replace("archived_at, ", "").replace("%(archived_at)s, ", "")
+CASES = [(name, statement, valid, broken, says, "owner") for name, statement, valid, broken, says in BROKEN_RULES] + [
+    (name, WRITER_TRANSACTION if statement is TRANSACTION else statement, valid, broken, says, "writer")
+    for name, statement, valid, broken, says in BROKEN_RULES if statement is not BALANCE and "archived_at" not in broken]
+
+
+@pytest.mark.parametrize(("rule", "statement", "valid", "broken", "says", "role"), CASES,
+                         ids=[f"{c[0]}-{c[-1]}" for c in CASES])
+def test_each_rule_of_a_row_is_refused_on_its_own(ledger_db, rule, statement, valid, broken, says, role):
     create_accounts(ledger_db.dsn)
     assert attempt(ledger_db.dsn, ("SELECT ledger.ensure_entry_partitions(%s, %s)", [T0, T0])).committed
-    outcome = attempt(ledger_db.dsn, (statement, {**valid, **broken}))
+    dsn = ledger_db.dsn if role == "owner" else ledger_db.writer_dsn
+    outcome = attempt(dsn, (statement, {**valid, **broken}))
     assert outcome.sqlstate == CHECK_VIOLATION, (rule, outcome)
     assert says in str(outcome.message), outcome
 
 
 def test_a_row_that_keeps_every_rule_passes_them(ledger_db):
-    """The valid rows above meet the CHECKs (what refuses them otherwise is the other guards)."""
+    """The valid rows above keep the rules (what refuses them otherwise is the other guards)."""
     create_accounts(ledger_db.dsn)
     assert attempt(ledger_db.dsn, (BALANCE, VALID_BALANCE)).committed
     post_raw(ledger_db.dsn, "valid")
-    counts = scalar(ledger_db.dsn, "SELECT array_agg(n ORDER BY t) FROM (SELECT conrelid::regclass::text AS t, count(*) AS n "
+    counts = scalar(ledger_db.dsn, "SELECT array_agg(t ORDER BY t) FROM (SELECT conrelid::regclass::text AS t "
                                    "FROM pg_constraint WHERE contype = 'c' AND conrelid IN "
-                                   "('ledger.transactions'::regclass, 'ledger.entries'::regclass, 'ledger.balances'::regclass) "
-                                   "GROUP BY 1) c")
-    # balances, entries, transactions: a rule of a balance added as a CHECK of its own would be read
-    # again at each of a posting's balance updates (ledger.is_valid_balance_row.sql).
-    assert counts == [1, 4, 6]
+                                   "('ledger.transactions'::regclass, 'ledger.entries'::regclass, 'ledger.balances'::regclass)) c")
+    # One CHECK (balances_row_rules): a rule added as a CHECK of its own would be read again at
+    # every statement of a posting that writes its table (ledger.transaction_row_problem.sql).
+    assert counts == ["ledger.balances"]
+
+
+# (the move, what the refusal says): an update keeps the row rules too (transactions_before_update).
+BROKEN_MOVES = [
+    ("UPDATE ledger.transactions SET status = 'posted' WHERE transaction_id = %(id)s", "posted_iff_posted_at"),
+    ("UPDATE ledger.transactions SET status = 'archived' WHERE transaction_id = %(id)s", "archived_iff_archived_at"),
+    ("UPDATE ledger.transactions SET status = 'posted', posted_at = %(at)s, archived_at = %(at)s "
+     "WHERE transaction_id = %(id)s", "archived_iff_archived_at"),
+]
+
+
+@pytest.mark.parametrize("role", ["owner", "writer"])
+@pytest.mark.parametrize(("move", "says"), BROKEN_MOVES, ids=[m[1] + str(i) for i, m in enumerate(BROKEN_MOVES)])
+def test_a_move_that_breaks_a_rule_is_refused(ledger_db, move, says, role):
+    create_accounts(ledger_db.dsn)
+    pending = post_raw(ledger_db.dsn, "pending", status="pending")
+    dsn = ledger_db.dsn if role == "owner" else ledger_db.writer_dsn
+    outcome = attempt(dsn, (move, {"id": pending, "at": T0}))
+    assert outcome.sqlstate == CHECK_VIOLATION, outcome
+    assert says in str(outcome.message), outcome
+    assert scalar(ledger_db.dsn, "SELECT status FROM ledger.transactions WHERE transaction_id = %s", [pending]) == "pending"
+
+
+POST = ("SELECT created FROM ledger.post_transaction(gen_random_uuid(), %(key)s, 'posted', %(at)s, 'h', "
+        "'{assets:cash,equity:capital}', %(directions)s, %(amounts)s, %(currencies)s, p_metadata => %(metadata)s::jsonb)")
+VALID_POST = {"key": "p", "at": T0, "directions": ["debit", "credit"], "amounts": [5, 5], "currencies": ["USD", "USD"],
+              "metadata": "{}"}
+# (what breaks a rule, the change to a valid posting, what the refusal says)
+BROKEN_POSTINGS = [
+    ("key of 513 characters", {"key": "k" * 513}, "transactions_idempotency_key_check"),
+    ("empty key", {"key": ""}, "transactions_idempotency_key_check"),
+    ("metadata not an object", {"metadata": "[1]"}, "transactions_metadata_check"),
+    ("neither debit nor credit", {"directions": ["debit", "both"]}, "entries_direction_check"),
+    ("zero amounts", {"amounts": [0, 0]}, "entries_amount_check"),
+    ("negative amounts", {"amounts": [-5, -5]}, "entries_amount_check"),
+    ("lower-case currency", {"currencies": ["usd", "usd"]}, "entries_currency_check"),
+]
+
+
+@pytest.mark.parametrize(("rule", "broken", "says"), BROKEN_POSTINGS, ids=[b[0] for b in BROKEN_POSTINGS])
+def test_post_transaction_keeps_the_rules_of_the_rows_the_triggers_skip(ledger_db, rule, broken, says):
+    """ledger.post_transaction's rows skip the insert triggers (accepted_by_posting_call), so it
+    checks their row rules itself, before writing anything."""
+    create_accounts(ledger_db.dsn)
+    assert attempt(ledger_db.writer_dsn, (POST, VALID_POST)).committed
+    outcome = attempt(ledger_db.writer_dsn, (POST, {**VALID_POST, "key": "q", **broken}))
+    assert outcome.sqlstate == CHECK_VIOLATION, (rule, outcome)
+    assert says in str(outcome.message), outcome
+    assert scalar(ledger_db.dsn, "SELECT count(*) FROM ledger.transactions") == 1

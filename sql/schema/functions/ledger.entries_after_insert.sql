@@ -1,5 +1,6 @@
 -- ledger.entries_after_insert(): the entries' insert rules and the cache, set-based per INSERT or
 -- COPY of entries:
+--       first the row rules of every new entry (ledger.entry_row_problem, 23514);
 --   I6  an entry's account exists and accepts its currency (LDG06);
 --   I5  an entry belongs to a transaction created by the same database transaction, not archived,
 --       with the same effective_at (LDG05);
@@ -17,6 +18,17 @@ DECLARE
     bad record;
     bad_entries bigint;
 BEGIN
+    -- The row rules first (ledger.entry_row_problem.sql), as the CHECKs they were came first.
+    SELECT e.transaction_id, e.entry_no, p.problem INTO bad
+      FROM new_entries e
+     CROSS JOIN LATERAL (SELECT ledger.entry_row_problem(e.entry_no, e.direction, e.amount, e.currency) AS problem) p
+     WHERE p.problem IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM ledger.refuse_broken_row('entries', bad.problem,
+                                         format('entry %s of transaction %s', bad.entry_no, bad.transaction_id));
+    END IF;
+
     SELECT e.account_id, e.currency, a.code, a.currency AS account_currency INTO bad
       FROM (SELECT DISTINCT account_id, currency FROM new_entries) e
       LEFT JOIN ledger.accounts a ON a.account_id = e.account_id

@@ -1,6 +1,8 @@
 -- ledger.post_transaction(...): one transaction and its entries posted in one call (one round trip
 -- for Ledger.post, ledger_pipelines/ledger/posting.py). It does, in this order, what the insert
 -- triggers would do for its rows, so they skip them (ledger.accepted_by_posting_call):
+--   rows         the row rules of the transaction and its entries (ledger.transaction_row_problem,
+--                ledger.entry_row_problem; 23514);
 --   idempotency  the same key with the same content_hash answers with the stored transaction
 --                (created = false); with another content it raises LDG16;
 --   I4           a new transaction is posted (posted_at = effective_at) or pending (LDG04);
@@ -81,6 +83,7 @@ DECLARE
     in_batch constant boolean := coalesce(current_setting('subledger.batch_call', true) = 'on', false);
     delta ledger.batch_balance_deltas;
     net numeric;
+    problem text;
     ignored text;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
@@ -142,6 +145,22 @@ BEGIN
                                      'or the condition arrays differ in length, or a condition names no leg', p_idempotency_key),
                     HINT = 'Give one element per leg in each leg array and one per condition in each condition array.';
             END IF;
+            -- The row rules of the transaction and of each entry it will write, which the insert
+            -- triggers check for every other insert (ledger.transaction_row_problem.sql); each
+            -- call is an expression put inline, not a query.
+            problem := ledger.transaction_row_problem(p_transaction_id, p_idempotency_key, p_status,
+                                                      CASE WHEN p_status = 'posted' THEN p_effective_at END, NULL,
+                                                      coalesce(p_metadata, '{}'), NULL);
+            IF problem IS NOT NULL THEN
+                PERFORM ledger.refuse_broken_row('transactions', problem,
+                                                 format('transaction %s, key %s', p_transaction_id, left(p_idempotency_key, 64)));
+            END IF;
+            FOR i IN 1 .. legs LOOP
+                problem := ledger.entry_row_problem(i - 1, p_directions[i], p_amounts[i], p_currencies[i]);
+                IF problem IS NOT NULL THEN
+                    PERFORM ledger.refuse_broken_row('entries', problem, format('entry %s of transaction %s', i - 1, p_transaction_id));
+                END IF;
+            END LOOP;
             -- I1: per currency (each taken at its first leg), debits minus credits. Plpgsql
             -- expressions over the legs, not a grouping query: that query's executor start-up
             -- was 4% of a posting's server instructions (bench/README.md, issue 16).

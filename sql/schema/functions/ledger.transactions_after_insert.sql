@@ -1,4 +1,5 @@
--- ledger.transactions_after_insert(): the insert rules of a transaction's lifecycle (I4, LDG04):
+-- ledger.transactions_after_insert(): first the row rules of every new row
+-- (ledger.transaction_row_problem, 23514), then the insert rules of a transaction's lifecycle (I4, LDG04):
 -- a transaction starts pending or posted, posted at its effective time (posted_at = effective_at);
 -- a reversal is posted and reverses an existing posted transaction (at most once: unique index
 -- transactions_reversed_once). Audits every reversal (I8), makes the entries partitions of the
@@ -12,6 +13,19 @@ DECLARE
     bad record;
     span record;
 BEGIN
+    -- The row rules first (ledger.transaction_row_problem.sql), as the CHECKs they were came first.
+    SELECT n.transaction_id, n.idempotency_key, p.problem INTO bad
+      FROM new_transactions n
+     CROSS JOIN LATERAL (SELECT ledger.transaction_row_problem(n.transaction_id, n.idempotency_key, n.status, n.posted_at,
+                                                               n.archived_at, n.metadata, n.reverses_transaction_id)
+                                AS problem) p
+     WHERE p.problem IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM ledger.refuse_broken_row('transactions', bad.problem,
+                                         format('transaction %s, key %s', bad.transaction_id, left(bad.idempotency_key, 64)));
+    END IF;
+
     SELECT n.transaction_id, n.idempotency_key INTO bad FROM new_transactions n WHERE n.status = 'archived' LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION USING

@@ -5,11 +5,13 @@
 -- lifecycle columns may change with it: the row is compared, as a
 -- binary image, with the old row whose lifecycle columns alone are replaced, so every other column
 -- -- including columns added later -- is immutable (LDG03). Stamps status_changed_at and changed_xid
--- (the watermarks' "moved after").
+-- (the watermarks' "moved after"). The row after the move keeps the row rules
+-- (ledger.transaction_row_problem: posted iff posted_at, archived iff archived_at; 23514).
 CREATE OR REPLACE FUNCTION ledger.transactions_before_update() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
     expected ledger.transactions;
+    problem text;
 BEGIN
     IF OLD.status <> 'pending' THEN
         RAISE EXCEPTION USING
@@ -29,6 +31,12 @@ BEGIN
                              OLD.transaction_id, OLD.idempotency_key, NEW.status,
                              coalesce(NEW.posted_at, NEW.archived_at), OLD.effective_at),
             HINT = 'Date the move at or after the transaction''s effective_at.';
+    END IF;
+    problem := ledger.transaction_row_problem(NEW.transaction_id, NEW.idempotency_key, NEW.status, NEW.posted_at,
+                                              NEW.archived_at, NEW.metadata, NEW.reverses_transaction_id);
+    IF problem IS NOT NULL THEN
+        PERFORM ledger.refuse_broken_row('transactions', problem,
+                                         format('transaction %s, key %s', OLD.transaction_id, left(OLD.idempotency_key, 64)));
     END IF;
     NEW.status_changed_at := now();
     NEW.changed_xid := pg_current_xact_id();
