@@ -12,9 +12,10 @@
 --                accept the leg's currency (LDG06);
 --   I5           the transaction and its entries (same effective_at, same database transaction),
 --                written before any balance is locked, so a hot account's lock is held briefly;
---   I9, I8       the cached balances are locked in the global order by the very statements that
---                change them: each balance by one upsert, in (account_id, currency) order (one
---                statement for all of them measured slower); an account whose lock_version a leg
+--   I9, I8       the cached balances are locked in the global order by the statement that
+--                changes them: one upsert of them all, INSERT ... SELECT ... ORDER BY (account_id,
+--                currency), which writes its rows in that order whatever the plan (one UPDATE ...
+--                FROM would lock in the order of its join); an account whose lock_version a leg
 --                checks and that holds several currencies has all its balance rows locked first,
 --                in the same order (ledger.lock_balances), since its lock_version sums them;
 --   guards       every leg's lock_version must equal its account's before this transaction
@@ -84,6 +85,7 @@ DECLARE
     delta ledger.batch_balance_deltas;
     net numeric;
     problem text;
+    leg integer;
     ignored text;
 BEGIN
     -- What the read-only checks need, in one statement: the transaction stored under this key, the
@@ -242,48 +244,26 @@ BEGIN
         PERFORM 1 FROM ledger.lock_balances(ids, p_currencies, facts.whole_accounts);
     END IF;
 
-    -- The cached balances, locked and changed in (account_id, currency) order; the conditions of
-    -- the legs on each read from the locked row.
-    FOR pair IN
-        SELECT u.id, u.currency, u.code, u.normal_balance,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
-               coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
-               count(*) AS entries
-          FROM unnest(ids, p_accounts, facts.normals, p_directions, p_amounts, p_currencies)
-               AS u(id, code, normal_balance, direction, amount, currency)
-         GROUP BY u.id, u.currency, u.code, u.normal_balance
-         ORDER BY u.id, u.currency
-    LOOP
-        delta := NULL;
-        IF in_batch THEN  -- post_many's running sums for this balance, if it keeps them: the row is written once, at its end
-            UPDATE ledger.batch_balance_deltas d
-               SET posted_debits = d.posted_debits + pair.pd, posted_credits = d.posted_credits + pair.pc,
-                   pending_debits = d.pending_debits + pair.qd, pending_credits = d.pending_credits + pair.qc,
-                   entries = d.entries + pair.entries
-             WHERE d.xid = pg_current_xact_id() AND d.account_id = pair.id AND d.currency = pair.currency
-            RETURNING d.* INTO delta;
-        END IF;
-        IF delta.xid IS NOT NULL THEN  -- the balance as it will be: the row (locked by post_many) plus the sums
-            SELECT b.* INTO bal FROM ledger.balances b WHERE b.account_id = pair.id AND b.currency = pair.currency;
-            bal.posted_debits := bal.posted_debits + delta.posted_debits;
-            bal.posted_credits := bal.posted_credits + delta.posted_credits;
-            bal.pending_debits := bal.pending_debits + delta.pending_debits;
-            bal.pending_credits := bal.pending_credits + delta.pending_credits;
-            bal.version := bal.version + delta.entries;
-        ELSE
-            UPDATE ledger.balances b
-               SET posted_debits = b.posted_debits + pair.pd, posted_credits = b.posted_credits + pair.pc,
-                   pending_debits = b.pending_debits + pair.qd, pending_credits = b.pending_credits + pair.qc,
-                   version = b.version + pair.entries, updated_at = now()
-             WHERE b.account_id = pair.id AND b.currency = pair.currency
-            RETURNING b.* INTO bal;
-        END IF;
-        IF bal.account_id IS NULL THEN  -- the account's first posting in this currency (ON CONFLICT: a concurrent first one)
+    -- The cached balances, locked and changed in (account_id, currency) order, each as the row
+    -- stands after this transaction (with the code and normal balance of its first leg).
+    IF NOT in_batch THEN
+        -- One upsert for all of them: INSERT ... SELECT ... ORDER BY writes (and so locks) the rows
+        -- in the order of its sorted source, whatever the plan; a balance the account never had
+        -- is made (ON CONFLICT: a concurrent first one). One statement, not one per balance plus
+        -- a query for the pairs: each statement's executor start, CHECK and trigger WHEN cost a
+        -- posting ~50k instructions (bench/README.md, issue 16).
+        FOR bal IN
             INSERT INTO ledger.balances AS b
                    (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
-            VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
+            SELECT u.id, u.currency,
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0),
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0),
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0),
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0),
+                   count(*)
+              FROM unnest(ids, p_directions, p_amounts, p_currencies) AS u(id, direction, amount, currency)
+             GROUP BY u.id, u.currency
+             ORDER BY u.id, u.currency
             ON CONFLICT (account_id, currency) DO UPDATE SET
                    posted_debits = b.posted_debits + excluded.posted_debits,
                    posted_credits = b.posted_credits + excluded.posted_credits,
@@ -291,31 +271,88 @@ BEGIN
                    pending_credits = b.pending_credits + excluded.pending_credits,
                    version = b.version + excluded.version,
                    updated_at = now()
-            RETURNING b.* INTO bal;
-        END IF;
-        account_ids := account_ids || pair.id;
-        account_codes := account_codes || pair.code;
-        currencies := currencies || pair.currency;
-        normal_balances := normal_balances || pair.normal_balance;
-        posted_debits := posted_debits || bal.posted_debits;
-        posted_credits := posted_credits || bal.posted_credits;
-        pending_debits := pending_debits || bal.pending_debits;
-        pending_credits := pending_credits || bal.pending_credits;
-        versions := versions || bal.version;
-        -- The conditions on this (account, currency), each a few plpgsql expressions: no query,
-        -- which would cost an executor start per balance row.
-        FOR c IN 1 .. conditions LOOP
-            CONTINUE WHEN (ids[p_condition_legs[c]] = pair.id AND p_currencies[p_condition_legs[c]] = pair.currency) IS NOT TRUE;
-            actual := ledger.balance_value(p_condition_balances[c], pair.normal_balance, bal.posted_debits,
-                                           bal.posted_credits, bal.pending_debits, bal.pending_credits);
-            IF (CASE p_condition_ops[c] WHEN 'gte' THEN actual >= p_condition_amounts[c]
-                                        WHEN 'lte' THEN actual <= p_condition_amounts[c]
-                                        WHEN 'eq' THEN actual = p_condition_amounts[c] END) IS NOT TRUE THEN
-                failures := failures || jsonb_build_array(jsonb_build_object(
-                    'n', c, 'account', pair.code, 'currency', pair.currency, 'balance', p_condition_balances[c],
-                    'op', p_condition_ops[c], 'bound', p_condition_amounts[c], 'actual', actual));
-            END IF;
+            RETURNING b.*
+        LOOP
+            leg := array_position(ids, bal.account_id);
+            account_ids := account_ids || bal.account_id;
+            account_codes := account_codes || p_accounts[leg];
+            currencies := currencies || bal.currency;
+            normal_balances := normal_balances || facts.normals[leg];
+            posted_debits := posted_debits || bal.posted_debits;
+            posted_credits := posted_credits || bal.posted_credits;
+            pending_debits := pending_debits || bal.pending_debits;
+            pending_credits := pending_credits || bal.pending_credits;
+            versions := versions || bal.version;
         END LOOP;
+    ELSE
+        -- Inside ledger.post_many: one balance at a time, since a balance it keeps running sums
+        -- for (ledger.batch_balance_deltas) is not written: the sums are.
+        FOR pair IN
+            SELECT u.id, u.currency,
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'debit'), 0) AS pd,
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'posted' AND u.direction = 'credit'), 0) AS pc,
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'debit'), 0) AS qd,
+                   coalesce(sum(u.amount) FILTER (WHERE p_status = 'pending' AND u.direction = 'credit'), 0) AS qc,
+                   count(*) AS entries
+              FROM unnest(ids, p_directions, p_amounts, p_currencies) AS u(id, direction, amount, currency)
+             GROUP BY u.id, u.currency
+             ORDER BY u.id, u.currency
+        LOOP
+            UPDATE ledger.batch_balance_deltas d
+               SET posted_debits = d.posted_debits + pair.pd, posted_credits = d.posted_credits + pair.pc,
+                   pending_debits = d.pending_debits + pair.qd, pending_credits = d.pending_credits + pair.qc,
+                   entries = d.entries + pair.entries
+             WHERE d.xid = pg_current_xact_id() AND d.account_id = pair.id AND d.currency = pair.currency
+            RETURNING d.* INTO delta;
+            IF FOUND THEN  -- the balance as it will be: the row (locked by post_many) plus the sums
+                SELECT b.* INTO bal FROM ledger.balances b WHERE b.account_id = pair.id AND b.currency = pair.currency;
+                bal.posted_debits := bal.posted_debits + delta.posted_debits;
+                bal.posted_credits := bal.posted_credits + delta.posted_credits;
+                bal.pending_debits := bal.pending_debits + delta.pending_debits;
+                bal.pending_credits := bal.pending_credits + delta.pending_credits;
+                bal.version := bal.version + delta.entries;
+            ELSE
+                INSERT INTO ledger.balances AS b
+                       (account_id, currency, posted_debits, posted_credits, pending_debits, pending_credits, version)
+                VALUES (pair.id, pair.currency, pair.pd, pair.pc, pair.qd, pair.qc, pair.entries)
+                ON CONFLICT (account_id, currency) DO UPDATE SET
+                       posted_debits = b.posted_debits + excluded.posted_debits,
+                       posted_credits = b.posted_credits + excluded.posted_credits,
+                       pending_debits = b.pending_debits + excluded.pending_debits,
+                       pending_credits = b.pending_credits + excluded.pending_credits,
+                       version = b.version + excluded.version,
+                       updated_at = now()
+                RETURNING b.* INTO bal;
+            END IF;
+            leg := array_position(ids, pair.id);
+            account_ids := account_ids || pair.id;
+            account_codes := account_codes || p_accounts[leg];
+            currencies := currencies || pair.currency;
+            normal_balances := normal_balances || facts.normals[leg];
+            posted_debits := posted_debits || bal.posted_debits;
+            posted_credits := posted_credits || bal.posted_credits;
+            pending_debits := pending_debits || bal.pending_debits;
+            pending_credits := pending_credits || bal.pending_credits;
+            versions := versions || bal.version;
+        END LOOP;
+    END IF;
+
+    -- The balance conditions, each on its leg's balance as written above: a few plpgsql
+    -- expressions, no query (which would cost an executor start).
+    FOR c IN 1 .. conditions LOOP
+        leg := 1;  -- the balance of the condition's leg
+        WHILE account_ids[leg] <> ids[p_condition_legs[c]] OR currencies[leg] <> p_currencies[p_condition_legs[c]] LOOP
+            leg := leg + 1;
+        END LOOP;
+        actual := ledger.balance_value(p_condition_balances[c], normal_balances[leg], posted_debits[leg],
+                                       posted_credits[leg], pending_debits[leg], pending_credits[leg]);
+        IF (CASE p_condition_ops[c] WHEN 'gte' THEN actual >= p_condition_amounts[c]
+                                    WHEN 'lte' THEN actual <= p_condition_amounts[c]
+                                    WHEN 'eq' THEN actual = p_condition_amounts[c] END) IS NOT TRUE THEN
+            failures := failures || jsonb_build_array(jsonb_build_object(
+                'n', c, 'account', account_codes[leg], 'currency', currencies[leg], 'balance', p_condition_balances[c],
+                'op', p_condition_ops[c], 'bound', p_condition_amounts[c], 'actual', actual));
+        END IF;
     END LOOP;
 
     -- Each account's lock_version after this transaction, read under the locks taken above; before
