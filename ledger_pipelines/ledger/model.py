@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+from itertools import repeat
 from json.encoder import encode_basestring_ascii as _json_text  # json.dumps's own string encoder
 from typing import Literal
 
@@ -177,6 +180,18 @@ class PostedTransaction:
     idempotency_key: str
     status: Status
     created: bool  # False when the idempotency key already held this same transaction
-    # Ledger.post of a new transaction: each (account, currency) it touched, as it stood right
-    # after it (the four sums, version and the account's lock_version); empty otherwise.
-    balances: tuple[Balance, ...] = field(default=(), compare=False)
+    # Ledger.post of a new transaction: the columns ledger.post_transaction returned per (account,
+    # currency) it touched -- codes, currencies, normal balances, the four sums, versions and the
+    # accounts' lock_versions -- which `balances` reads; empty otherwise.
+    balance_columns: tuple[Sequence, ...] = field(default=(), compare=False, repr=False)
+
+    @cached_property
+    def balances(self) -> tuple[Balance, ...]:
+        """Each (account, currency) a new transaction touched, as it stood right after it (the
+        four sums, version and the account's lock_version); empty for a replay or a move. Built
+        when first read: a writer that posts and moves on never pays for them (a few
+        microseconds of a single posting's client CPU, issue 16)."""
+        if not self.balance_columns:
+            return ()
+        codes, currencies, normals, pds, pcs, qds, qcs, versions, lock_versions = self.balance_columns
+        return tuple(map(Balance, codes, currencies, normals, pds, pcs, qds, qcs, versions, repeat(None), lock_versions))

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Any, Literal, TypeVar
 
 import psycopg
@@ -32,7 +31,6 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from ledger_pipelines.accounting.accounts import normal_balance_of
-from ledger_pipelines.accounting.balances import Balance
 from ledger_pipelines.accounting.errors import (
     ConnectionInTransaction,
     InvalidTransaction,
@@ -109,11 +107,12 @@ class Ledger:
         return self._account_types
 
     def _idle(self) -> None:
-        status = self.conn.info.transaction_status
+        status = self.conn.pgconn.transaction_status  # libpq's, not conn.info's (a new object per read)
         if status != TransactionStatus.IDLE:
             raise ConnectionInTransaction(
-                f"connection transaction_status={status.name}: the connection given to Ledger is inside a database "
-                "transaction opened elsewhere, so this operation's writes would commit or roll back with it. "
+                f"connection transaction_status={TransactionStatus(status).name}: the connection given to Ledger is "
+                "inside a database transaction opened elsewhere, so this operation's writes would commit or roll back "
+                "with it. "
                 "Commit or roll back first, or give Ledger a connection in autocommit mode."
             )
 
@@ -227,7 +226,8 @@ class Ledger:
         an amount an int -- joined without quoting). NULL, not an empty array, for what most
         postings do not use."""
         accounts, directions, amounts, currencies, lock_versions, conditions = self._leg_columns(tx)
-        effective_at = tx.effective_at.astimezone(UTC).isoformat()
+        at = tx.effective_at
+        effective_at = (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat()
         return [
             uuid7_text(), tx.idempotency_key, tx.status, effective_at, tx._content_hash(effective_at),
             small_array_literal(accounts), "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
@@ -370,11 +370,8 @@ class Ledger:
 
 def _posted(tx: NewTransaction, row: Sequence) -> PostedTransaction:
     """What ``ledger.post_transaction`` returned for ``tx`` (transaction id, status, created, then
-    per (account, currency) the balance after it), as a :class:`PostedTransaction`."""
-    transaction_id, status, created, codes, currencies, normals, pds, pcs, qds, qcs, versions, lock_versions = row
-    balances = () if not created else tuple(
-        map(Balance, codes, currencies, normals, pds, pcs, qds, qcs, versions, repeat(None), lock_versions))
-    return PostedTransaction(transaction_id, tx.idempotency_key, status, created=created, balances=balances)
+    per (account, currency) the balance after it, as columns), as a :class:`PostedTransaction`."""
+    return PostedTransaction(row[0], tx.idempotency_key, row[1], row[2], row[3:] if row[2] else ())
 
 
 def _condition_literals(conditions: list[tuple[int, Condition]]) -> tuple[str, str, str, str]:

@@ -232,7 +232,8 @@ def test_an_old_ledger_upgrades_in_place_with_its_data_and_guards(upgraded):
     assert ran == ["0002_from_stacked_migrations", "0003_recording_service", "0004_audit_db_user", "0006_tamper_evidence",
                    "0007_entries_by_month", "0009_chain_record_format_2", "0010_anchor_gaps_window",
                    "0011_move_outcomes", "0012_derived_lock_version", "0013_batch_balance_deltas",
-                   "0014_balance_row_rules", "0015_transaction_and_entry_row_rules"]
+                   "0014_balance_row_rules", "0015_transaction_and_entry_row_rules",
+                   "0016_one_insert_trigger_on_transactions"]
     assert (ledger_rows(db.dsn), table_rows(db.dsn)) == before
     assert scalar(db.dsn, "SELECT count(*) FROM ledger.audit_log WHERE db_user IS NOT NULL "
                           "AND action <> 'schema.migrated'") == 0  # not made up

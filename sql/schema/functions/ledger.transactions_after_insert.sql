@@ -1,5 +1,6 @@
 -- ledger.transactions_after_insert(): first the row rules of every new row
--- (ledger.transaction_row_problem, 23514), then the insert rules of a transaction's lifecycle (I4, LDG04):
+-- (ledger.transaction_row_problem, 23514), then the insert rules of a transaction's lifecycle (I4, LDG04),
+-- and last I10, no transaction effective inside a closed period (LDG09):
 -- a transaction starts pending or posted, posted at its effective time (posted_at = effective_at);
 -- a reversal is posted and reverses an existing posted transaction (at most once: unique index
 -- transactions_reversed_once). Audits every reversal (I8), makes the entries partitions of the
@@ -90,6 +91,22 @@ BEGIN
     INSERT INTO ledger.commit_tallies (xid, kind, transactions)
     SELECT pg_current_xact_id(), 'transactions', count(*) FROM new_transactions;
     INSERT INTO ledger.commit_checks (xid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+
+    -- I10: none is effective inside a closed period. (Its own trigger until migration 0016: one
+    -- statement trigger fewer to test and skip for every single posting.)
+    IF EXISTS (SELECT 1 FROM ledger.closed_periods) THEN
+        SELECT n.idempotency_key, n.effective_at, c.period INTO bad
+          FROM new_transactions n
+          JOIN ledger.closed_periods c ON n.effective_at >= c.starts_at AND n.effective_at < c.ends_at
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'LDG09',
+                MESSAGE = format('transaction %s is effective at %s, inside the closed period %s', bad.idempotency_key,
+                                 bad.effective_at, bad.period),
+                HINT = 'Date it in an open period, or reopen the period (subledger close --reopen) if finance agrees.';
+        END IF;
+    END IF;
     RETURN NULL;
 END
 $$;
