@@ -8,10 +8,17 @@
 CREATE OR REPLACE FUNCTION ledger.balance_value(kind text, normal_balance text, pd bigint, pc bigint, qd bigint,
                                                 qc bigint) RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE kind
-        WHEN 'posted' THEN CASE normal_balance WHEN 'debit' THEN pd::numeric - pc ELSE pc::numeric - pd END
-        WHEN 'pending' THEN CASE normal_balance WHEN 'debit' THEN pd::numeric - pc + qd - qc ELSE pc::numeric - pd + qc - qd END
-        WHEN 'available' THEN CASE normal_balance WHEN 'debit' THEN pd::numeric - pc - qc ELSE pc::numeric - pd - qd END
+    -- The signed posted balance (the normal side's sum less the other's), plus the pending entries
+    -- on the normal side (pending) and less those on the other (pending, available); NULL for an
+    -- unknown kind. Each sum is chosen by a CASE and the arithmetic written once: post_transaction
+    -- evaluates this inline, and Postgres prepares each function call in it (a cast, a numeric
+    -- operator, a text comparison) afresh in every database transaction, so a hot+cond posting
+    -- pays for every one (bench/README.md, issue 16).
+    RETURN CASE WHEN kind IN ('posted', 'pending', 'available') THEN
+        (CASE normal_balance WHEN 'debit' THEN pd ELSE pc END)::numeric
+        - CASE normal_balance WHEN 'debit' THEN pc ELSE pd END
+        + CASE kind WHEN 'pending' THEN CASE normal_balance WHEN 'debit' THEN qd ELSE qc END ELSE 0 END
+        - CASE kind WHEN 'posted' THEN 0 ELSE CASE normal_balance WHEN 'debit' THEN qc ELSE qd END END
     END;
 
 REVOKE ALL ON FUNCTION ledger.balance_value(text, text, bigint, bigint, bigint, bigint) FROM PUBLIC;

@@ -77,7 +77,7 @@ DECLARE
     bal ledger.balances;
     account_ids uuid[] := '{}';
     failures jsonb := '[]';
-    actual numeric;
+    margin numeric;
     mismatches jsonb;
     -- Inside ledger.post_many: a hint only (anyone can set it); what defers a balance's write is a
     -- row of ledger.batch_balance_deltas for it, which only post_many (the owner) makes.
@@ -344,14 +344,16 @@ BEGIN
         WHILE account_ids[leg] <> ids[p_condition_legs[c]] OR currencies[leg] <> p_currencies[p_condition_legs[c]] LOOP
             leg := leg + 1;
         END LOOP;
-        actual := ledger.balance_value(p_condition_balances[c], normal_balances[leg], posted_debits[leg],
-                                       posted_credits[leg], pending_debits[leg], pending_credits[leg]);
-        IF (CASE p_condition_ops[c] WHEN 'gte' THEN actual >= p_condition_amounts[c]
-                                    WHEN 'lte' THEN actual <= p_condition_amounts[c]
-                                    WHEN 'eq' THEN actual = p_condition_amounts[c] END) IS NOT TRUE THEN
+        -- The balance less the bound, compared with zero: fewer function calls than comparing the
+        -- balance with the bound in each branch (each is prepared afresh in every database transaction).
+        margin := ledger.balance_value(p_condition_balances[c], normal_balances[leg], posted_debits[leg],
+                                       posted_credits[leg], pending_debits[leg], pending_credits[leg])
+                  - p_condition_amounts[c];
+        IF (CASE p_condition_ops[c] WHEN 'gte' THEN margin >= 0 WHEN 'lte' THEN margin <= 0
+                                    WHEN 'eq' THEN margin = 0 END) IS NOT TRUE THEN
             failures := failures || jsonb_build_array(jsonb_build_object(
                 'n', c, 'account', account_codes[leg], 'currency', currencies[leg], 'balance', p_condition_balances[c],
-                'op', p_condition_ops[c], 'bound', p_condition_amounts[c], 'actual', actual));
+                'op', p_condition_ops[c], 'bound', p_condition_amounts[c], 'actual', margin + p_condition_amounts[c]));
         END IF;
     END LOOP;
 
