@@ -135,15 +135,15 @@ class NewTransaction:
     def _content_hash(self, effective_at_utc: str) -> str:
         """:meth:`content_hash` given ``effective_at`` in UTC as ISO text, which ``Ledger.post``
         sends as well (computed once)."""
-        legs = ", ".join(
-            f"[{_json_text(leg.account)}, {_json_text(leg.direction)}, {leg.amount}, {_json_text(leg.currency)}]"
-            for leg in self.legs
-        )
+        # A direction, a currency and the status need no escaping: __post_init__ has checked them
+        # (debit/credit, three upper-case ASCII letters, posted/pending).
+        legs = ", ".join([f'[{_json_text(leg.account)}, "{leg.direction}", {leg.amount}, "{leg.currency}"]'
+                          for leg in self.legs])
         text = (
             f'{{"description": {_json_value(self.description)}, '
             f'"effective_at": {_json_text(effective_at_utc)}, "legs": [{legs}], '
             f'"metadata": {_json_value(self.metadata)}, "reference": {_json_value(self.reference)}, '
-            f'"source": {_json_value(self.source)}, "status": {_json_value(self.status)}}}'
+            f'"source": {_json_value(self.source)}, "status": "{self.status}"}}'
         )
         return hashlib.sha256(text.encode()).hexdigest()
 

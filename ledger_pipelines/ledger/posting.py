@@ -228,9 +228,11 @@ class Ledger:
         accounts, directions, amounts, currencies, lock_versions, conditions = self._leg_columns(tx)
         at = tx.effective_at
         effective_at = (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat()
+        joined = '","'.join(accounts)  # valid codes: texts, quoted unless they hold a quote or a backslash
         return [
             uuid7_text(), tx.idempotency_key, tx.status, effective_at, tx._content_hash(effective_at),
-            small_array_literal(accounts), "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
+            '{"' + joined + '"}' if '"' not in joined and "\\" not in joined else small_array_literal(accounts),
+            "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
             "{" + ",".join(currencies) + "}",
             small_array_literal(lock_versions) if lock_versions.count(None) < len(lock_versions) else None,
             *(_condition_literals(conditions) if conditions else (None,) * 4),
@@ -244,7 +246,7 @@ class Ledger:
         """``tx``'s legs as columns (account, direction, amount, currency, lock_version) and its
         conditions with the number (1-based) of their leg; an unknown account type is refused
         here, typed, before anything is sent. One pass over the legs: this runs for every posting."""
-        types = self.account_types
+        types = self._account_types if self._account_types is not None else self.account_types
         accounts, directions, amounts, currencies, lock_versions = [], [], [], [], []
         conditions: list[tuple[int, Condition]] = []
         for number, leg in enumerate(tx.legs, 1):
