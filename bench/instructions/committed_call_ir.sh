@@ -14,7 +14,6 @@
 # Needs root (runs postgres as 'postgres'), valgrind and /usr/lib/postgresql/15/bin.
 set -euo pipefail
 DATA=$1; KIND=$2; shift 2
-BIN=/usr/lib/postgresql/15/bin
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 DB=subledger; [[ $KIND == pg-* ]] && DB=pgledger
@@ -24,24 +23,12 @@ trap 'rm -rf "$WORK"' EXIT
 if [[ $DB == pgledger ]]; then  # pgledger's account ids by name, read from the copy once
   cp -a "$DATA" "$WORK/data"; chown -R postgres "$WORK/data"
   echo "SELECT string_agg(name || '=' || id, ',') AS ids FROM pgledger_accounts" \
-    | runuser -u postgres -- "$BIN/postgres" --single -D "$WORK/data" pgledger 2>/dev/null \
+    | runuser -u postgres -- /usr/lib/postgresql/15/bin/postgres --single -D "$WORK/data" pgledger 2>/dev/null \
     | sed -n 's/.*ids = "\(.*\)".*/\1/p' > "$WORK/ids"
   rm -rf "$WORK/data"
 fi
-count() {  # count VARIANT_FILE N -> instructions of the whole backend
-  local script="$WORK/script.sql" data="$WORK/data"
-  { [ -s "$1" ] && { grep -v '^[[:space:]]*$' "$1"; printf '\n\n'; }
-    (cd "$ROOT" && "$PYTHON" -m bench.instructions.calls $((30 + $2)) "$KIND" "$WORK/ids"); } > "$script" || return 1
-  rm -rf "$data"; cp -a "$DATA" "$data"; chown -R postgres "$data" "$script"
-  runuser -u postgres -- valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-      "$BIN/postgres" --single -j -D "$data" $DB < "$script" >"$WORK/out.txt" 2>"$WORK/err.txt"
-  if grep -q "ERROR:" "$WORK/err.txt"; then grep -m3 "ERROR:" "$WORK/err.txt" >&2; return 1; fi
-  awk '/I *refs/ {gsub(",", "", $4); print $4}' "$WORK/err.txt"
+write_script() {  # the variant, then 30 warm-up postings and N more, each its own transaction
+  { variant_sql "$1"; (cd "$ROOT" && "$PYTHON" -m bench.instructions.calls $((30 + $2)) "$KIND" "$WORK/ids"); } > "$3"
 }
-: > "$WORK/none.sql"
-for variant in "${@:-$WORK/none.sql}"; do
-  low=$(count "$variant" 100) || exit 1
-  high=$(count "$variant" 300) || exit 1
-  awk -v name="$KIND $(basename "$variant" .sql)" -v low="$low" -v high="$high" \
-      'BEGIN { printf "%-40s %8.1f k instructions per committed posting\n", name, (high - low) / 200000 }'
-done
+. "$(dirname "$0")/lib.sh"
+count_per_call "$KIND " "committed posting" "$@"

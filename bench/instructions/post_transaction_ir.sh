@@ -16,7 +16,6 @@
 # 'postgres' user), valgrind and /usr/lib/postgresql/15/bin.
 set -euo pipefail
 DATA=$1; shift
-BIN=/usr/lib/postgresql/15/bin
 WORK=$(mktemp -d /tmp/post-ir-XXXXXX); chmod 755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 LOOP='DO $$
@@ -29,23 +28,10 @@ BEGIN
         '\''{debit,credit}'\'', ARRAY[amt, amt]::bigint[], '\''{USD,USD}'\'');
   END LOOP;
 END $$;'
-count() {  # count VARIANT_FILE N -> instructions of the whole backend
-  local script="$WORK/script.sql" data="$WORK/data"
-  # The variant as one command: single-user mode (-j) ends a command at a semicolon and a blank
-  # line, which a function body may hold, so blank lines are taken out.
-  { printf 'BEGIN;\n\nSELECT setseed(0.5);\n\n'; [ -s "$1" ] && { grep -v '^[[:space:]]*$' "$1"; printf '\n\n'; }
-    printf '%s\n\n%s\n\nROLLBACK;\n\n' "${LOOP//NCALLS/30}" "${LOOP//NCALLS/$2}"; } > "$script"
-  rm -rf "$data"; cp -a "$DATA" "$data"; chown -R postgres "$data" "$script"
-  # A single-user backend writes its errors, like valgrind its count, to stderr.
-  runuser -u postgres -- valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-      "$BIN/postgres" --single -j -D "$data" subledger < "$script" >"$WORK/out.txt" 2>"$WORK/err.txt"
-  if grep -q "ERROR:" "$WORK/err.txt"; then grep -m3 "ERROR:" "$WORK/err.txt" >&2; return 1; fi
-  awk '/I *refs/ {gsub(",", "", $4); print $4}' "$WORK/err.txt"
+write_script() {  # the variant, then 30 warm-up calls and N more, in one rolled-back transaction
+  { printf 'BEGIN;\n\nSELECT setseed(0.5);\n\n'; variant_sql "$1"
+    printf '%s\n\n%s\n\nROLLBACK;\n\n' "${LOOP//NCALLS/30}" "${LOOP//NCALLS/$2}"; } > "$3"
 }
-: > "$WORK/none.sql"
-for variant in "${@:-$WORK/none.sql}"; do
-  low=$(count "$variant" 100) || exit 1
-  high=$(count "$variant" 300) || exit 1
-  awk -v name="$(basename "$variant" .sql)" -v low="$low" -v high="$high" \
-      'BEGIN { printf "%-40s %8.1f k instructions per call\n", name, (high - low) / 200000 }'
-done
+DB=subledger
+. "$(dirname "$0")/lib.sh"
+count_per_call "" call "$@"
