@@ -1,11 +1,11 @@
 -- ledger.post_transaction(...): one transaction and its entries posted in one call (one round trip
 -- for Ledger.post, ledger_pipelines/ledger/posting.py). It does, in this order, what the insert
 -- triggers would do for its rows, so they skip them (ledger.accepted_by_posting_call):
---   rows         the row rules of the transaction and its entries (ledger.transaction_row_problem,
---                ledger.entry_row_problem; 23514);
 --   idempotency  the same key with the same content_hash answers with the stored transaction
 --                (created = false); with another content it raises LDG16;
 --   I4           a new transaction is posted (posted_at = effective_at) or pending (LDG04);
+--   rows         the row rules of the transaction and its entries (ledger.transaction_row_problem,
+--                ledger.entry_row_problem; 23514), after the arrays' shape (LDG05);
 --   I1           per currency, debit amounts equal credit amounts (LDG01); at least one leg (LDG07);
 --   I10          effective_at is in no closed period (LDG09);
 --   I6           accounts exist (missing ones are created, checked by accounts_valid_on_insert) and
