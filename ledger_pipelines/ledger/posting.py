@@ -44,7 +44,7 @@ from ledger_pipelines.ledger.errors import refusal, translate
 from ledger_pipelines.ledger.ids import uuid7_text
 from ledger_pipelines.ledger.model import Condition, NewTransaction, PostedTransaction
 from ledger_pipelines.paths import read_sql
-from ledger_pipelines.postgres.copy import small_array_literal
+from ledger_pipelines.postgres.copy import small_array_literal, text_array_literal
 from ledger_pipelines.postgres.prepared import PreparedCall, PreparedCalls, as_text
 
 T = TypeVar("T")
@@ -226,13 +226,10 @@ class Ledger:
         an amount an int -- joined without quoting). NULL, not an empty array, for what most
         postings do not use."""
         accounts, directions, amounts, currencies, lock_versions, conditions = self._leg_columns(tx)
-        at = tx.effective_at
-        effective_at = (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat()
-        joined = '","'.join(accounts)  # valid codes: texts, quoted unless they hold a quote or a backslash
+        effective_at = as_text(tx.effective_at)  # in UTC, as the content hash reads it
         return [
             uuid7_text(), tx.idempotency_key, tx.status, effective_at, tx._content_hash(effective_at),
-            '{"' + joined + '"}' if '"' not in joined and "\\" not in joined else small_array_literal(accounts),
-            "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
+            text_array_literal(accounts), "{" + ",".join(directions) + "}", "{" + ",".join(map(str, amounts)) + "}",
             "{" + ",".join(currencies) + "}",
             small_array_literal(lock_versions) if lock_versions.count(None) < len(lock_versions) else None,
             *(_condition_literals(conditions) if conditions else (None,) * 4),

@@ -82,13 +82,25 @@ def small_array_literal(values: Sequence[object] | None) -> str | None:
         return None
     if not values:
         return "{}"
-    # Fast paths for what a posting sends (texts with nothing to escape, integers): joined once.
+    # Fast paths for what a posting sends (texts, integers): joined once.
     if all(type(value) is str for value in values):
-        joined = '","'.join(values)  # type: ignore[arg-type]
-        if '"' not in joined and "\\" not in joined:
-            return '{"' + joined + '"}'
-    elif all(type(value) is int for value in values):
+        return text_array_literal(values)  # type: ignore[arg-type]
+    if all(type(value) is int for value in values):
         return "{" + ",".join(map(str, values)) + "}"
+    return _quoted_array_literal(values)
+
+
+def text_array_literal(texts: Sequence[str]) -> str:
+    """A non-empty list of texts (``str`` each) as one Postgres array literal, as
+    :func:`small_array_literal` writes it, without checking the elements' type: for a caller that
+    holds texts already (``Ledger.post``'s account codes, each checked valid)."""
+    joined = '","'.join(texts)
+    if '"' not in joined and "\\" not in joined:
+        return '{"' + joined + '"}'
+    return _quoted_array_literal(texts)
+
+
+def _quoted_array_literal(values: Sequence[object]) -> str:
     quoted = ("NULL" if value is None else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
               for value in values)
     return "{" + ",".join(quoted) + "}"

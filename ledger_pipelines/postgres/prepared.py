@@ -75,7 +75,7 @@ def as_text(value: object) -> str | None:
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise ValueError(f"{value!r} has no time zone: pass an aware datetime, e.g. in UTC")
-        return value.astimezone(UTC).isoformat()
+        return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Jsonb):
