@@ -243,7 +243,7 @@ class Ledger:
         """``tx``'s legs as columns (account, direction, amount, currency, lock_version) and its
         conditions with the number (1-based) of their leg; an unknown account type is refused
         here, typed, before anything is sent. One pass over the legs: this runs for every posting."""
-        types = self._account_types if self._account_types is not None else self.account_types
+        types = self.account_types
         accounts, directions, amounts, currencies, lock_versions = [], [], [], [], []
         conditions: list[tuple[int, Condition]] = []
         for number, leg in enumerate(tx.legs, 1):
